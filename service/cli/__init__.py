@@ -1,0 +1,1 @@
+"""The `scaling-service` command line: one module per group of commands."""
