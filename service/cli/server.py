@@ -1,7 +1,142 @@
 """Commands that run or administer the service: serve, migrate, openapi, keys."""
 
+import ipaddress
+import json
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.settings import get_settings
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API with uvicorn (Swagger UI at /docs)."""
+    import uvicorn
+
+    from service.db import create_db_engine, ensure_schema_at_head, head_revision
+    from service.errors import SchemaNotAtHeadError
+
+    settings = get_settings()
+    if not settings.auth:
+        if not _is_loopback(host) and not settings.allow_remote_without_auth:
+            err.print(
+                f"[red]refusing to serve without auth on {host}[/]: bind 127.0.0.1, enable auth "
+                "(SCALING_AUTH=true), or force with SCALING_ALLOW_REMOTE_WITHOUT_AUTH=true"
+            )
+            raise typer.Exit(2)
+        err.print(f"[yellow]auth disabled (dev mode): every caller is admin; bound to {host}[/]")
+    engine = create_db_engine(settings.database_url)
+    try:
+        ensure_schema_at_head(engine, head_revision())
+    except SchemaNotAtHeadError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    err.print(f"scaling-service on http://{host}:{port} (Swagger UI: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
+
+
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema (SCALING_DATABASE_URL) to the latest migration."""
+    from alembic import command
+
+    from service.db import alembic_config, create_db_engine
+
+    url = get_settings().database_url
+    create_db_engine(url).dispose()  # creates the SQLite file's folder
+    command.upgrade(alembic_config(url), revision)
+    err.print(f"database at {revision}")
+
+
+def openapi() -> None:
+    """Print the OpenAPI document (as committed in openapi/openapi.json)."""
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(database_url="sqlite://"))
+    typer.echo(json.dumps(app.openapi(), indent=2, sort_keys=False))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+) -> None:
+    """Create a key and print its token (shown once)."""
+    from service import auth
+
+    with _session() as session:
+        row, token = auth.create_key(session, name, scope)
+    err.print(f"created key {row.prefix} ({','.join(scope)}); the token is shown once:")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    from service import auth
+
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    with _session() as session:
+        for row in auth.list_keys(session):
+            table.add_row(
+                row.prefix,
+                row.name,
+                row.scopes,
+                row.created_at.isoformat(),
+                row.revoked_at.isoformat() if row.revoked_at else "",
+            )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]) -> None:
+    """Revoke a key; it stops working at once."""
+    from service import auth
+
+    with _session() as session:
+        auth.revoke_key(session, prefix)
+    err.print(f"revoked {prefix}")
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from service.db import create_db_engine, make_session_factory, session_scope
+
+    engine = create_db_engine(get_settings().database_url)
+    return session_scope(make_session_factory(engine))
 
 
 def register(app: typer.Typer) -> None:
     """Add the server commands to `app`."""
+    app.command()(serve)
+    app.command()(migrate)
+    app.command()(openapi)
+    app.add_typer(keys_app, name="keys")

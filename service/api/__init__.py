@@ -1,0 +1,1 @@
+"""The HTTP shell: dependencies, error handlers, middleware and one router per resource."""

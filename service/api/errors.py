@@ -1,0 +1,104 @@
+"""Exception handlers: every error leaves as `{"error": {"code", "message", "details"}}`."""
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+from service.errors import DatabaseUnavailableError, ServiceError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or ".".join(str(p) for p in loc)
+
+
+def _row(loc: tuple[Any, ...]) -> int | None:
+    if len(loc) >= 3 and loc[0] == "body" and loc[1] == "runs" and isinstance(loc[2], int):
+        return loc[2]
+    return None
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        item: dict[str, Any] = {"field": _field(loc), "message": error.get("msg", "")}
+        if (row := _row(loc)) is not None:
+            item["row"] = row
+        details.append(item)
+    first = details[0] if details else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}"
+    if len(details) > 1:
+        message += f" (and {len(details) - 1} more)"
+    return error_response(422, "validation_error", message, details)
+
+
+async def _service(request: Request, exc: ServiceError) -> JSONResponse:
+    headers = None
+    if isinstance(exc, DatabaseUnavailableError):
+        headers = {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
+    return error_response(exc.status_code, exc.code, exc.message, exc.details or None, headers)
+
+
+async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if _is_connection_error(exc):
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return await _service(request, DatabaseUnavailableError())
+    return await _unexpected(request, exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ServiceError, _service)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(PoolTimeoutError, _database)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,39 @@
+"""Liveness and readiness probes."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.db import ensure_schema_at_head
+from service.errors import SchemaNotAtHeadError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: the process is up",
+    description="Answers 200 while the process serves HTTP; touches no database.",
+)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database reachable and schema at head",
+    description="200 when the database answers and its schema is at the latest migration; "
+    "503 with Retry-After otherwise.",
+    responses={503: {"description": "Not ready; `details` says why."}},
+)
+def readyz(request: Request) -> JSONResponse:
+    try:
+        ensure_schema_at_head(request.app.state.engine, request.app.state.schema_head)
+    except (SQLAlchemyError, SchemaNotAtHeadError) as exc:
+        reason = str(exc) if isinstance(exc, SchemaNotAtHeadError) else "database unreachable"
+        return JSONResponse(
+            {"error": {"code": "not_ready", "message": reason, "details": None}},
+            status_code=503,
+            headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)},
+        )
+    return JSONResponse({"status": "ready"})

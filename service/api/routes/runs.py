@@ -1,0 +1,207 @@
+"""Runs: batch ingestion, file import, filtered listing, exclusion."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from service.api.deps import ExperimentDep, Reader, SessionDep, SettingsDep, Writer
+from service.errors import InvalidInputError
+from service.ingest.batch import ingest_runs
+from service.ingest.tabular import parse_runs
+from service.schemas.common import Page, errors
+from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunIn, RunOut, RunPatch
+from service.settings import Settings
+from service.store import runs as store
+from service.store.models import Experiment, Run
+from service.store.pagination import decode_token, encode_token
+
+router = APIRouter(tags=["runs"])
+
+CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n4.0e8,1.25e10,3.0e19,2.71,sweep-3e19-n400m\n"
+JSONL_EXAMPLE = '{"params": 4.0e8, "tokens": 1.25e10, "loss": 2.71, "run_key": "r1"}\n'
+
+
+def run_out(run: Run, experiment_name: str) -> RunOut:
+    return RunOut(
+        id=run.id,
+        experiment=experiment_name,
+        run_key=run.run_key,
+        params=run.params,
+        tokens=run.tokens,
+        flops=run.flops,
+        flops_derived=run.flops_derived,
+        loss=run.loss,
+        unique_tokens=run.unique_tokens,
+        seed=run.seed,
+        hyperparameters=run.hyperparameters,
+        metadata=run.metadata_,
+        source=run.source,
+        excluded=run.excluded,
+        excluded_reason=run.excluded_reason,
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+    )
+
+
+def _check_batch_size(count: int, settings: Settings) -> None:
+    if count > settings.max_batch_runs:
+        raise InvalidInputError(
+            f"a batch holds at most {settings.max_batch_runs} runs; this one has {count}",
+            limit=settings.max_batch_runs,
+            runs=count,
+        )
+
+
+def _store(
+    session: SessionDep, experiment: Experiment, runs: list[RunIn], response: Response
+) -> RunBatchResult:
+    result = ingest_runs(session, experiment, runs)
+    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return result
+
+
+@router.post(
+    "/v1/experiments/{name}/runs",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add runs to an experiment",
+    description="Store 1 to 10,000 runs, all or nothing. `flops` defaults to 6 * params * tokens "
+    "(marked `flops_derived`). A `run_key` makes the call idempotent: the same key with the same "
+    "body is reported `existing` and stores nothing; with another body the whole batch is "
+    "refused (409) naming the key. Reported flops that disagree with 6ND by more than 2x give a "
+    "warning. 201 when anything was created, 200 when every run already existed. Needs `write`.",
+    responses={200: {"description": "Every run already existed."}, **errors(404, 409, 413)},
+)
+def post_runs(
+    body: RunBatch,
+    experiment: ExperimentDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    _: Writer,
+) -> RunBatchResult:
+    _check_batch_size(len(body.runs), settings)
+    return _store(session, experiment, body.runs, response)
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def _import_format(request: Request, override: str | None) -> Literal["csv", "jsonl"]:
+    if override in ("csv", "jsonl"):
+        return override  # type: ignore[return-value]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("text/csv", "application/csv"):
+        return "csv"
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+        return "jsonl"
+    raise InvalidInputError(
+        "send CSV as text/csv or JSON lines as application/x-ndjson (or pass ?format=)",
+        content_type=content_type or None,
+    )
+
+
+IMPORT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+            "application/x-ndjson": {"schema": {"type": "string"}, "example": JSONL_EXAMPLE},
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/experiments/{name}/runs:import",
+    status_code=status.HTTP_201_CREATED,
+    summary="Import runs from CSV or JSON lines",
+    description="Columns may use the names of the published data sets: `params`/`N`/`Model Size`, "
+    "`tokens`/`D`, `flops`/`C`/`Training FLOP`, `loss`, plus `run_key`, `unique_tokens`, `seed`, "
+    "`source`; other columns go to metadata. Without tokens, tokens = flops / (6 params). "
+    "All or nothing: any bad row refuses the file with a per-row report (422). Needs `write`.",
+    responses={200: {"description": "Every run already existed."}, **errors(404, 409, 413)},
+    openapi_extra=IMPORT_BODY,
+)
+def import_runs(
+    request: Request,
+    raw: Annotated[bytes, Depends(_raw_body)],
+    experiment: ExperimentDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    _: Writer,
+    format: Annotated[
+        Literal["csv", "jsonl"] | None, Query(description="Overrides the Content-Type.")
+    ] = None,
+) -> ImportResult:
+    fmt = _import_format(request, format)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError("the file is not UTF-8 text", byte=exc.start) from exc
+    parsed = parse_runs(text, fmt)
+    if parsed.errors:
+        rows = sorted({error["row"] for error in parsed.errors})
+        raise InvalidInputError(
+            f"{len(rows)} of {parsed.rows} rows are invalid; nothing was stored",
+            errors=parsed.errors[:1000],
+        )
+    if not parsed.runs:
+        raise InvalidInputError("the file has no data rows")
+    _check_batch_size(len(parsed.runs), settings)
+    result = _store(session, experiment, parsed.runs, response)
+    return ImportResult(**result.model_dump(), rows=parsed.rows, format=fmt)
+
+
+@router.get(
+    "/v1/experiments/{name}/runs",
+    summary="List an experiment's runs",
+    description="Runs in id order, filtered by inclusive ranges of flops, params and tokens, by "
+    "`excluded` and by `source`; keyset-paginated with an opaque `page_token`. Needs `read`.",
+    responses=errors(404),
+)
+def list_runs(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    where: Annotated[store.RunFilter, Depends()],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    page_token: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[RunOut]:
+    limit = min(limit, settings.max_page_size)
+    filters = where.as_dict()
+    rows = store.list_page(
+        session, experiment.id, where, decode_token(page_token, filters), limit + 1
+    )
+    page, more = rows[:limit], len(rows) > limit
+    return Page[RunOut](
+        items=[run_out(run, experiment.name) for run in page],
+        next_page_token=encode_token(page[-1].id, filters) if more else None,
+    )
+
+
+@router.get(
+    "/v1/runs/{run_id}",
+    summary="Get a run",
+    description="One run by its id. Needs the `read` scope.",
+    responses=errors(404),
+)
+def get_run(run_id: int, session: SessionDep, _: Reader) -> RunOut:
+    run = store.get(session, run_id)
+    return run_out(run, run.experiment.name)
+
+
+@router.patch(
+    "/v1/runs/{run_id}",
+    summary="Exclude or include a run",
+    description="Mark a run excluded from fits, with a reason (outliers are excluded, never "
+    "dropped), or include it again. Needs the `write` scope.",
+    responses=errors(404),
+)
+def patch_run(run_id: int, body: RunPatch, session: SessionDep, _: Writer) -> RunOut:
+    run = store.get(session, run_id)
+    store.set_excluded(run, body.excluded, body.reason)
+    session.flush()
+    return run_out(run, run.experiment.name)

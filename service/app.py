@@ -1,0 +1,88 @@
+"""The FastAPI application: routers, error handlers, middleware and the start-up checks."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service import __version__, auth
+from service.api import errors
+from service.api.idempotency import IdempotencyMiddleware
+from service.api.limits import BodyLimitMiddleware
+from service.api.routes import experiments, health, keys, runs
+from service.api.security import SecurityHeadersMiddleware
+from service.db import (
+    create_db_engine,
+    ensure_schema_at_head,
+    head_revision,
+    make_session_factory,
+    session_scope,
+)
+from service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Fit scaling laws (Chinchilla: L(N, D) = E + A/N^alpha + B/D^beta) to your training runs and
+decide how to spend a training budget.
+
+Units everywhere: `params` and `tokens` are counts, `flops` are training FLOPs, `loss` is
+nats/token. Each experiment records its parameter convention (total or non-embedding) and FLOP
+formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Refuses to start when the database schema is not at the latest migration."""
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.database_url, settings.db_pool_size)
+    session_factory = make_session_factory(engine)
+    schema_head = head_revision()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_schema_at_head(engine, schema_head)
+        if settings.bootstrap_admin_key is not None:
+            with session_scope(session_factory) as session:
+                auth.ensure_key(
+                    session,
+                    "bootstrap admin",
+                    ["admin"],
+                    settings.bootstrap_admin_key.get_secret_value(),
+                )
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="scaling-service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "experiments", "description": "Groups of runs fitted together."},
+            {"name": "runs", "description": "Training-run results: params, tokens, flops, loss."},
+            {"name": "keys", "description": "API keys and scopes (admin)."},
+            {"name": "health", "description": "Probes for orchestrators."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.schema_head = schema_head
+
+    errors.install(app)
+    for router in (health.router, experiments.router, runs.router, keys.router):
+        app.include_router(router)
+
+    app.add_middleware(
+        IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
+    )
+    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Ingestion of training runs: JSON batches and CSV / JSON-lines files."""

@@ -1,0 +1,200 @@
+"""Store a batch of runs: all or nothing, idempotent by run_key, safe under concurrent posts."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInputError, ProvenanceMismatchError, RunKeyConflictError
+from service.schemas.common import Warning
+from service.schemas.runs import RunBatchResult, RunIn, RunStatus
+from service.store.models import Experiment, Run
+
+RUNS = Run.__table__
+# Outside [1/2, 2] x 6ND a reported FLOP count is probably another convention or a typo.
+FLOPS_TOLERANCE_FACTOR = 2.0
+PROVENANCE_KEYS = ("corpus_hash", "tokenizer_hash")
+_CHUNK = 2000
+
+
+def body_hash(run: RunIn) -> str:
+    """A fingerprint of what the client sent: same body, same hash."""
+    canonical = json.dumps(run.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _flops_warning(index: int, run: RunIn) -> Warning | None:
+    if run.flops is None:
+        return None
+    six_nd = 6.0 * run.params * run.tokens
+    factor = max(run.flops / six_nd, six_nd / run.flops)
+    if factor <= FLOPS_TOLERANCE_FACTOR:
+        return None
+    return Warning(
+        code="flops_disagree_6nd",
+        message=(
+            f"runs[{index}]: flops {run.flops:.4g} differs from 6*params*tokens {six_nd:.4g} "
+            f"by a factor of {factor:.3g}"
+        ),
+        row=index,
+    )
+
+
+def _check_duplicate_keys(runs: Sequence[RunIn]) -> None:
+    first_row: dict[str, int] = {}
+    duplicates = []
+    for index, run in enumerate(runs):
+        if run.run_key is None:
+            continue
+        if run.run_key in first_row:
+            duplicates.append({"run_key": run.run_key, "rows": [first_row[run.run_key], index]})
+        else:
+            first_row[run.run_key] = index
+    if duplicates:
+        raise InvalidInputError(
+            "a run_key appears more than once in the batch", duplicates=duplicates
+        )
+
+
+def _pin_provenance(session: Session, experiment: Experiment, runs: Sequence[RunIn]) -> None:
+    """Refuse runs whose corpus or tokenizer differ from the experiment's (the first one wins)."""
+    for key in PROVENANCE_KEYS:
+        seen = {
+            (index, str(run.metadata[key])) for index, run in enumerate(runs) if key in run.metadata
+        }
+        if not seen:
+            continue
+        pinned = getattr(experiment, key)
+        if pinned is None:
+            session.refresh(experiment, with_for_update=True)
+            pinned = getattr(experiment, key)
+        expected = pinned if pinned is not None else min(seen)[1]
+        mismatched = sorted(index for index, value in seen if value != expected)
+        if mismatched:
+            raise ProvenanceMismatchError(
+                f"runs at rows {mismatched[:10]} have a {key} other than the experiment's "
+                f"{expected!r}; runs from another corpus or tokenizer need another experiment",
+                field=f"metadata.{key}",
+                expected=expected,
+                rows=mismatched,
+            )
+        if pinned is None:
+            setattr(experiment, key, expected)
+
+
+def _existing(session: Session, experiment_id: int, keys: list[str]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(keys), _CHUNK):
+        rows = session.execute(
+            sa.select(RUNS.c.run_key, RUNS.c.id, RUNS.c.body_hash).where(
+                RUNS.c.experiment_id == experiment_id,
+                RUNS.c.run_key.in_(keys[start : start + _CHUNK]),
+            )
+        )
+        found.update({key: (run_id, digest) for key, run_id, digest in rows.tuples()})
+    return found
+
+
+def _raise_on_mismatch(existing: dict[str, tuple[int, str]], hashes: dict[str, str]) -> None:
+    conflicting = sorted(key for key, (_, digest) in existing.items() if hashes[key] != digest)
+    if conflicting:
+        raise RunKeyConflictError(
+            f"run_key {conflicting[0]!r} already exists with a different body"
+            + (f" (and {len(conflicting) - 1} more)" if len(conflicting) > 1 else ""),
+            run_keys=conflicting[:100],
+        )
+
+
+def _row(experiment_id: int, run: RunIn, digest: str, now: datetime) -> dict[str, Any]:
+    derived = run.flops is None
+    return {
+        "experiment_id": experiment_id,
+        "run_key": run.run_key,
+        "params": run.params,
+        "tokens": run.tokens,
+        "flops": 6.0 * run.params * run.tokens if derived else run.flops,
+        "flops_derived": derived,
+        "loss": run.loss,
+        "unique_tokens": run.unique_tokens,
+        "seed": run.seed,
+        "hyperparameters": run.hyperparameters,
+        "metadata": run.metadata,
+        "source": run.source,
+        "body_hash": digest,
+        "excluded": False,
+        "excluded_reason": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert_keyed(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert rows with run_keys, skipping keys another transaction stored meanwhile."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(RUNS).on_conflict_do_nothing().returning(RUNS.c.id, RUNS.c.run_key)
+    inserted: dict[str, int] = {}
+    for start in range(0, len(rows), _CHUNK):
+        result = session.execute(statement, rows[start : start + _CHUNK])
+        inserted.update({key: run_id for run_id, key in result.tuples()})
+    return inserted
+
+
+def _insert_unkeyed(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    statement = sa.insert(RUNS).returning(RUNS.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), _CHUNK):
+        ids.extend(session.scalars(statement, rows[start : start + _CHUNK]))
+    return ids
+
+
+def ingest_runs(session: Session, experiment: Experiment, runs: Sequence[RunIn]) -> RunBatchResult:
+    """Store `runs` in `experiment` in the caller's transaction; raise before storing anything."""
+    _check_duplicate_keys(runs)
+    _pin_provenance(session, experiment, runs)
+    warnings = [w for index, run in enumerate(runs) if (w := _flops_warning(index, run))]
+    hashes = [body_hash(run) for run in runs]
+    keyed = {run.run_key: digest for run, digest in zip(runs, hashes, strict=True) if run.run_key}
+
+    existing = _existing(session, experiment.id, list(keyed))
+    _raise_on_mismatch(existing, keyed)
+
+    now = datetime.now(UTC)
+    keyed_rows, unkeyed_rows = [], []
+    for run, digest in zip(runs, hashes, strict=True):
+        if run.run_key is None:
+            unkeyed_rows.append(_row(experiment.id, run, digest, now))
+        elif run.run_key not in existing:
+            keyed_rows.append(_row(experiment.id, run, digest, now))
+
+    inserted = _insert_keyed(session, keyed_rows) if keyed_rows else {}
+    raced = [row["run_key"] for row in keyed_rows if row["run_key"] not in inserted]
+    if raced:
+        won_by_others = _existing(session, experiment.id, raced)
+        _raise_on_mismatch(won_by_others, keyed)
+        existing.update(won_by_others)
+    unkeyed_ids = iter(_insert_unkeyed(session, unkeyed_rows) if unkeyed_rows else [])
+
+    statuses = []
+    for run in runs:
+        if run.run_key is None:
+            statuses.append(RunStatus(id=next(unkeyed_ids), run_key=None, status="created"))
+        elif run.run_key in inserted:
+            statuses.append(
+                RunStatus(id=inserted[run.run_key], run_key=run.run_key, status="created")
+            )
+        else:
+            statuses.append(
+                RunStatus(id=existing[run.run_key][0], run_key=run.run_key, status="existing")
+            )
+    created = sum(status.status == "created" for status in statuses)
+    if created:
+        experiment.updated_at = now
+    return RunBatchResult(
+        created=created, existing=len(statuses) - created, runs=statuses, warnings=warnings
+    )

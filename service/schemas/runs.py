@@ -1,0 +1,102 @@
+"""Runs: one training run's final result, in params (count), tokens (count), flops, loss."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas.common import PositiveFinite, StrictModel, Warning
+
+MAX_BATCH_RUNS = 10_000
+
+RUN_EXAMPLE: dict[str, Any] = {
+    "run_key": "sweep-3e19-n400m",
+    "params": 4.0e8,
+    "tokens": 1.25e10,
+    "flops": 3.0e19,
+    "loss": 2.71,
+    "seed": 0,
+    "hyperparameters": {"lr": 3e-4, "batch_tokens": 524288},
+    "metadata": {"corpus_hash": "sha256:...", "tokenizer_hash": "sha256:..."},
+    "source": "api",
+}
+
+
+class RunIn(StrictModel):
+    run_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The client's id for the run; makes the POST idempotent.",
+    )
+    params: PositiveFinite = Field(description="Parameter count, in the experiment's convention.")
+    tokens: PositiveFinite = Field(description="Training tokens seen.")
+    loss: PositiveFinite = Field(description="Final loss, nats/token.")
+    flops: PositiveFinite | None = Field(
+        default=None, description="Training FLOPs; when absent, derived as 6 * params * tokens."
+    )
+    unique_tokens: PositiveFinite | None = Field(
+        default=None, description="Unique tokens in the training data (for repeated data)."
+    )
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form; `corpus_hash` and `tokenizer_hash` must match the experiment's.",
+    )
+    source: str = Field(default="api", min_length=1, max_length=64)
+
+
+class RunBatch(StrictModel):
+    runs: list[RunIn] = Field(min_length=1, max_length=MAX_BATCH_RUNS)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [RUN_EXAMPLE]}]})
+
+
+class RunOut(BaseModel):
+    id: int
+    experiment: str
+    run_key: str | None
+    params: float
+    tokens: float
+    flops: float
+    flops_derived: bool = Field(description="True when flops was computed as 6 * params * tokens.")
+    loss: float
+    unique_tokens: float | None
+    seed: int | None
+    hyperparameters: dict[str, Any]
+    metadata: dict[str, Any]
+    source: str
+    excluded: bool
+    excluded_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunStatus(BaseModel):
+    id: int
+    run_key: str | None
+    status: Literal["created", "existing"]
+
+
+class RunBatchResult(BaseModel):
+    created: int
+    existing: int
+    runs: list[RunStatus] = Field(description="One entry per submitted run, in order.")
+    warnings: list[Warning] = Field(default_factory=list)
+
+
+class ImportResult(RunBatchResult):
+    rows: int = Field(description="Data rows read from the file.")
+    format: Literal["csv", "jsonl"]
+
+
+class RunPatch(StrictModel):
+    excluded: bool = Field(description="Exclude the run from fits (it stays stored).")
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=2000, description="Required when excluding."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"excluded": True, "reason": "diverged at step 9000"}]}
+    )

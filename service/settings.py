@@ -1,0 +1,60 @@
+"""Service settings, read from the environment with the prefix `SCALING_`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "scaling.db"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment (`SCALING_<NAME>`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCALING_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:port/db.",
+    )
+    auth: bool = Field(default=True, description="Require API keys (bearer tokens).")
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None,
+        description="If set, an admin key with this exact value is created at start.",
+    )
+    allow_remote_without_auth: bool = Field(
+        default=False,
+        description="Permit auth=false on a non-loopback address (unsafe; for closed networks).",
+    )
+    max_batch_runs: int = Field(default=10_000, ge=1, description="Most runs in one POST.")
+    max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` of a list call.")
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (bytes)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS (comma separated); none = off."
+    )
+    db_pool_size: int = Field(default=5, ge=1, description="Connections per process (PostgreSQL).")
+    retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After sent with 503 when the database is unreachable."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence: ORM tables and one module of queries per aggregate."""

@@ -1,0 +1,62 @@
+"""Queries on experiments."""
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.errors import ConflictError, ExperimentNotEmptyError, NotFoundError
+from service.store.models import Experiment, Run
+
+
+def get_by_name(session: Session, name: str, *, for_update: bool = False) -> Experiment:
+    query = sa.select(Experiment).where(Experiment.name == name)
+    if for_update:
+        query = query.with_for_update()
+    experiment = session.scalar(query)
+    if experiment is None:
+        raise NotFoundError(f"experiment {name!r} not found", experiment=name)
+    return experiment
+
+
+def create(session: Session, **fields: Any) -> Experiment:
+    experiment = Experiment(**fields)
+    session.add(experiment)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"experiment {fields['name']!r} already exists", experiment=fields["name"]
+        ) from exc
+    return experiment
+
+
+def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, int]:
+    if not experiment_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Run.experiment_id, sa.func.count())
+        .where(Run.experiment_id.in_(experiment_ids))
+        .group_by(Run.experiment_id)
+    )
+    return {experiment_id: count for experiment_id, count in rows.tuples()}
+
+
+def list_page(session: Session, after_id: int | None, limit: int) -> list[Experiment]:
+    query = sa.select(Experiment).order_by(Experiment.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Experiment.id > after_id)
+    return list(session.scalars(query))
+
+
+def delete(session: Session, experiment: Experiment, *, force: bool) -> None:
+    count = run_counts(session, [experiment.id]).get(experiment.id, 0)
+    if count and not force:
+        raise ExperimentNotEmptyError(
+            f"experiment {experiment.name!r} has {count} runs; pass force=true to delete them too",
+            runs=count,
+        )
+    session.execute(sa.delete(Run).where(Run.experiment_id == experiment.id))
+    session.delete(experiment)

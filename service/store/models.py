@@ -1,0 +1,142 @@
+"""ORM tables. The database is the record of truth for experiments, runs and keys.
+
+Units: params and tokens are counts, flops are FLOPs, loss is nats/token; every float column is
+double precision.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JsonDict = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Experiment(Base):
+    """A group of runs fitted together: same data, tokenizer and architecture family."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    param_convention: Mapped[str] = mapped_column(sa.String(16))
+    flops_formula: Mapped[str] = mapped_column(sa.String(16))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDict, default=dict)
+    corpus_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
+    tokenizer_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    runs: Mapped[list["Run"]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "param_convention IN ('total', 'non_embedding')", name="param_convention"
+        ),
+        sa.CheckConstraint("flops_formula IN ('6ND', 'reported')", name="flops_formula"),
+    )
+
+
+class Run(Base):
+    """One training run's final result."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id", ondelete="CASCADE"))
+    run_key: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+    params: Mapped[float] = mapped_column(sa.Double)
+    tokens: Mapped[float] = mapped_column(sa.Double)
+    flops: Mapped[float] = mapped_column(sa.Double)
+    flops_derived: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    loss: Mapped[float] = mapped_column(sa.Double)
+    unique_tokens: Mapped[float | None] = mapped_column(sa.Double, default=None)
+    seed: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDict, default=dict)
+    source: Mapped[str] = mapped_column(sa.String(64), default="api")
+    body_hash: Mapped[str] = mapped_column(sa.String(64))
+    excluded: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    excluded_reason: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="runs")
+
+    __table_args__ = (
+        sa.UniqueConstraint("experiment_id", "run_key"),
+        # Keyset pagination walks an experiment's runs in id order.
+        sa.Index("ix_runs_experiment_id_id", "experiment_id", "id"),
+        sa.CheckConstraint("params > 0 AND tokens > 0 AND flops > 0", name="positive_sizes"),
+        sa.CheckConstraint("loss > 0", name="positive_loss"),
+    )
+
+
+class ApiKey(Base):
+    """An API key. Only a SHA-256 of its secret part is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    scopes: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST that carried an `Idempotency-Key` header."""
+
+    __tablename__ = "idempotency_records"
+
+    owner: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int] = mapped_column(sa.Integer)
+    response_body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,35 @@
+"""Opaque keyset page tokens: the last id seen, bound to the query's filters."""
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from service.errors import InvalidInputError
+
+
+def _fingerprint(filters: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(filters, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def encode_token(after_id: int, filters: dict[str, Any]) -> str:
+    raw = json.dumps({"after": after_id, "q": _fingerprint(filters)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None, filters: dict[str, Any]) -> int | None:
+    """The id to continue after, or None for the first page."""
+    if token is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        after = data["after"]
+        fingerprint = data["q"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError("page_token is not a token this API issued") from exc
+    if not isinstance(after, int) or fingerprint != _fingerprint(filters):
+        raise InvalidInputError("page_token belongs to a query with other filters")
+    return after
