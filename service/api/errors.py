@@ -74,7 +74,8 @@ async def _service(request: Request, exc: ServiceError) -> JSONResponse:
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
 
 def _is_connection_error(exc: Exception) -> bool:

@@ -31,7 +31,7 @@ def _owner(scope: Scope) -> str:
     return "anonymous"
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     pass
 
 
@@ -44,7 +44,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
@@ -64,7 +64,7 @@ async def _send_json(
 
 
 class IdempotencyMiddleware:
-    """Pure ASGI middleware; also enforces the request-body size limit for POSTs that carry a key."""
+    """Replays stored responses; also enforces the body limit for the POSTs it buffers."""
 
     def __init__(self, app: ASGIApp, session_factory: sessionmaker[Session], max_body: int) -> None:
         self.app = app
@@ -92,7 +92,7 @@ class IdempotencyMiddleware:
             return
         try:
             body = await read_body(receive, self.max_body)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             error = PayloadTooLargeError(limit_bytes=self.max_body)
             await _send_json(send, *_error(413, error.code, error.message, error.details), [])
             return
@@ -103,8 +103,10 @@ class IdempotencyMiddleware:
         record = await to_thread.run_sync(self._load, owner, key_text)
         if record is not None:
             if record.request_sha256 != digest:
-                error = IdempotencyKeyReusedError(idempotency_key=key_text)
-                await _send_json(send, *_error(422, error.code, error.message, error.details), [])
+                reused = IdempotencyKeyReusedError(idempotency_key=key_text)
+                await _send_json(
+                    send, *_error(422, reused.code, reused.message, reused.details), []
+                )
                 return
             headers = [
                 (b"content-type", record.content_type.encode()),

@@ -8,7 +8,7 @@ from service.errors import PayloadTooLargeError
 
 
 class BodyLimitMiddleware:
-    """413 for a declared Content-Length over the limit; cut off a chunked body that grows past it."""
+    """413 for a declared Content-Length over the limit; cuts off a chunked body past it."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app

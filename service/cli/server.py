@@ -2,11 +2,13 @@
 
 import ipaddress
 import json
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from service.settings import get_settings
 
@@ -127,7 +129,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]
     err.print(f"revoked {prefix}")
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> AbstractContextManager[Session]:
     from service.db import create_db_engine, make_session_factory, session_scope
 
     engine = create_db_engine(get_settings().database_url)

@@ -15,7 +15,7 @@ from service.schemas.common import Warning
 from service.schemas.runs import RunBatchResult, RunIn, RunStatus
 from service.store.models import Experiment, Run
 
-RUNS = Run.__table__
+RUNS: sa.Table = Run.__table__  # type: ignore[assignment]
 # Outside [1/2, 2] x 6ND a reported FLOP count is probably another convention or a typo.
 FLOPS_TOLERANCE_FACTOR = 2.0
 PROVENANCE_KEYS = ("corpus_hash", "tokenizer_hash")
@@ -63,16 +63,19 @@ def _check_duplicate_keys(runs: Sequence[RunIn]) -> None:
 
 def _pin_provenance(session: Session, experiment: Experiment, runs: Sequence[RunIn]) -> None:
     """Refuse runs whose corpus or tokenizer differ from the experiment's (the first one wins)."""
-    for key in PROVENANCE_KEYS:
-        seen = {
+    tagged = {
+        key: {
             (index, str(run.metadata[key])) for index, run in enumerate(runs) if key in run.metadata
         }
+        for key in PROVENANCE_KEYS
+    }
+    if any(seen and getattr(experiment, key) is None for key, seen in tagged.items()):
+        # Lock the row so two first batches cannot pin different values.
+        session.refresh(experiment, with_for_update=True)
+    for key, seen in tagged.items():
         if not seen:
             continue
         pinned = getattr(experiment, key)
-        if pinned is None:
-            session.refresh(experiment, with_for_update=True)
-            pinned = getattr(experiment, key)
         expected = pinned if pinned is not None else min(seen)[1]
         mismatched = sorted(index for index, value in seen if value != expected)
         if mismatched:
@@ -96,7 +99,7 @@ def _existing(session: Session, experiment_id: int, keys: list[str]) -> dict[str
                 RUNS.c.run_key.in_(keys[start : start + _CHUNK]),
             )
         )
-        found.update({key: (run_id, digest) for key, run_id, digest in rows.tuples()})
+        found.update({key: (run_id, digest) for key, run_id, digest in rows})
     return found
 
 
@@ -141,7 +144,7 @@ def _insert_keyed(session: Session, rows: list[dict[str, Any]]) -> dict[str, int
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), _CHUNK):
         result = session.execute(statement, rows[start : start + _CHUNK])
-        inserted.update({key: run_id for run_id, key in result.tuples()})
+        inserted.update({key: run_id for run_id, key in result})
     return inserted
 
 

@@ -41,7 +41,7 @@ def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, int]:
         .where(Run.experiment_id.in_(experiment_ids))
         .group_by(Run.experiment_id)
     )
-    return {experiment_id: count for experiment_id, count in rows.tuples()}
+    return {experiment_id: count for experiment_id, count in rows}
 
 
 def list_page(session: Session, after_id: int | None, limit: int) -> list[Experiment]:

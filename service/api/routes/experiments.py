@@ -18,8 +18,8 @@ def _out(experiment: Experiment, run_count: int) -> ExperimentOut:
     return ExperimentOut(
         name=experiment.name,
         description=experiment.description,
-        param_convention=experiment.param_convention,  # type: ignore[arg-type]
-        flops_formula=experiment.flops_formula,  # type: ignore[arg-type]
+        param_convention=experiment.param_convention,
+        flops_formula=experiment.flops_formula,
         metadata=experiment.metadata_,
         corpus_hash=experiment.corpus_hash,
         tokenizer_hash=experiment.tokenizer_hash,

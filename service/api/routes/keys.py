@@ -15,7 +15,7 @@ def _out(row: ApiKey) -> KeyOut:
     return KeyOut(
         prefix=row.prefix,
         name=row.name,
-        scopes=row.scopes.split(","),  # type: ignore[arg-type]
+        scopes=row.scopes.split(","),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )

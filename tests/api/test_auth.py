@@ -1,0 +1,79 @@
+"""API keys and scopes."""
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import ADMIN_TOKEN
+
+
+def key(client: TestClient, *scopes: str) -> str:
+    response = client.post("/v1/keys", json={"name": "k", "scopes": list(scopes)})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def test_missing_and_unknown_keys_are_401(app_client: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer ss_x_y"}):
+        response = app_client.get("/v1/experiments", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_scopes(client: TestClient) -> None:
+    read, write = key(client, "read"), key(client, "write")
+    as_reader = {"Authorization": f"Bearer {read}"}
+    as_writer = {"Authorization": f"Bearer {write}"}
+    assert client.get("/v1/experiments", headers=as_reader).status_code == 200
+    denied = client.post("/v1/experiments", json={"name": "x"}, headers=as_reader)
+    assert denied.status_code == 403
+    assert denied.json()["error"]["details"] == {"required_scope": "write"}
+    assert client.post("/v1/experiments", json={"name": "x"}, headers=as_writer).status_code == 201
+    assert client.delete("/v1/experiments/x", headers=as_writer).status_code == 403
+    assert client.get("/v1/keys", headers=as_writer).status_code == 403
+    assert client.delete("/v1/experiments/x").status_code == 204
+
+
+def test_revoked_key_stops_working(client: TestClient) -> None:
+    token = key(client, "read")
+    prefix = token.split("_")[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/experiments", headers=headers).status_code == 200
+    assert client.delete(f"/v1/keys/{prefix}").json()["revoked_at"] is not None
+    assert client.get("/v1/experiments", headers=headers).status_code == 401
+
+
+def test_wrong_secret_with_right_prefix_is_401(client: TestClient) -> None:
+    token = key(client, "admin")
+    forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+    response = client.get("/v1/experiments", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_keys_are_stored_hashed_and_listed_without_secret(
+    client: TestClient, database_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    token = key(client, "read")
+    listed = client.get("/v1/keys").json()
+    assert all("token" not in k and "secret" not in str(k) for k in listed)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT prefix, secret_sha256 FROM api_keys")).all()
+    engine.dispose()
+    secret = token.split("_", 2)[2]
+    assert all(secret not in row.secret_sha256 for row in stored)
+
+
+def test_auth_disabled_makes_everyone_admin(database_url: str) -> None:
+    with TestClient(create_app(Settings(database_url=database_url, auth=False))) as client:
+        assert client.post("/v1/experiments", json={"name": "open"}).status_code == 201
+        assert client.delete("/v1/experiments/open").status_code == 204
+
+
+def test_health_needs_no_key(app_client: TestClient) -> None:
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+    assert app_client.get("/readyz").json() == {"status": "ready"}
+    assert ADMIN_TOKEN not in app_client.get("/openapi.json").text

@@ -1,0 +1,122 @@
+"""Fixtures: every API test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from SCALING_TEST_POSTGRES_URL (default the local server). Unreachable, it fails
+the run when CI=true and is skipped with the reason otherwise.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.db import alembic_config
+from service.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "SCALING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ADMIN_TOKEN = "ss_adminadmin01_" + "s" * 43
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def postgres_or_fail() -> str:
+    """The server URL, or fail (CI) / skip (elsewhere) saying why."""
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL unreachable at {POSTGRES_URL}: {exc.orig}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+def create_postgres_database(prefix: str) -> str:
+    """A new empty database on the test server; returns its URL."""
+    server = postgres_or_fail()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = sa.make_url(url).database
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """One migrated database per test process; tests truncate it."""
+    url = create_postgres_database("scaling_test")
+    command.upgrade(alembic_config(url), "head")
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+    return path
+
+
+TABLES = ("idempotency_records", "runs", "experiments", "api_keys")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "scaling.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_template")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, auth=True, bootstrap_admin_key=ADMIN_TOKEN)
+
+
+@pytest.fixture
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    """A client without credentials."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def client(app_client: TestClient) -> TestClient:
+    """A client holding the bootstrap admin key."""
+    app_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return app_client
+
+
+def make_experiment(client: TestClient, name: str = "exp", **fields: object) -> dict[str, object]:
+    response = client.post("/v1/experiments", json={"name": name, **fields})
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
