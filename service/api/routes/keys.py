@@ -1,6 +1,8 @@
 """API keys, for admins. The token is shown once, in the create response."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from service import auth
 from service.api.deps import Admin, SessionDep
@@ -50,5 +52,9 @@ def list_keys(session: SessionDep, _: Admin) -> list[KeyOut]:
     description="The key stops working at once; its record stays. Needs `admin`.",
     responses=errors(404),
 )
-def revoke_key(prefix: str, session: SessionDep, _: Admin) -> KeyOut:
+def revoke_key(
+    prefix: Annotated[str, Path(description="The key's prefix.", examples=["7f8333bb3606"])],
+    session: SessionDep,
+    _: Admin,
+) -> KeyOut:
     return _out(auth.revoke_key(session, prefix))

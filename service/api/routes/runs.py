@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from service.api.deps import ExperimentDep, Reader, SessionDep, SettingsDep, Writer
 from service.errors import InvalidInputError
@@ -17,7 +17,9 @@ from service.store.pagination import decode_token, encode_token
 
 router = APIRouter(tags=["runs"])
 
-CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n4.0e8,1.25e10,3.0e19,2.71,sweep-3e19-n400m\n"
+RunId = Annotated[int, Path(ge=1, description="The run's id.", examples=[1])]
+
+CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n8.0e8,6.25e9,3.0e19,2.70,sweep-3e19-n800m\n"
 JSONL_EXAMPLE = '{"params": 4.0e8, "tokens": 1.25e10, "loss": 2.71, "run_key": "r1"}\n'
 
 
@@ -188,7 +190,7 @@ def list_runs(
     description="One run by its id. Needs the `read` scope.",
     responses=errors(404),
 )
-def get_run(run_id: int, session: SessionDep, _: Reader) -> RunOut:
+def get_run(run_id: RunId, session: SessionDep, _: Reader) -> RunOut:
     run = store.get(session, run_id)
     return run_out(run, run.experiment.name)
 
@@ -200,7 +202,7 @@ def get_run(run_id: int, session: SessionDep, _: Reader) -> RunOut:
     "dropped), or include it again. Needs the `write` scope.",
     responses=errors(404),
 )
-def patch_run(run_id: int, body: RunPatch, session: SessionDep, _: Writer) -> RunOut:
+def patch_run(run_id: RunId, body: RunPatch, session: SessionDep, _: Writer) -> RunOut:
     run = store.get(session, run_id)
     store.set_excluded(run, body.excluded, body.reason)
     session.flush()
