@@ -1,5 +1,6 @@
 """A loopback TCP proxy the tests can cut and restore, to simulate a database outage."""
 
+import contextlib
 import socket
 import threading
 
@@ -49,27 +50,21 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, target):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """Close the listener and every open connection: the database 'goes away'."""
         if self._listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
-            try:
+            with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             for sock in self._connections:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self._connections.clear()
 

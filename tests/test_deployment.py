@@ -1,4 +1,4 @@
-"""docker-compose.yml and the Dockerfile agree with the CLI and the settings (no engine runs here)."""
+"""docker-compose.yml and the Dockerfile agree with the CLI and settings (no engine here)."""
 
 import re
 import shlex

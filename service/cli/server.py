@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from service.settings import get_settings
+from service.settings import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _is_loopback(host: str) -> bool:
@@ -36,7 +36,7 @@ def serve(
     from service.db import create_db_engine, ensure_schema_at_head, head_revision
     from service.errors import SchemaNotAtHeadError
 
-    settings = get_settings()
+    settings = Settings()
     if not settings.auth:
         if not _is_loopback(host) and not settings.allow_remote_without_auth:
             err.print(
@@ -72,7 +72,7 @@ def migrate(
 
     from service.db import alembic_config, create_db_engine
 
-    url = get_settings().database_url
+    url = Settings().database_url
     create_db_engine(url).dispose()  # creates the SQLite file's folder
     command.upgrade(alembic_config(url), revision)
     err.print(f"database at {revision}")
@@ -81,7 +81,6 @@ def migrate(
 def openapi() -> None:
     """Print the OpenAPI document (as committed in openapi/openapi.json)."""
     from service.app import create_app
-    from service.settings import Settings
 
     app = create_app(Settings(database_url="sqlite://"))
     typer.echo(json.dumps(app.openapi(), indent=2, sort_keys=False))
@@ -132,7 +131,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]
 def _session() -> AbstractContextManager[Session]:
     from service.db import create_db_engine, make_session_factory, session_scope
 
-    engine = create_db_engine(get_settings().database_url)
+    engine = create_db_engine(Settings().database_url)
     return session_scope(make_session_factory(engine))
 
 

@@ -175,6 +175,8 @@ def ingest_runs(session: Session, experiment: Experiment, runs: Sequence[RunIn])
         elif run.run_key not in existing:
             keyed_rows.append(_row(experiment.id, run, digest, now))
 
+    # One lock order for every transaction: concurrent overlapping batches cannot deadlock.
+    keyed_rows.sort(key=lambda row: row["run_key"])
     inserted = _insert_keyed(session, keyed_rows) if keyed_rows else {}
     raced = [row["run_key"] for row in keyed_rows if row["run_key"] not in inserted]
     if raced:
