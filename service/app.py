@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service import __version__, auth
 from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
+from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
 from service.api.routes import experiments, health, keys, runs
 from service.api.security import SecurityHeadersMiddleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.schema_head = schema_head
 
     errors.install(app)
+    document_bodies(app)
     for router in (health.router, experiments.router, runs.router, keys.router):
         app.include_router(router)
 

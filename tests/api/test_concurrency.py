@@ -6,8 +6,8 @@ import httpx
 import sqlalchemy as sa
 
 from service.settings import Settings
+from service.testing import live_server
 from tests.conftest import ADMIN_TOKEN
-from tests.live_server import live_server
 
 CLIENTS, ROUNDS, BATCH, STRIDE = 8, 4, 120, 40
 
