@@ -64,6 +64,8 @@ class Experiment(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDict, default=dict)
     corpus_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     tokenizer_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
+    # Bumped whenever the runs a fit could use change (added, excluded, included).
+    data_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -111,6 +113,61 @@ class Run(Base):
         sa.Index("ix_runs_experiment_id_id", "experiment_id", "id"),
         sa.CheckConstraint("params > 0 AND tokens > 0 AND flops > 0", name="positive_sizes"),
         sa.CheckConstraint("loss > 0", name="positive_loss"),
+    )
+
+
+FIT_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class Fit(Base):
+    """A scaling-law fit of an experiment's runs, with its provenance.
+
+    A fit is asked for (trigger `request`) or scheduled when data changes (trigger `refit`); at
+    most one refit per experiment, law and method waits in the queue at a time.
+    """
+
+    __tablename__ = "fits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id", ondelete="CASCADE"))
+    law: Mapped[str] = mapped_column(sa.String(32))
+    method: Mapped[str] = mapped_column(sa.String(16))
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="request")
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    run_ids: Mapped[list[int] | None] = mapped_column(JsonDict, default=None)
+    runs_sha256: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    n_runs: Mapped[int | None] = mapped_column(sa.Integer, default=None)
+    data_version: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
+    code_version: Mapped[str] = mapped_column(sa.String(32))
+    progress: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    duration_s: Mapped[float | None] = mapped_column(sa.Double, default=None)
+
+    experiment: Mapped[Experiment] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        sa.CheckConstraint("trigger IN ('request', 'refit')", name="trigger"),
+        sa.Index("ix_fits_experiment_id_law_method", "experiment_id", "law", "method", "id"),
+        sa.Index("ix_fits_status_not_before", "status", "not_before"),
+        # The debounce: at most one queued refit per experiment, law and method.
+        sa.Index(
+            "uq_fits_queued_refit",
+            "experiment_id",
+            "law",
+            "method",
+            unique=True,
+            postgresql_where=sa.text("status = 'queued' AND trigger = 'refit'"),
+            sqlite_where=sa.text("status = 'queued' AND trigger = 'refit'"),
+        ),
     )
 
 

@@ -1,0 +1,153 @@
+"""Queries on fits: create, schedule refits (debounced), claim, progress, finish, current."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.errors import NotFoundError
+from service.store.models import Experiment, Fit
+
+FITS: sa.Table = Fit.__table__  # type: ignore[assignment]
+_QUEUED_REFIT = sa.text("status = 'queued' AND trigger = 'refit'")
+
+
+def get(session: Session, fit_id: int) -> Fit:
+    fit = session.get(Fit, fit_id)
+    if fit is None:
+        raise NotFoundError(f"fit {fit_id} not found", fit_id=fit_id)
+    return fit
+
+
+def create(session: Session, experiment: Experiment, **fields: Any) -> Fit:
+    fit = Fit(experiment_id=experiment.id, **fields)
+    session.add(fit)
+    session.flush()
+    return fit
+
+
+def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
+    """The fit in force: the latest that succeeded for this law and method."""
+    return session.scalar(
+        sa.select(Fit)
+        .where(
+            Fit.experiment_id == experiment_id,
+            Fit.law == law,
+            Fit.method == method,
+            Fit.status == "succeeded",
+        )
+        .order_by(Fit.id.desc())
+        .limit(1)
+    )
+
+
+def list_page(session: Session, experiment_id: int, after_id: int | None, limit: int) -> list[Fit]:
+    query = (
+        sa.select(Fit)
+        .where(Fit.experiment_id == experiment_id)
+        .order_by(Fit.id.desc())
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(Fit.id < after_id)
+    return list(session.scalars(query))
+
+
+def bump_data_version(session: Session, experiment: Experiment) -> None:
+    session.execute(
+        sa.update(Experiment)
+        .where(Experiment.id == experiment.id)
+        .values(data_version=Experiment.data_version + 1)
+    )
+    session.expire(experiment, ["data_version"])
+
+
+def schedule_refits(
+    session: Session, experiment: Experiment, debounce: timedelta, code_version: str
+) -> int:
+    """Queue a refit for each law and method that has a fit in force; returns how many.
+
+    A refit already waiting is pushed back by `debounce` instead of duplicated: the partial
+    unique index makes concurrent schedulers agree on one row.
+    """
+    in_force = session.execute(
+        sa.select(Fit.law, Fit.method, sa.func.max(Fit.id))
+        .where(Fit.experiment_id == experiment.id, Fit.status == "succeeded")
+        .group_by(Fit.law, Fit.method)
+    ).all()
+    if not in_force:
+        return 0
+    settings_of: dict[int, dict[str, Any]] = dict(
+        session.execute(
+            sa.select(Fit.id, Fit.settings).where(Fit.id.in_([row[2] for row in in_force]))
+        ).all()
+    )
+    now = datetime.now(UTC)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for law, method, fit_id in in_force:
+        statement = insert(FITS).values(
+            experiment_id=experiment.id,
+            law=law,
+            method=method,
+            trigger="refit",
+            status="queued",
+            settings=settings_of[fit_id],
+            code_version=code_version,
+            progress=0.0,
+            not_before=now + debounce,
+            created_at=now,
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["experiment_id", "law", "method"],
+                index_where=_QUEUED_REFIT,
+                set_={"not_before": statement.excluded.not_before},
+            )
+        )
+    return len(in_force)
+
+
+def claim_next(session: Session, owner: str, lease: timedelta) -> Fit | None:
+    """Take one due fit (queued, or running with an expired lease) for `owner`, or None.
+
+    The guarded UPDATE succeeds for one claimant only, on every backend.
+    """
+    now = datetime.now(UTC)
+    candidates = session.scalars(
+        sa.select(Fit.id)
+        .where(
+            sa.or_(
+                sa.and_(Fit.status == "queued", Fit.not_before <= now),
+                sa.and_(Fit.status == "running", Fit.heartbeat_at < now - lease),
+            )
+        )
+        .order_by(Fit.not_before, Fit.id)
+        .limit(5)
+    ).all()
+    for fit_id in candidates:
+        claimed = session.execute(
+            sa.update(Fit)
+            .where(
+                Fit.id == fit_id,
+                sa.or_(
+                    Fit.status == "queued",
+                    sa.and_(Fit.status == "running", Fit.heartbeat_at < now - lease),
+                ),
+            )
+            .values(
+                status="running", lease_owner=owner, heartbeat_at=now, started_at=now, progress=0.0
+            )
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            return session.get(Fit, fit_id)
+    return None
+
+
+def heartbeat(session: Session, fit_id: int, owner: str, progress: float) -> None:
+    session.execute(
+        sa.update(Fit)
+        .where(Fit.id == fit_id, Fit.lease_owner == owner)
+        .values(progress=progress, heartbeat_at=datetime.now(UTC))
+    )
