@@ -15,11 +15,11 @@ from service.scaling.errors import (
     UnknownNameError,
 )
 from service.scaling.fit_envelope import fit_envelope
-from service.scaling.fit_isoflop import fit_isoflop
+from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
 from service.scaling.fit_other import fit_data_constrained, fit_kaplan
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
-from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
+from service.scaling.laws import LAWS, AnyLaw, Chinchilla, Kaplan
 from service.scaling.result import FitResult, Source
 from service.scaling.runs import RunArrays, budget_labels
 
@@ -252,7 +252,7 @@ def _fit_frontier(
 ) -> FitResult:
     warnings: list[str] = []
     extrap: float | None = None
-    budgets: tuple = ()
+    budgets: tuple[BudgetMinimum, ...] = ()
     if method == "isoflop":
         iso = fit_isoflop(runs, budget_tol)
         front: Frontier = iso.frontier
@@ -269,7 +269,7 @@ def _fit_frontier(
             except ScalingError as exc:
                 warnings.append(f"no leave-largest-budget-out check: {exc}")
     else:
-        front, n_points = fit_envelope(runs)
+        front, _n_points = fit_envelope(runs)
         rmse = float("nan")
     samples: list[tuple[float, ...]] = []
     if n_boot > 0:
@@ -321,6 +321,3 @@ def _fit_frontier(
 
 def law_of(source: Source | FitResult) -> Source:
     return source.law if isinstance(source, FitResult) else source
-
-
-__all__ = ["METHODS", "DataConstrained", "fit", "law_of"]

@@ -40,7 +40,14 @@ class BudgetMinimum:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BudgetMinimum:
-        return cls(**{k: (int(v) if k == "n_runs" else float(v)) for k, v in data.items()})
+        return cls(
+            flops=float(data["flops"]),
+            n_runs=int(data["n_runs"]),
+            params_opt=float(data["params_opt"]),
+            log_params_se=float(data["log_params_se"]),
+            loss_opt=float(data["loss_opt"]),
+            position=float(data["position"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,8 @@ def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
     C_arr = np.array([m.flops for m in minima])
     N_arr = np.array([m.params_opt for m in minima])
     L_arr = np.array([m.loss_opt for m in minima])
-    se = np.array([m.log_params_se for m in minima])
-    sigma = se if np.all(np.isfinite(se)) and np.all(se > 0) else None
+    se_arr = np.array([m.log_params_se for m in minima])
+    sigma = se_arr if np.all(np.isfinite(se_arr)) and np.all(se_arr > 0) else None
     frontier = frontier_from_points(C_arr, N_arr, L_arr, sigma)
     r = np.concatenate(resid)
     return IsoflopFit(

@@ -89,7 +89,7 @@ def fit_kaplan(
         pred, lse, p_u, u = _kaplan_terms(th, log_n, log_d)
         r = (pred - log_l)[0]
         dh = np.clip(r, -delta, delta)
-        lnc, ldc, an, ad = x
+        lnc, _ldc, an, ad = x
         p_u0, u0, lse0 = p_u[0], u[0], lse[0]
         g = np.array(
             [

@@ -18,11 +18,11 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Frontier:
-    k_N: float
+    k_N: float  # noqa: N815 (JSON name)
     a: float
-    k_D: float
+    k_D: float  # noqa: N815 (JSON name)
     b: float
-    k_L: float
+    k_L: float  # noqa: N815 (JSON name)
     gamma: float
 
     name: ClassVar[str] = "frontier"

@@ -68,7 +68,8 @@ class Chinchilla:
         return self.alpha / (self.alpha + self.beta)
 
     @property
-    def G(self) -> float:
+    def G(self) -> float:  # noqa: N802 (the paper's symbol)
+        """N_opt(C) = G (C/6)^a (Hoffmann et al. eq. 4)."""
         return float(
             (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
         )
@@ -86,8 +87,8 @@ class Kaplan:
 
     N_c: float
     D_c: float
-    alpha_N: float
-    alpha_D: float
+    alpha_N: float  # noqa: N815 (JSON name)
+    alpha_D: float  # noqa: N815 (JSON name)
 
     name: ClassVar[str] = "kaplan"
     param_names: ClassVar[tuple[str, ...]] = ("N_c", "D_c", "alpha_N", "alpha_D")

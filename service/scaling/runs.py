@@ -61,7 +61,8 @@ class RunArrays:
         n = N.size
         D = _column("tokens", tokens, n)
         L = _column("loss", loss, n)
-        assert D is not None and L is not None
+        assert D is not None
+        assert L is not None
         C = _column("flops", flops, n)
         return cls(
             params=N,
