@@ -55,7 +55,7 @@ def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> Non
         )
     console.print(table)
     diag = Table(title="diagnostics", show_header=False)
-    for key, value in (
+    for key, text in (
         ("objective (sum Huber)", _fmt(result.objective)),
         ("RMSE log loss", _fmt(result.rmse_log_loss)),
         ("leave-largest-budget-out error", _fmt(result.extrapolation_error)),
@@ -66,7 +66,7 @@ def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> Non
             f"{info['rows']} / {info['errors']} / {info['filtered']}",
         ),
     ):
-        diag.add_row(key, value)
+        diag.add_row(key, text)
     console.print(diag)
     for w in (*info["messages"], *result.warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")

@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.scaling.runs import RunArrays
 
@@ -62,17 +63,24 @@ class ParsedRuns:
         if experiment is not None:
             idx = np.flatnonzero(np.array(self.experiment) == experiment)
 
-        def col(name: str) -> np.ndarray | None:  # type: ignore[type-arg]
-            return np.asarray(self.values[name])[idx] if name in self.values else None
+        def col(name: str) -> NDArray[np.float64] | None:
+            return (
+                np.asarray(self.values[name], dtype=np.float64)[idx]
+                if name in self.values
+                else None
+            )
+
+        def req(name: str) -> NDArray[np.float64]:
+            return np.asarray(self.values[name], dtype=np.float64)[idx]
 
         run_id = None
         if self.run_id:
             _, inv = np.unique(np.asarray(self.run_id)[idx], return_inverse=True)
             run_id = inv
         return RunArrays.from_arrays(
-            params=col("params"),
-            tokens=col("tokens"),
-            loss=col("loss"),
+            params=req("params"),
+            tokens=req("tokens"),
+            loss=req("loss"),
             flops=col("flops"),
             unique_tokens=col("unique_tokens"),
             budget=col("budget"),
