@@ -40,19 +40,19 @@ def shape_for_params(
     if not np.isfinite(params) or params <= 0:
         raise InvalidDataError(column="params", rows=f"{params}")
     best: ModelShape | None = None
-    best_err = np.inf
+    best_cost = np.inf
     for n_layer in range(1, 257):
-        head = 64 if aspect_ratio * n_layer < 1024 else 128
         d_ideal = aspect_ratio * n_layer
-        for d_model in {
-            max(head, int(np.floor(d_ideal / head)) * head),
-            max(head, int(np.ceil(d_ideal / head)) * head),
-        }:
+        head = 64 if d_ideal < 1024 else 128
+        base = max(1, round(d_ideal / head))
+        for mult in range(max(1, base - 4), base + 5):
+            d_model = mult * head
             ne = 12 * n_layer * d_model**2
             count = ne + (vocab_size * d_model if total else 0)
-            err = abs(np.log(count / params))
-            if err < best_err:
-                best_err = err
+            # Parameter count first; the aspect ratio only breaks near-ties.
+            cost = abs(np.log(count / params)) + 0.02 * abs(np.log(d_model / d_ideal))
+            if cost < best_cost:
+                best_cost = cost
                 best = ModelShape(n_layer, d_model, d_model // head, head, int(count), int(ne))
     assert best is not None
     return best
