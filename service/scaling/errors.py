@@ -50,7 +50,7 @@ class DegenerateDataError(ScalingError):
 
 
 class ExponentAtBoundError(ScalingError):
-    """Fitted exponent {name} = {value:.4g} is at its bound {bound}: the data do not pin it down"""
+    """Fitted exponent {name} = {value:.4g} is not pinned down by the data; bound: {bound}"""
 
     code = "exponent_at_bound"
 

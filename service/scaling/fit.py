@@ -19,7 +19,7 @@ from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
 from service.scaling.fit_other import fit_data_constrained, fit_kaplan
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
-from service.scaling.laws import LAWS, AnyLaw, Chinchilla, Kaplan
+from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
 from service.scaling.result import FitResult, Source
 from service.scaling.runs import RunArrays, budget_labels
 
@@ -30,6 +30,8 @@ METHODS = ("parametric", "isoflop", "envelope")
 OUTLIER_Z = 4.0
 # An exponent closer than this to its bound is "at the bound".
 BOUND_TOL = 1e-3
+# A term contributing less than this share of the loss of every run is not identified.
+VANISHING_TERM = 1e-4
 
 
 def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
@@ -58,7 +60,9 @@ def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
             )
 
 
-def _check_bounds(law: AnyLaw) -> None:
+def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
+    """An exponent at its bound, or a term that stays below the scatter of the data (or a
+    negligible share of the loss) on every run, is not identified."""
     lo, hi = EXPONENT_BOUNDS
     names: tuple[str, ...] = (
         ("alpha_N", "alpha_D") if isinstance(law, Kaplan) else ("alpha", "beta")
@@ -67,6 +71,20 @@ def _check_bounds(law: AnyLaw) -> None:
         v = float(getattr(law, name))
         if v < lo + BOUND_TOL or v > hi - BOUND_TOL:
             raise ExponentAtBoundError(name=name, value=v, bound=lo if v < 1 else hi)
+    if isinstance(law, Chinchilla | DataConstrained):
+        terms = {
+            "alpha": law.A * runs.params**-law.alpha,
+            "beta": law.B * runs.tokens**-law.beta,
+        }
+        for name, term in terms.items():
+            if float(np.max(term / runs.loss)) < max(VANISHING_TERM, 2.0 * rmse):
+                raise ExponentAtBoundError(
+                    name=name,
+                    value=float(getattr(law, name)),
+                    bound="none: its term vanishes (loss does not fall with "
+                    + ("params" if name == "alpha" else "tokens")
+                    + " in these data)",
+                )
 
 
 def _parametric(
@@ -153,9 +171,9 @@ def _fit_parametric(
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
     est, objective, iterations, converged, theta = _parametric(runs, law, delta)
-    _check_bounds(est)
-    warnings: list[str] = []
     resid = _rmse_log(est, runs)
+    _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
+    warnings: list[str] = []
     outliers = _outliers(resid)
     if outliers:
         warnings.append(
@@ -253,6 +271,7 @@ def _fit_frontier(
     warnings: list[str] = []
     extrap: float | None = None
     budgets: tuple[BudgetMinimum, ...] = ()
+    rmse: float | None
     if method == "isoflop":
         iso = fit_isoflop(runs, budget_tol)
         front: Frontier = iso.frontier
@@ -270,7 +289,7 @@ def _fit_frontier(
                 warnings.append(f"no leave-largest-budget-out check: {exc}")
     else:
         front, _n_points = fit_envelope(runs)
-        rmse = float("nan")
+        rmse = None
     samples: list[tuple[float, ...]] = []
     if n_boot > 0:
         rng = np.random.default_rng(seed)
@@ -305,8 +324,8 @@ def _fit_frontier(
         law=front,
         method=method,
         n_runs=len(runs),
-        huber_delta=float("nan"),
-        objective=float("nan"),
+        huber_delta=None,
+        objective=None,
         iterations=0,
         converged=True,
         rmse_log_loss=rmse,

@@ -31,7 +31,7 @@ class BudgetMinimum:
     flops: float
     n_runs: int
     params_opt: float
-    log_params_se: float
+    log_params_se: float | None  # None: fewer than 6 points, no noise estimate
     loss_opt: float
     position: float  # vertex position in the sampled log-N range: 0 = smallest, 1 = largest
 
@@ -44,7 +44,7 @@ class BudgetMinimum:
             flops=float(data["flops"]),
             n_runs=int(data["n_runs"]),
             params_opt=float(data["params_opt"]),
-            log_params_se=float(data["log_params_se"]),
+            log_params_se=None if data["log_params_se"] is None else float(data["log_params_se"]),
             loss_opt=float(data["loss_opt"]),
             position=float(data["position"]),
         )
@@ -124,7 +124,8 @@ def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
             )
         coef = np.polyfit(log_n - xs, runs.loss[idx], 2)
         resid.append(np.log(np.polyval(coef, log_n - xs)) - np.log(runs.loss[idx]))
-        minima.append(BudgetMinimum(C, int(idx.size), float(np.exp(xs)), se, loss_opt, pos))
+        se_or_none = se if np.isfinite(se) else None
+        minima.append(BudgetMinimum(C, int(idx.size), float(np.exp(xs)), se_or_none, loss_opt, pos))
     if len(minima) < 2:
         raise InsufficientDataError(
             needed=2,
@@ -135,7 +136,7 @@ def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
     C_arr = np.array([m.flops for m in minima])
     N_arr = np.array([m.params_opt for m in minima])
     L_arr = np.array([m.loss_opt for m in minima])
-    se_arr = np.array([m.log_params_se for m in minima])
+    se_arr = np.array([np.nan if m.log_params_se is None else m.log_params_se for m in minima])
     sigma = se_arr if np.all(np.isfinite(se_arr)) and np.all(se_arr > 0) else None
     frontier = frontier_from_points(C_arr, N_arr, L_arr, sigma)
     r = np.concatenate(resid)

@@ -17,6 +17,10 @@ FloatArray = NDArray[np.float64]
 Source = AnyLaw | Frontier
 
 
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
 def source_from_json(data: dict[str, Any]) -> Source:
     if data.get("law") == Frontier.name:
         return Frontier.from_json(data)
@@ -40,8 +44,7 @@ def derived(law: Source) -> dict[str, float]:
 class FitResult:
     """A fitted law with diagnostics and (optionally) bootstrap samples.
 
-    objective: the minimised sum of Huber(log residuals) (parametric) or, for frontier methods,
-    nan; rmse_log_loss: RMSE of log(predicted / observed loss); extrapolation_error: RMSE of log
+    objective: the minimised sum of Huber(log residuals) (parametric; None for frontier methods); rmse_log_loss: RMSE of log(predicted / observed loss); extrapolation_error: RMSE of log
     loss on the largest budget when fitted without it (parametric), or |log(N_opt predicted /
     N_opt observed)| at that budget (isoflop); max_flops: the largest run's compute (FLOPs);
     outliers: row indices with a robust |z| > 4 of the log residual (kept in the fit);
@@ -51,11 +54,11 @@ class FitResult:
     law: Source
     method: str
     n_runs: int
-    huber_delta: float
-    objective: float
+    huber_delta: float | None
+    objective: float | None
     iterations: int
     converged: bool
-    rmse_log_loss: float
+    rmse_log_loss: float | None
     extrapolation_error: float | None
     max_flops: float
     outliers: tuple[int, ...] = ()
@@ -135,11 +138,11 @@ class FitResult:
             law=law,
             method=str(data["method"]),
             n_runs=int(data["n_runs"]),
-            huber_delta=float(data["huber_delta"]),
-            objective=float(data["objective"]),
+            huber_delta=_opt_float(data.get("huber_delta")),
+            objective=_opt_float(data.get("objective")),
             iterations=int(data["iterations"]),
             converged=bool(data["converged"]),
-            rmse_log_loss=float(data["rmse_log_loss"]),
+            rmse_log_loss=_opt_float(data.get("rmse_log_loss")),
             extrapolation_error=None if extrap is None else float(extrap),
             max_flops=float(data["max_flops"]),
             outliers=tuple(int(i) for i in data.get("outliers", [])),
