@@ -44,7 +44,8 @@ def derived(law: Source) -> dict[str, float]:
 class FitResult:
     """A fitted law with diagnostics and (optionally) bootstrap samples.
 
-    objective: the minimised sum of Huber(log residuals) (parametric; None for frontier methods); rmse_log_loss: RMSE of log(predicted / observed loss); extrapolation_error: RMSE of log
+    objective: the minimised sum of Huber(log residuals) (parametric; None for frontier methods);
+    rmse_log_loss: RMSE of log(predicted / observed loss); extrapolation_error: RMSE of log
     loss on the largest budget when fitted without it (parametric), or |log(N_opt predicted /
     N_opt observed)| at that budget (isoflop); max_flops: the largest run's compute (FLOPs);
     outliers: row indices with a robust |z| > 4 of the log residual (kept in the fit);
