@@ -150,6 +150,8 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
             )
         except ScalingError as exc:
+            for m in messages:
+                Console(stderr=True).print(f"[yellow]warning:[/yellow] {m}")
             raise _fail(str(exc)) from exc
         info = {
             "file": str(file),
