@@ -22,6 +22,8 @@ FloatArray = NDArray[np.float64]
 
 # A vertex whose position within the sampled log-N range is outside this band is "lopsided".
 SYMMETRY_BAND = (0.25, 0.75)
+# A vertex further than half the sampled range beyond an edge is not a measured minimum at all.
+FAR_OUTSIDE = (-0.5, 1.5)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
         xs, se, loss_opt, _ = v
         lo, hi = float(log_n.min()), float(log_n.max())
         pos = (xs - lo) / (hi - lo)
+        if not FAR_OUTSIDE[0] <= pos <= FAR_OUTSIDE[1]:
+            warnings.append(
+                f"budget {C:.3g} FLOPs skipped: minimum at N = {np.exp(xs):.3g} is far outside "
+                f"the sampled sizes [{np.exp(lo):.3g}, {np.exp(hi):.3g}]"
+            )
+            continue
         if not 0.0 <= pos <= 1.0:
             warnings.append(
                 f"budget {C:.3g} FLOPs: minimum at N = {np.exp(xs):.3g} is outside the sampled "
