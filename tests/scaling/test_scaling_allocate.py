@@ -178,3 +178,30 @@ def test_shapes_hit_the_parameter_count(params: float) -> None:
     assert s.d_model % s.head_dim == 0
     assert s.n_heads * s.head_dim == s.d_model
     assert 40 < s.d_model / s.n_layer < 250
+
+
+def test_catalogue_entries_name_their_source() -> None:
+    from service.scaling import CATALOGUE
+
+    assert {"A100-SXM", "H100-SXM", "H100-PCIE", "H200"} <= set(CATALOGUE)
+    for gpu in CATALOGUE.values():
+        assert gpu.peak_bf16_flops > 1e14
+        assert gpu.source
+    assert accelerator("H200").peak_bf16_flops == accelerator("H100").peak_bf16_flops
+
+
+def test_target_loss_with_constraints_and_progress() -> None:
+    truth = preset("epoch-2024").law
+    rng = np.random.default_rng(4)
+    runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=rng)
+    res = fit(runs, bootstrap=100, seed=2, holdout=False)
+    seen: list[float] = []
+    free = recommend(res, TargetLoss(2.3))
+    capped = Constraints(max_params=free.params / 3)
+    alloc = recommend(res, TargetLoss(2.3), capped, confidence=0.8, progress=seen.append)
+    assert alloc.params == pytest.approx(free.params / 3)
+    assert alloc.binding == ("max_params",)
+    assert alloc.loss == pytest.approx(2.3, rel=1e-6)
+    assert alloc.flops > 1.2 * free.flops
+    assert seen[-1] == pytest.approx(1.0)
+    assert alloc.intervals["flops"][0] < alloc.flops < alloc.intervals["flops"][1]

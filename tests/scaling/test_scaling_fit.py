@@ -210,3 +210,21 @@ def test_isoflop_warns_about_lopsided_and_edge_budgets() -> None:
     assert "outside the sampled sizes" in text
     assert "not symmetric" in text
     assert sum("FLOPs:" in w for w in res.warnings) == 2
+
+
+def test_isoflop_on_published_sweeps_and_frontier_allocation() -> None:
+    from conftest import DATA
+
+    from service.io.runs_csv import parse_runs_csv
+
+    parsed = parse_runs_csv((DATA / "openathena_isoflops_extract.csv").read_text())
+    a_values = {}
+    for experiment in parsed.experiments():
+        res = fit(parsed.to_runs(experiment), method="isoflop")
+        a_values[experiment] = res.estimates["a"]
+        alloc = recommend(res, FlopBudget(1e22))
+        assert alloc.flops == pytest.approx(1e22)
+        assert alloc.params == pytest.approx(res.law.values()[0] * 1e22 ** res.estimates["a"])
+    # Published Chinchilla IsoFLOP data give a ~ 0.5 (Hoffmann et al. Approach 2: 0.49).
+    assert 0.45 < a_values["epochai_chinchilla__massivetext__chinchilla"] < 0.6
+    assert all(0.3 < a < 0.7 for a in a_values.values())
