@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +17,7 @@ from service.scaling.errors import (
 )
 from service.scaling.fit_envelope import fit_envelope
 from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
-from service.scaling.fit_other import fit_data_constrained, fit_kaplan
+from service.scaling.fit_other import DC_BOUNDS, KAPLAN_BOUNDS, fit_data_constrained, fit_kaplan
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
 from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
@@ -63,10 +64,12 @@ def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
 def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
     """An exponent at its bound, or a term that stays below the scatter of the data (or a
     negligible share of the loss) on every run, is not identified."""
-    lo, hi = EXPONENT_BOUNDS
-    names: tuple[str, ...] = (
-        ("alpha_N", "alpha_D") if isinstance(law, Kaplan) else ("alpha", "beta")
-    )
+    if isinstance(law, Kaplan):
+        names: tuple[str, ...] = ("alpha_N", "alpha_D")
+        lo, hi = (float(b) for b in KAPLAN_BOUNDS[2])  # type: ignore[arg-type]
+    else:
+        names = ("alpha", "beta")
+        lo, hi = EXPONENT_BOUNDS
     for name in names:
         v = float(getattr(law, name))
         if v < lo + BOUND_TOL or v > hi - BOUND_TOL:
@@ -156,7 +159,11 @@ def fit(
         return _fit_parametric(
             runs, law, huber_delta, bootstrap, seed, progress, budget_tol, holdout
         )
-    return _fit_frontier(runs, method, bootstrap, seed, progress, budget_tol, holdout)
+    result = _fit_frontier(runs, method, bootstrap, seed, progress, budget_tol, holdout)
+    if law != "chinchilla":
+        note = f"law {law!r} ignored: the {method} method fits a power-law frontier"
+        result = replace(result, warnings=(note, *result.warnings))
+    return result
 
 
 def _fit_parametric(
@@ -174,6 +181,14 @@ def _fit_parametric(
     resid = _rmse_log(est, runs)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
+    if isinstance(est, DataConstrained):
+        for name, j in (("R_D_star", 5), ("R_N_star", 6)):
+            lo, hi = DC_BOUNDS[j]
+            assert lo is not None
+            assert hi is not None
+            v = float(np.log(getattr(est, name)))
+            if v < lo + 1e-3 or v > hi - 1e-3:
+                warnings.append(f"{name} = {np.exp(v):.3g} is at its bound: not identified")
     outliers = _outliers(resid)
     if outliers:
         warnings.append(

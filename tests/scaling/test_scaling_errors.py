@@ -107,3 +107,10 @@ def test_unknown_law_and_method() -> None:
         fit(runs, method="magic")
     with pytest.raises(UnknownNameError, match="law"):
         fit(runs, law="hoffmann")
+
+
+def test_frontier_methods_say_when_they_ignore_the_law() -> None:
+    runs = isoflop_sweep(_chinchilla(), np.geomspace(1e18, 1e20, 3))
+    res = fit(runs, law="kaplan", method="isoflop")
+    assert "ignored" in res.warnings[0]
+    assert fit(runs, method="isoflop").warnings == ()
