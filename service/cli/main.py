@@ -2,7 +2,7 @@
 
 import typer
 
-from service.cli import server
+from service.cli import offline, server
 
 app = typer.Typer(
     name="scaling-service",
@@ -11,6 +11,7 @@ app = typer.Typer(
     add_completion=False,
 )
 server.register(app)
+offline.register(app)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,95 @@
-"""The pure numerical core: laws, fitting, allocation and experiment design.
+"""The pure numerical core: laws, fitting, allocation.
 
 numpy/scipy only: nothing here imports the web framework, the database or does I/O.
+
+    runs = RunArrays.from_arrays(params=N, tokens=D, loss=L)
+    result = fit(runs, law="chinchilla", method="parametric", bootstrap=1000, seed=0)
+    alloc = recommend(result, FlopBudget(1e24), Constraints(max_params=7e10), confidence=0.9)
 """
+
+from service.scaling.allocate import (
+    Allocation,
+    Budget,
+    Constraints,
+    FlopBudget,
+    GpuHoursBudget,
+    Hardware,
+    MoneyBudget,
+    TargetLoss,
+    least_flops_for_loss,
+    optimum_at_flops,
+    recommend,
+)
+from service.scaling.errors import (
+    DegenerateDataError,
+    ExponentAtBoundError,
+    InfeasibleConstraintsError,
+    InsufficientDataError,
+    InvalidDataError,
+    ScalingError,
+    UnknownNameError,
+    UnreachableLossError,
+)
+from service.scaling.fit import METHODS, fit
+from service.scaling.fit_isoflop import BudgetMinimum
+from service.scaling.frontier import Frontier
+from service.scaling.hardware import CATALOGUE, Accelerator, accelerator
+from service.scaling.laws import (
+    LAWS,
+    AnyLaw,
+    Chinchilla,
+    DataConstrained,
+    Kaplan,
+    Law,
+    law_from_json,
+)
+from service.scaling.presets import PRESETS, Preset, list_presets, preset
+from service.scaling.result import FitResult, Source, source_from_json
+from service.scaling.runs import RunArrays
+from service.scaling.shapes import ModelShape, shape_for_params
+
+__all__ = [
+    "CATALOGUE",
+    "LAWS",
+    "METHODS",
+    "PRESETS",
+    "Accelerator",
+    "Allocation",
+    "AnyLaw",
+    "Budget",
+    "BudgetMinimum",
+    "Chinchilla",
+    "Constraints",
+    "DataConstrained",
+    "DegenerateDataError",
+    "ExponentAtBoundError",
+    "FitResult",
+    "FlopBudget",
+    "Frontier",
+    "GpuHoursBudget",
+    "Hardware",
+    "InfeasibleConstraintsError",
+    "InsufficientDataError",
+    "InvalidDataError",
+    "Kaplan",
+    "Law",
+    "ModelShape",
+    "MoneyBudget",
+    "Preset",
+    "RunArrays",
+    "ScalingError",
+    "Source",
+    "TargetLoss",
+    "UnknownNameError",
+    "UnreachableLossError",
+    "accelerator",
+    "fit",
+    "law_from_json",
+    "least_flops_for_loss",
+    "list_presets",
+    "optimum_at_flops",
+    "preset",
+    "recommend",
+    "shape_for_params",
+    "source_from_json",
+]

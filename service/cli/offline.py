@@ -1,0 +1,225 @@
+"""Offline commands: `fit` a CSV of runs and `recommend` an allocation, no server needed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.io.runs_csv import CsvFormatError, parse_runs_csv
+from service.scaling import (
+    Constraints,
+    FitResult,
+    FlopBudget,
+    GpuHoursBudget,
+    Hardware,
+    MoneyBudget,
+    ScalingError,
+    TargetLoss,
+    fit,
+    preset,
+    recommend,
+)
+from service.scaling.allocate import Allocation, Budget
+from service.scaling.presets import Preset
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.6g}"
+
+
+def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"{result.law.name} fit ({result.method}, {result.n_runs} runs)")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column("95% interval", justify="right")
+    intervals = result.intervals(0.95)
+    for name, value in result.estimates.items():
+        lo_hi = intervals.get(name)
+        table.add_row(
+            name, _fmt(value), "-" if lo_hi is None else f"{lo_hi[0]:.4g} – {lo_hi[1]:.4g}"
+        )
+    console.print(table)
+    diag = Table(title="diagnostics", show_header=False)
+    for key, text in (
+        ("objective (sum Huber)", _fmt(result.objective)),
+        ("RMSE log loss", _fmt(result.rmse_log_loss)),
+        ("leave-largest-budget-out error", _fmt(result.extrapolation_error)),
+        ("iterations / converged", f"{result.iterations} / {result.converged}"),
+        ("bootstrap resamples", str(len(result.bootstrap_samples))),
+        (
+            "rows used / errors / filtered",
+            f"{info['rows']} / {info['errors']} / {info['filtered']}",
+        ),
+    ):
+        diag.add_row(key, text)
+    console.print(diag)
+    for w in (*info["messages"], *result.warnings):
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _print_allocation(a: Allocation, console: Console) -> None:
+    table = Table(title=f"allocation ({a.source})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column(f"{a.confidence:.0%} interval", justify="right")
+    rows: list[tuple[str, float | None]] = [
+        ("params", a.params),
+        ("tokens", a.tokens),
+        ("flops", a.flops),
+        ("loss", a.loss),
+        ("tokens_per_param", a.tokens_per_param),
+        ("gpu_hours", a.gpu_hours),
+        ("cost_usd", a.cost_usd),
+    ]
+    for name, value in rows:
+        iv = a.intervals.get(name)
+        table.add_row(name, _fmt(value), "-" if iv is None else f"{iv[0]:.4g} – {iv[1]:.4g}")
+    s = a.shape
+    table.add_row("shape", f"{s.n_layer} layers x d_model {s.d_model}, {s.n_heads} heads", "")
+    console.print(table)
+    console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.items()))
+    for b in a.binding:
+        console.print(f"binding constraint: {b}")
+    for w in a.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the offline `fit` and `recommend` commands to `app`."""
+
+    @app.command("fit")
+    def fit_command(
+        file: Annotated[Path, typer.Argument(help="CSV of runs (columns as in shared/data).")],
+        law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = (
+            "chinchilla"
+        ),
+        method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = (
+            "parametric"
+        ),
+        bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")] = 0,
+        seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+        huber_delta: Annotated[float, typer.Option(help="Huber delta on log loss.")] = 1e-3,
+        max_loss: Annotated[
+            float | None, typer.Option(help="Leave out rows with loss >= this (reported).")
+        ] = None,
+        experiment: Annotated[
+            str | None, typer.Option(help="Use only rows of this `experiment` column value.")
+        ] = None,
+        json_out: JsonFlag = False,
+    ) -> None:
+        """Fit a scaling law to the runs in FILE."""
+        try:
+            parsed = parse_runs_csv(file.read_text(), max_loss=max_loss)
+        except (OSError, CsvFormatError) as exc:
+            raise _fail(str(exc)) from exc
+        experiments = parsed.experiments()
+        if experiment is None and len(experiments) > 1:
+            raise _fail(
+                f"{file} holds {len(experiments)} experiments; pick one with --experiment: "
+                + ", ".join(experiments)
+            )
+        if experiment is not None and experiment not in experiments:
+            raise _fail(f"no experiment {experiment!r}; known: {', '.join(experiments)}")
+        messages = [
+            f"line {e.line}, column {e.column!r}: {e.message} (row left out)" for e in parsed.errors
+        ]
+        messages += [f"line {line}: {why} (row left out)" for line, why in parsed.filtered]
+        try:
+            runs = parsed.to_runs(experiment)
+            result = fit(
+                runs,
+                law=law,
+                method=method,
+                huber_delta=huber_delta,
+                bootstrap=bootstrap,
+                seed=seed,
+            )
+        except ScalingError as exc:
+            for m in messages:
+                Console(stderr=True).print(f"[yellow]warning:[/yellow] {m}")
+            raise _fail(str(exc)) from exc
+        info = {
+            "file": str(file),
+            "rows": len(runs),
+            "errors": len(parsed.errors),
+            "filtered": len(parsed.filtered),
+            "messages": messages,
+        }
+        if json_out:
+            typer.echo(json.dumps({**result.to_json(), "input": info}))
+        else:
+            _print_fit(result, info, Console())
+
+    @app.command("recommend")
+    def recommend_command(
+        law: Annotated[str | None, typer.Option("--law", help="A preset name.")] = None,
+        fit_file: Annotated[Path | None, typer.Option("--fit", help="JSON from `fit --json`.")] = (
+            None
+        ),
+        flops: Annotated[float | None, typer.Option(help="Training budget in FLOPs.")] = None,
+        gpu_hours: Annotated[float | None, typer.Option(help="Budget in GPU-hours.")] = None,
+        usd: Annotated[float | None, typer.Option(help="Budget in US dollars.")] = None,
+        target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = (
+            None
+        ),
+        gpu: Annotated[str, typer.Option(help="Accelerator (see catalogue).")] = "H100-SXM",
+        mfu: Annotated[float, typer.Option(help="Model FLOPs utilisation.")] = 0.4,
+        usd_per_gpu_hour: Annotated[float | None, typer.Option(help="Price per GPU-hour.")] = (
+            None
+        ),
+        max_params: Annotated[float | None, typer.Option()] = None,
+        max_tokens: Annotated[float | None, typer.Option()] = None,
+        unique_tokens: Annotated[float | None, typer.Option()] = None,
+        inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+        confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+        json_out: JsonFlag = False,
+    ) -> None:
+        """Recommend params and tokens for a budget under a preset law or a stored fit."""
+        if (law is None) == (fit_file is None):
+            raise _fail("give exactly one of --law PRESET or --fit FIT.json")
+        given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
+        if sum(given) != 1:
+            raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
+        hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
+        budget: Budget
+        if flops is not None:
+            budget = FlopBudget(flops, hw)
+        elif gpu_hours is not None:
+            budget = GpuHoursBudget(gpu_hours, hw)
+        elif usd is not None:
+            budget = MoneyBudget(usd, hw)
+        else:
+            assert target_loss is not None
+            budget = TargetLoss(target_loss, hw)
+        cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
+        try:
+            source: Preset | FitResult
+            if fit_file is not None:
+                source = FitResult.from_json(json.loads(fit_file.read_text()))
+            else:
+                assert law is not None
+                source = preset(law)
+            alloc = recommend(source, budget, cons, confidence)
+        except (OSError, ValueError, KeyError) as exc:
+            raise _fail(f"cannot read fit: {exc}") from exc
+        except ScalingError as exc:
+            raise _fail(str(exc)) from exc
+        if json_out:
+            typer.echo(json.dumps(alloc.to_json()))
+        else:
+            _print_allocation(alloc, Console())

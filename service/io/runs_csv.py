@@ -1,0 +1,155 @@
+"""Training runs from CSV text: a pure function from text to arrays plus per-row errors.
+
+Column aliases (case-insensitive):
+  params: params, N, Model Size     tokens: tokens, D          flops: flops, C, Training FLOP
+  loss: loss                        budget: budget             unique_tokens: unique_tokens, U_D
+  run_id: run_id                    flag: outlier, flag        experiment: experiment
+Tokens missing but FLOPs present: D = C / (6 N) (Epoch's convention). Nothing is dropped silently:
+bad rows come back in ``errors``, rows removed by a filter are counted in ``filtered``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.scaling.runs import RunArrays
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "params": ("params", "n", "model size"),
+    "tokens": ("tokens", "d"),
+    "flops": ("flops", "c", "training flop"),
+    "loss": ("loss",),
+    "budget": ("budget",),
+    "unique_tokens": ("unique_tokens", "u_d"),
+    "run_id": ("run_id",),
+    "flag": ("outlier", "flag"),
+    "experiment": ("experiment",),
+}
+_NUMERIC = ("params", "tokens", "flops", "loss", "budget", "unique_tokens")
+_TRUE = {"true", "1", "yes", "y", "t"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # 1-based line in the text, header is line 1
+    column: str
+    message: str
+
+
+@dataclass
+class ParsedRuns:
+    columns: dict[str, str]  # canonical name -> header found
+    values: dict[str, list[float]] = field(default_factory=dict)
+    run_id: list[str] = field(default_factory=list)
+    flags: list[bool] = field(default_factory=list)
+    experiment: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    filtered: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def experiments(self) -> list[str]:
+        return sorted(set(self.experiment))
+
+    def to_runs(self, experiment: str | None = None) -> RunArrays:
+        idx = np.arange(len(self))
+        if experiment is not None:
+            idx = np.flatnonzero(np.array(self.experiment) == experiment)
+
+        def col(name: str) -> NDArray[np.float64] | None:
+            return (
+                np.asarray(self.values[name], dtype=np.float64)[idx]
+                if name in self.values
+                else None
+            )
+
+        def req(name: str) -> NDArray[np.float64]:
+            return np.asarray(self.values[name], dtype=np.float64)[idx]
+
+        run_id = None
+        if self.run_id:
+            _, inv = np.unique(np.asarray(self.run_id)[idx], return_inverse=True)
+            run_id = inv
+        return RunArrays.from_arrays(
+            params=req("params"),
+            tokens=req("tokens"),
+            loss=req("loss"),
+            flops=col("flops"),
+            unique_tokens=col("unique_tokens"),
+            budget=col("budget"),
+            run_id=run_id,
+            flags=np.asarray(self.flags)[idx] if self.flags else None,
+        )
+
+
+class CsvFormatError(ValueError):
+    """The header lacks a required column."""
+
+
+def parse_runs_csv(text: str, max_loss: float | None = None) -> ParsedRuns:
+    """Parse CSV ``text``; rows with loss >= ``max_loss`` are filtered (and reported)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CsvFormatError("empty CSV") from None
+    lower = [h.strip().lower() for h in header]
+    found: dict[str, int] = {}
+    for canon, names in ALIASES.items():
+        for name in names:
+            if name in lower:
+                found[canon] = lower.index(name)
+                break
+    missing = [c for c in ("params", "loss") if c not in found]
+    if "tokens" not in found and "flops" not in found:
+        missing.append("tokens or flops")
+    if missing:
+        raise CsvFormatError(f"missing column(s): {', '.join(missing)}; header: {header}")
+    out = ParsedRuns(columns={c: header[i] for c, i in found.items()})
+    numeric = [c for c in _NUMERIC if c in found]
+    for c in numeric:
+        out.values[c] = []
+    if "tokens" not in found:
+        out.values["tokens"] = []
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        parsed: dict[str, float] = {}
+        bad = False
+        for c in numeric:
+            i = found[c]
+            cell = row[i].strip() if i < len(row) else ""
+            try:
+                v = float(cell)
+            except ValueError:
+                out.errors.append(RowError(line, header[i], f"not a number: {cell!r}"))
+                bad = True
+                continue
+            if not np.isfinite(v) or v <= 0:
+                out.errors.append(RowError(line, header[i], f"must be finite and > 0: {cell}"))
+                bad = True
+            parsed[c] = v
+        if bad:
+            continue
+        if max_loss is not None and parsed["loss"] >= max_loss:
+            out.filtered.append((line, f"loss {parsed['loss']:.6g} >= max_loss {max_loss:g}"))
+            continue
+        if "tokens" not in found:
+            parsed["tokens"] = parsed["flops"] / (6.0 * parsed["params"])
+        for c, v in parsed.items():
+            out.values[c].append(v)
+        if "run_id" in found:
+            out.run_id.append(row[found["run_id"]].strip())
+        if "flag" in found:
+            out.flags.append(row[found["flag"]].strip().lower() in _TRUE)
+        if "experiment" in found:
+            out.experiment.append(row[found["experiment"]].strip())
+        out.lines.append(line)
+    return out

@@ -1,0 +1,371 @@
+"""Allocation: how to spend a training budget under a law.
+
+Training compute is C = 6 N D FLOPs (N params, D tokens). Chinchilla without constraints has the
+closed form N_opt = G (C/6)^a (Hoffmann et al. eq. 4); everything else is a bounded 1-D search in
+log N along C = 6 N D, which is exact for Chinchilla with bounds too (loss is convex in log N
+there). Inference-aware allocation follows Sardana et al. 2024: for a loss l, minimise
+6 N D_train + 2 N D_inference subject to L(N, D_train) = l.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq, minimize_scalar
+
+from service.scaling.errors import InfeasibleConstraintsError, UnreachableLossError
+from service.scaling.frontier import Frontier
+from service.scaling.hardware import accelerator, flops_from_gpu_hours, gpu_hours
+from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
+from service.scaling.presets import Preset
+from service.scaling.result import FitResult, Source
+from service.scaling.shapes import ModelShape, shape_for_params
+
+# Beyond this many times the largest run behind a law, results get an extrapolation warning.
+EXTRAPOLATION_WARN = 100.0
+# Numeric allocations are repeated per bootstrap sample; at most this many samples are used.
+MAX_NUMERIC_SAMPLES = 500
+_LOG_C_RANGE = (np.log(1e6), np.log(1e40))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """gpu: a catalogue name (see hardware.CATALOGUE); mfu: model FLOPs utilisation in (0, 1]."""
+
+    gpu: str = "H100-SXM"
+    mfu: float = 0.4
+    usd_per_gpu_hour: float | None = None
+
+
+@dataclass(frozen=True)
+class FlopBudget:
+    flops: float
+    hardware: Hardware | None = None
+
+
+@dataclass(frozen=True)
+class GpuHoursBudget:
+    gpu_hours: float
+    hardware: Hardware = field(default_factory=Hardware)
+
+
+@dataclass(frozen=True)
+class MoneyBudget:
+    usd: float
+    hardware: Hardware  # needs usd_per_gpu_hour
+
+
+@dataclass(frozen=True)
+class TargetLoss:
+    loss: float  # nats/token
+    hardware: Hardware | None = None
+
+
+Budget = FlopBudget | GpuHoursBudget | MoneyBudget | TargetLoss
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """max_params, max_tokens: upper bounds; unique_tokens: distinct tokens available (repeating
+    them is modelled by the data_constrained law, forbidden for the others); inference_tokens:
+    lifetime inference tokens (Sardana et al.)."""
+
+    max_params: float | None = None
+    max_tokens: float | None = None
+    unique_tokens: float | None = None
+    inference_tokens: float = 0.0
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """params (count, the law's convention), tokens (training), flops (training, 6ND), loss
+    (nats/token); inference_flops = 2 N D_inference; intervals: bootstrap percentile intervals
+    at ``confidence`` for params, tokens, flops, loss (empty without samples)."""
+
+    params: float
+    tokens: float
+    flops: float
+    loss: float
+    tokens_per_param: float
+    inference_flops: float
+    gpu: str | None
+    mfu: float | None
+    gpu_hours: float | None
+    cost_usd: float | None
+    shape: ModelShape
+    law: dict[str, Any]
+    source: str
+    confidence: float
+    intervals: dict[str, tuple[float, float]]
+    binding: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
+        d["binding"] = list(self.binding)
+        d["warnings"] = list(self.warnings)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Allocation:
+        d = dict(data)
+        d["shape"] = ModelShape(**d["shape"])
+        d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
+        d["binding"] = tuple(d["binding"])
+        d["warnings"] = tuple(d["warnings"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Point:
+    params: float
+    tokens: float
+    loss: float
+    binding: tuple[str, ...] = ()
+
+
+def _loss(law: Source, N: float, D: float, cons: Constraints) -> float:
+    if isinstance(law, Frontier):
+        return float(law.loss(6.0 * N * D))
+    if isinstance(law, DataConstrained):
+        return float(law.predict(N, D, cons.unique_tokens)[()])
+    return float(law.predict(N, D)[()])
+
+
+def _log_n_bounds(C: float, cons: Constraints, law: Source) -> tuple[float, float]:
+    lo, hi = 0.0, float(np.log(C / 6.0))  # N >= 1, D >= 1
+    if cons.max_params is not None:
+        hi = min(hi, float(np.log(cons.max_params)))
+    max_tokens = cons.max_tokens
+    if cons.unique_tokens is not None and not isinstance(law, DataConstrained):
+        max_tokens = min(max_tokens or np.inf, cons.unique_tokens)
+    if max_tokens is not None and np.isfinite(max_tokens):
+        lo = max(lo, float(np.log(C / (6.0 * max_tokens))))
+    if lo > hi:
+        raise InfeasibleConstraintsError(
+            reason=f"at {C:.3g} FLOPs the token limit needs more than the parameter limit allows"
+        )
+    return lo, hi
+
+
+def optimum_at_flops(law: Source, C: float, cons: Constraints) -> Point:
+    """Lowest-loss (N, D) with 6 N D = C inside the constraints."""
+    lo, hi = _log_n_bounds(C, cons, law)
+    if isinstance(law, Chinchilla | Frontier):
+        x_free = (
+            float(np.log(law.G) + law.a * np.log(C / 6.0))
+            if isinstance(law, Chinchilla)
+            else float(np.log(law.params(C)))
+        )
+        x = min(max(x_free, lo), hi)
+    else:
+
+        def f(x: float) -> float:
+            N = float(np.exp(x))
+            return _loss(law, N, C / (6.0 * N), cons)
+
+        xs = np.linspace(lo, hi, 121)
+        vals = np.array([f(x) for x in xs])
+        i = int(np.argmin(vals))
+        a, b = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
+        x = float(minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-9}).x)
+        x_free = x
+    binding: tuple[str, ...] = ()
+    if x >= hi - 1e-9 and hi < np.log(C / 6.0) - 1e-9 and x_free > hi + 1e-9:
+        binding = ("max_params",)
+    elif x <= lo + 1e-9 and lo > 1e-9 and x_free < lo - 1e-9:
+        binding = ("max_tokens",)
+    N = float(np.exp(x))
+    D = C / (6.0 * N)
+    return Point(N, D, _loss(law, N, D, cons), binding)
+
+
+def least_flops_for_loss(law: Source, target: float, cons: Constraints) -> float:
+    """Least training compute whose constrained optimum reaches ``target`` nats/token."""
+    unconstrained = (
+        cons.max_params is None and cons.max_tokens is None and (cons.unique_tokens is None)
+    )
+    if isinstance(law, Chinchilla | DataConstrained) and target <= law.E:
+        raise UnreachableLossError(
+            target_loss=target, reason=f"at or below the irreducible loss E = {law.E:.4g}"
+        )
+    if isinstance(law, Chinchilla) and unconstrained:
+        a, G = law.a, law.G
+        K = law.A * G**-law.alpha + law.B * G**law.beta
+        gamma = law.alpha * law.beta / (law.alpha + law.beta)
+        return float(6.0 * ((target - law.E) / K) ** (-1.0 / gamma)) if a > 0 else np.inf
+    if isinstance(law, Frontier) and unconstrained:
+        return law.flops_for_loss(target)
+
+    def gap(logc: float) -> float:
+        try:
+            return optimum_at_flops(law, float(np.exp(logc)), cons).loss - target
+        except InfeasibleConstraintsError:
+            return np.inf
+
+    lo, hi = _LOG_C_RANGE
+    if gap(hi) > 0:
+        best = optimum_at_flops(law, float(np.exp(hi)), cons).loss
+        raise UnreachableLossError(
+            target_loss=target,
+            reason=f"even 1e40 FLOPs within the constraints reach only {best:.4g}",
+        )
+    if gap(lo) <= 0:
+        return float(np.exp(lo))
+    return float(np.exp(brentq(gap, lo, hi, xtol=1e-10)))
+
+
+def tokens_for_loss(law: Source, N: float, target: float, cons: Constraints) -> float | None:
+    """Training tokens that bring a size-N model to ``target``; None if it never gets there."""
+    if isinstance(law, Chinchilla):
+        r = target - law.E - law.A * N**-law.alpha
+        return float((law.B / r) ** (1.0 / law.beta)) if r > 0 else None
+
+    def g(logd: float) -> float:
+        return _loss(law, N, float(np.exp(logd)), cons) - target
+
+    if g(np.log(1e30)) > 0:
+        return None
+    if g(0.0) <= 0:
+        return 1.0
+    return float(np.exp(brentq(g, 0.0, np.log(1e30), xtol=1e-10)))
+
+
+def inference_optimum(law: Source, target: float, cons: Constraints) -> Point:
+    """Minimise 6 N D_train + 2 N D_inference subject to L(N, D_train) = target."""
+
+    def cost(x: float) -> float:
+        N = float(np.exp(x))
+        D = tokens_for_loss(law, N, target, cons)
+        if D is None or (cons.max_tokens is not None and cons.max_tokens < D):
+            return np.inf
+        return float(np.log(6.0 * N * D + 2.0 * N * cons.inference_tokens))
+
+    hi = float(np.log(cons.max_params)) if cons.max_params is not None else np.log(1e16)
+    xs = np.linspace(np.log(1e3), hi, 200)
+    vals = np.array([cost(x) for x in xs])
+    if not np.isfinite(vals).any():
+        raise UnreachableLossError(
+            target_loss=target, reason="no model size within the constraints reaches it"
+        )
+    i = int(np.argmin(vals))
+    a, b = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
+    x = float(minimize_scalar(cost, bounds=(a, b), method="bounded", options={"xatol": 1e-9}).x)
+    if not np.isfinite(cost(x)):
+        x = float(xs[i])
+    N = float(np.exp(x))
+    D = tokens_for_loss(law, N, target, cons)
+    assert D is not None
+    binding = ("max_params",) if cons.max_params is not None and x >= hi - 1e-6 else ()
+    return Point(N, D, target, binding)
+
+
+def _allocate_once(law: Source, budget: Budget, cons: Constraints) -> Point:
+    if isinstance(budget, TargetLoss):
+        target = budget.loss
+        if cons.inference_tokens > 0 and not isinstance(law, Frontier):
+            return inference_optimum(law, target, cons)
+        C = least_flops_for_loss(law, target, cons)
+        return optimum_at_flops(law, C, cons)
+    C = budget_flops(budget)
+    p = optimum_at_flops(law, C, cons)
+    if cons.inference_tokens > 0 and not isinstance(law, Frontier):
+        # Same loss as the training-compute optimum, cheaper over the model's lifetime.
+        return inference_optimum(law, p.loss, cons)
+    return p
+
+
+def budget_flops(budget: FlopBudget | GpuHoursBudget | MoneyBudget) -> float:
+    if isinstance(budget, FlopBudget):
+        return budget.flops
+    hw = budget.hardware
+    gpu = accelerator(hw.gpu)
+    if isinstance(budget, GpuHoursBudget):
+        return flops_from_gpu_hours(budget.gpu_hours, gpu, hw.mfu)
+    if hw.usd_per_gpu_hour is None or hw.usd_per_gpu_hour <= 0:
+        raise InfeasibleConstraintsError(reason="a money budget needs hardware.usd_per_gpu_hour")
+    return flops_from_gpu_hours(budget.usd / hw.usd_per_gpu_hour, gpu, hw.mfu)
+
+
+def _resolve(source: Source | FitResult | Preset) -> tuple[Source, str, float | None, list[Source]]:
+    if isinstance(source, FitResult):
+        samples = source.sample_laws()
+        return source.law, f"fit ({source.method}, {source.n_runs} runs)", source.max_flops, samples
+    if isinstance(source, Preset):
+        return source.law, f"preset {source.name}", source.max_flops, []
+    return source, "law", None, []
+
+
+def recommend(
+    source: Source | FitResult | Preset,
+    budget: Budget,
+    constraints: Constraints | None = None,
+    confidence: float = 0.9,
+    progress: Callable[[float], None] | None = None,
+) -> Allocation:
+    """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law."""
+    cons = constraints or Constraints()
+    law, label, max_flops, samples = _resolve(source)
+    point = _allocate_once(law, budget, cons)
+    flops = 6.0 * point.params * point.tokens
+    warnings: list[str] = []
+    if max_flops is not None and flops > EXTRAPOLATION_WARN * max_flops:
+        warnings.append(
+            f"budget extrapolates {flops / max_flops:.3g}x beyond the largest run "
+            f"({max_flops:.3g} FLOPs) behind this law"
+        )
+    if isinstance(law, Frontier) and (
+        cons.inference_tokens > 0 or cons.max_params is not None or cons.max_tokens is not None
+    ):
+        warnings.append("a power-law frontier has no loss surface: constraints only clip N")
+    intervals: dict[str, tuple[float, float]] = {}
+    if samples:
+        numeric = not (isinstance(law, Chinchilla | Frontier) and cons.inference_tokens == 0)
+        if numeric and len(samples) > MAX_NUMERIC_SAMPLES:
+            step = len(samples) / MAX_NUMERIC_SAMPLES
+            samples = [samples[int(i * step)] for i in range(MAX_NUMERIC_SAMPLES)]
+        rows = []
+        for i, s in enumerate(samples):
+            try:
+                p = _allocate_once(s, budget, cons)
+                rows.append((p.params, p.tokens, 6.0 * p.params * p.tokens, p.loss))
+            except (UnreachableLossError, InfeasibleConstraintsError):
+                pass
+            if progress is not None:
+                progress((i + 1) / len(samples))
+        if len(rows) < len(samples):
+            warnings.append(f"{len(samples) - len(rows)} bootstrap sample(s) gave no allocation")
+        if rows:
+            arr = np.array(rows)
+            q = 50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)
+            for j, name in enumerate(("params", "tokens", "flops", "loss")):
+                lo, hi = np.percentile(arr[:, j], q)
+                intervals[name] = (float(lo), float(hi))
+    hw = budget.hardware
+    gpu_h = cost = None
+    if hw is not None:
+        gpu_h = gpu_hours(flops, accelerator(hw.gpu), hw.mfu)
+        cost = None if hw.usd_per_gpu_hour is None else gpu_h * hw.usd_per_gpu_hour
+    return Allocation(
+        params=point.params,
+        tokens=point.tokens,
+        flops=flops,
+        loss=point.loss,
+        tokens_per_param=point.tokens / point.params,
+        inference_flops=2.0 * point.params * cons.inference_tokens,
+        gpu=None if hw is None else accelerator(hw.gpu).name,
+        mfu=None if hw is None else hw.mfu,
+        gpu_hours=gpu_h,
+        cost_usd=cost,
+        shape=shape_for_params(point.params, total=not isinstance(law, Kaplan)),
+        law=law.to_json(),
+        source=label,
+        confidence=confidence,
+        intervals=intervals,
+        binding=point.binding,
+        warnings=tuple(warnings),
+    )

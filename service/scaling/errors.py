@@ -1,0 +1,73 @@
+"""Typed errors of the scaling core.
+
+Each class's docstring is its message template (``str.format`` fields come from ``details``), so
+an HTTP layer can map ``code`` and ``details`` to a 422 response without parsing text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ScalingError(Exception):
+    """Scaling computation failed: {reason}"""
+
+    code = "scaling_error"
+
+    def __init__(self, **details: Any) -> None:
+        self.details: dict[str, Any] = details
+        template = (type(self).__doc__ or "").strip().splitlines()[0]
+        try:
+            message = template.format(**details)
+        except (KeyError, IndexError):
+            message = f"{template} ({details})"
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidDataError(ScalingError):
+    """Column {column!r} has non-finite or non-positive values in rows {rows}"""
+
+    code = "invalid_data"
+
+
+class InsufficientDataError(ScalingError):
+    """Need at least {needed} {what} to fit {target}, got {got}"""
+
+    code = "insufficient_data"
+
+
+class DegenerateDataError(ScalingError):
+    """Data cannot identify {target}: {reason}"""
+
+    code = "degenerate_data"
+
+
+class ExponentAtBoundError(ScalingError):
+    """Fitted exponent {name} = {value:.4g} is not pinned down by the data; bound: {bound}"""
+
+    code = "exponent_at_bound"
+
+
+class UnreachableLossError(ScalingError):
+    """Target loss {target_loss:.4g} nats/token is not reachable: {reason}"""
+
+    code = "unreachable_loss"
+
+
+class InfeasibleConstraintsError(ScalingError):
+    """No allocation satisfies the constraints: {reason}"""
+
+    code = "infeasible_constraints"
+
+
+class UnknownNameError(ScalingError):
+    """Unknown {kind} {name!r}; known: {known}"""
+
+    code = "unknown_name"

@@ -1,0 +1,357 @@
+"""One entry point for fitting: validate, fit, diagnose, bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.scaling.errors import (
+    DegenerateDataError,
+    ExponentAtBoundError,
+    InsufficientDataError,
+    ScalingError,
+    UnknownNameError,
+)
+from service.scaling.fit_envelope import fit_envelope
+from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
+from service.scaling.fit_other import DC_BOUNDS, KAPLAN_BOUNDS, fit_data_constrained, fit_kaplan
+from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
+from service.scaling.frontier import Frontier
+from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
+from service.scaling.result import FitResult, Source
+from service.scaling.runs import RunArrays, budget_labels
+
+FloatArray = NDArray[np.float64]
+Progress = Callable[[float], None]
+
+METHODS = ("parametric", "isoflop", "envelope")
+OUTLIER_Z = 4.0
+# An exponent closer than this to its bound is "at the bound".
+BOUND_TOL = 1e-3
+# A term contributing less than this share of the loss of every run is not identified.
+VANISHING_TERM = 1e-4
+
+
+def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
+    n_params = len(LAWS[law].param_names)
+    if len(runs) <= n_params:
+        raise InsufficientDataError(
+            needed=n_params + 1, what="runs", target=f"the {law} law", got=len(runs)
+        )
+    if np.unique(runs.params).size < 2:
+        raise DegenerateDataError(target=f"the {law} law", reason="all runs have one model size")
+    if np.unique(runs.tokens).size < 2:
+        raise DegenerateDataError(target=f"the {law} law", reason="all runs have one token count")
+    if int(budget_labels(runs, budget_tol).max()) == 0:
+        raise DegenerateDataError(
+            target=f"the {law} law",
+            reason="all runs share one compute budget, so N and D vary together (D = C/6N)",
+        )
+    if law == "data_constrained":
+        if runs.unique_tokens is None:
+            raise InsufficientDataError(
+                needed=1, what="unique_tokens column", target="the data_constrained law", got=0
+            )
+        if not np.any(runs.tokens > runs.unique_tokens * (1 + 1e-9)):
+            raise DegenerateDataError(
+                target="R_D* and R_N*", reason="no run repeats data (tokens <= unique_tokens)"
+            )
+
+
+def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
+    """An exponent at its bound, or a term that stays below the scatter of the data (or a
+    negligible share of the loss) on every run, is not identified."""
+    if isinstance(law, Kaplan):
+        names: tuple[str, ...] = ("alpha_N", "alpha_D")
+        lo, hi = (float(b) for b in KAPLAN_BOUNDS[2])  # type: ignore[arg-type]
+    else:
+        names = ("alpha", "beta")
+        lo, hi = EXPONENT_BOUNDS
+    for name in names:
+        v = float(getattr(law, name))
+        if v < lo + BOUND_TOL or v > hi - BOUND_TOL:
+            raise ExponentAtBoundError(name=name, value=v, bound=lo if v < 1 else hi)
+    if isinstance(law, Chinchilla | DataConstrained):
+        terms = {
+            "alpha": law.A * runs.params**-law.alpha,
+            "beta": law.B * runs.tokens**-law.beta,
+        }
+        for name, term in terms.items():
+            if float(np.max(term / runs.loss)) < max(VANISHING_TERM, 2.0 * rmse):
+                raise ExponentAtBoundError(
+                    name=name,
+                    value=float(getattr(law, name)),
+                    bound="none: its term vanishes (loss does not fall with "
+                    + ("params" if name == "alpha" else "tokens")
+                    + " in these data)",
+                )
+
+
+def _parametric(
+    runs: RunArrays, law: str, delta: float, theta0: FloatArray | None = None
+) -> tuple[AnyLaw, float, int, bool, FloatArray]:
+    """(law, objective, iterations, converged, theta) of one parametric fit."""
+    log_n, log_d, log_l = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
+    if law == "kaplan":
+        k, res = fit_kaplan(log_n, log_d, log_l, delta, theta0)
+        return k, res.objective, res.iterations, res.converged, res.x
+    pol = global_fit(log_n, log_d, runs.loss, delta)
+    a, b, e, alpha, beta = (float(v) for v in pol.theta[0])
+    c = Chinchilla(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
+    if law == "chinchilla":
+        return c, float(pol.objective[0]), pol.iterations, bool(pol.converged[0]), pol.theta[0]
+    assert runs.unique_tokens is not None
+    one_epoch = runs.tokens <= runs.unique_tokens * (1 + 1e-9)
+    if np.unique(runs.params[one_epoch]).size >= 2 and one_epoch.sum() > 5:
+        sub = runs.take(np.flatnonzero(one_epoch))
+        pol = global_fit(np.log(sub.params), np.log(sub.tokens), sub.loss, delta)
+        a, b, e, alpha, beta = (float(v) for v in pol.theta[0])
+        c = Chinchilla(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
+    dc, res = fit_data_constrained(
+        runs.params, runs.tokens, runs.unique_tokens, log_l, delta, c, theta0
+    )
+    return dc, res.objective, res.iterations, res.converged, res.x
+
+
+def _rmse_log(law: AnyLaw, runs: RunArrays) -> FloatArray:
+    return np.log(law.predict(runs.params, runs.tokens, runs.unique_tokens)) - np.log(runs.loss)
+
+
+def _outliers(resid: FloatArray) -> tuple[int, ...]:
+    med = np.median(resid)
+    mad = 1.4826 * np.median(np.abs(resid - med))
+    if mad <= 0:
+        return ()
+    return tuple(int(i) for i in np.flatnonzero(np.abs(resid - med) / mad > OUTLIER_Z))
+
+
+def _holdout_labels(runs: RunArrays, budget_tol: float) -> NDArray[np.int64]:
+    return budget_labels(runs, budget_tol)
+
+
+def fit(
+    runs: RunArrays,
+    law: str = "chinchilla",
+    method: str = "parametric",
+    huber_delta: float = 1e-3,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: Progress | None = None,
+    budget_tol: float = 0.1,
+    holdout: bool = True,
+) -> FitResult:
+    """Fit ``law`` to ``runs`` by ``method``.
+
+    method: "parametric" (Approach 3; law chinchilla, kaplan or data_constrained), "isoflop"
+    (Approach 2) or "envelope" (Approach 1; rows are loss-curve points with run_id); the last two
+    give a power-law ``Frontier`` and ignore ``law``. bootstrap: number of resamples of runs
+    (seeded by ``seed``); ``progress`` is called with the fraction done. budget_tol: relative
+    FLOP tolerance that groups runs into budgets when no nominal budget column is given.
+    """
+    if method not in METHODS:
+        raise UnknownNameError(kind="method", name=method, known=list(METHODS))
+    if law not in LAWS:
+        raise UnknownNameError(kind="law", name=law, known=sorted(LAWS))
+    if method == "parametric":
+        return _fit_parametric(
+            runs, law, huber_delta, bootstrap, seed, progress, budget_tol, holdout
+        )
+    result = _fit_frontier(runs, method, bootstrap, seed, progress, budget_tol, holdout)
+    if law != "chinchilla":
+        note = f"law {law!r} ignored: the {method} method fits a power-law frontier"
+        result = replace(result, warnings=(note, *result.warnings))
+    return result
+
+
+def _fit_parametric(
+    runs: RunArrays,
+    law: str,
+    delta: float,
+    n_boot: int,
+    seed: int,
+    progress: Progress | None,
+    budget_tol: float,
+    holdout: bool,
+) -> FitResult:
+    _check_parametric(runs, law, budget_tol)
+    est, objective, iterations, converged, theta = _parametric(runs, law, delta)
+    resid = _rmse_log(est, runs)
+    _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
+    warnings: list[str] = []
+    if isinstance(est, DataConstrained):
+        for name, j in (("R_D_star", 5), ("R_N_star", 6)):
+            lo, hi = DC_BOUNDS[j]
+            assert lo is not None
+            assert hi is not None
+            v = float(np.log(getattr(est, name)))
+            if v < lo + 1e-3 or v > hi - 1e-3:
+                warnings.append(f"{name} = {np.exp(v):.3g} is at its bound: not identified")
+    outliers = _outliers(resid)
+    if outliers:
+        warnings.append(
+            f"{len(outliers)} possible outlier run(s) (robust |z| > {OUTLIER_Z:g}): "
+            f"rows {list(outliers)[:20]}; kept in the fit"
+        )
+    if runs.flags is not None and runs.flags.any():
+        warnings.append(f"{int(runs.flags.sum())} row(s) flagged by the caller; kept in the fit")
+    if not converged:
+        warnings.append("optimiser did not report convergence")
+    extrap: float | None = None
+    if holdout:
+        labels = _holdout_labels(runs, budget_tol)
+        top = int(labels[np.argmax(runs.flops)])
+        train, test = np.flatnonzero(labels != top), np.flatnonzero(labels == top)
+        try:
+            sub = runs.take(train)
+            _check_parametric(sub, law, budget_tol)
+            law_h = _parametric(sub, law, delta)[0]
+            r = _rmse_log(law_h, runs.take(test))
+            extrap = float(np.sqrt(np.mean(r * r)))
+        except ScalingError as exc:
+            warnings.append(f"no leave-largest-budget-out check: {exc}")
+    samples: list[tuple[float, ...]] = []
+    if n_boot > 0:
+        samples = _bootstrap_parametric(
+            runs, law, est, theta, delta, n_boot, seed, progress, warnings
+        )
+    return FitResult(
+        law=est,
+        method="parametric",
+        n_runs=len(runs),
+        huber_delta=delta,
+        objective=objective,
+        iterations=iterations,
+        converged=converged,
+        rmse_log_loss=float(np.sqrt(np.mean(resid * resid))),
+        extrapolation_error=extrap,
+        max_flops=float(runs.flops.max()),
+        outliers=outliers,
+        warnings=tuple(warnings),
+        bootstrap_samples=tuple(samples),
+        seed=seed,
+    )
+
+
+def _bootstrap_parametric(
+    runs: RunArrays,
+    law: str,
+    est: AnyLaw,
+    theta: FloatArray,
+    delta: float,
+    n_boot: int,
+    seed: int,
+    progress: Progress | None,
+    warnings: list[str],
+) -> list[tuple[float, ...]]:
+    rng = np.random.default_rng(seed)
+    n = len(runs)
+    if law == "chinchilla":
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+        res = bootstrap_refits(
+            theta,
+            np.log(runs.params),
+            np.log(runs.tokens),
+            runs.loss,
+            delta,
+            counts,
+            progress=progress,
+        )
+        if not res.converged.all():
+            warnings.append(f"{int((~res.converged).sum())} bootstrap refit(s) did not converge")
+        t = res.theta
+        vals = np.stack([np.exp(t[:, 2]), np.exp(t[:, 0]), np.exp(t[:, 1]), t[:, 3], t[:, 4]], 1)
+        return [tuple(float(x) for x in row) for row in vals]
+    out: list[tuple[float, ...]] = []
+    for i in range(n_boot):
+        idx = rng.integers(0, n, n)
+        law_i: AnyLaw = _parametric(runs.take(idx), law, delta, theta)[0]
+        out.append(law_i.values())
+        if progress is not None:
+            progress((i + 1) / n_boot)
+    return out
+
+
+def _fit_frontier(
+    runs: RunArrays,
+    method: str,
+    n_boot: int,
+    seed: int,
+    progress: Progress | None,
+    budget_tol: float,
+    holdout: bool,
+) -> FitResult:
+    warnings: list[str] = []
+    extrap: float | None = None
+    budgets: tuple[BudgetMinimum, ...] = ()
+    rmse: float | None
+    if method == "isoflop":
+        iso = fit_isoflop(runs, budget_tol)
+        front: Frontier = iso.frontier
+        budgets, rmse = iso.budgets, iso.rmse_log_loss
+        warnings.extend(iso.warnings)
+        if holdout and len(iso.budgets) >= 3:
+            labels = budget_labels(runs, budget_tol)
+            top = int(labels[np.argmax(runs.flops)])
+            try:
+                held = fit_isoflop(runs.take(np.flatnonzero(labels != top)), budget_tol)
+                last = max(iso.budgets, key=lambda m: m.flops)
+                pred = float(held.frontier.params(last.flops))
+                extrap = abs(float(np.log(pred / last.params_opt)))
+            except ScalingError as exc:
+                warnings.append(f"no leave-largest-budget-out check: {exc}")
+    else:
+        front, _n_points = fit_envelope(runs)
+        rmse = None
+    samples: list[tuple[float, ...]] = []
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        failed = 0
+        for i in range(n_boot):
+            try:
+                if method == "isoflop":
+                    labels = budget_labels(runs, budget_tol)
+                    idx = np.concatenate(
+                        [
+                            rng.choice(np.flatnonzero(labels == g), size=int((labels == g).sum()))
+                            for g in np.unique(labels)
+                        ]
+                    )
+                    samples.append(fit_isoflop(runs.take(idx), budget_tol).frontier.values())
+                else:
+                    assert runs.run_id is not None
+                    ids = np.unique(runs.run_id)
+                    pick = rng.choice(ids, size=ids.size)
+                    parts = [np.flatnonzero(runs.run_id == r) for r in pick]
+                    sub = runs.take(np.concatenate(parts))
+                    new_ids = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
+                    sub = RunArrays(sub.params, sub.tokens, sub.loss, sub.flops, run_id=new_ids)
+                    samples.append(fit_envelope(sub)[0].values())
+            except ScalingError:
+                failed += 1
+            if progress is not None:
+                progress((i + 1) / n_boot)
+        if failed:
+            warnings.append(f"{failed} of {n_boot} bootstrap resamples could not be fitted")
+    return FitResult(
+        law=front,
+        method=method,
+        n_runs=len(runs),
+        huber_delta=None,
+        objective=None,
+        iterations=0,
+        converged=True,
+        rmse_log_loss=rmse,
+        extrapolation_error=extrap,
+        max_flops=float(runs.flops.max()),
+        warnings=tuple(warnings),
+        budgets=budgets,
+        bootstrap_samples=tuple(samples),
+        seed=seed,
+    )
+
+
+def law_of(source: Source | FitResult) -> Source:
+    return source.law if isinstance(source, FitResult) else source

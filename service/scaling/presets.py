@@ -1,0 +1,109 @@
+"""Published laws, usable without data.
+
+max_flops is the largest training run behind the fit (FLOPs) where the paper states it; None
+where it is not recorded here, in which case no extrapolation factor can be given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service.scaling.errors import UnknownNameError
+from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, Kaplan
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    law: AnyLaw
+    source: str
+    params_convention: str  # "total" or "non-embedding"
+    max_flops: float | None
+    notes: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "law": self.law.to_json(),
+            "source": self.source,
+            "params_convention": self.params_convention,
+            "max_flops": self.max_flops,
+            "notes": self.notes,
+        }
+
+
+# Chinchilla (70B params, 1.4T tokens) used 5.76e23 FLOPs (Hoffmann et al. Table 3).
+_CHINCHILLA_MAX = 5.76e23
+# Largest run in Epoch's extraction of Figure 4 (shared/data/epoch_chinchilla_svg_extracted_data).
+_EPOCH_MAX = 1.30e22
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "chinchilla-2022",
+            Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
+            "Hoffmann et al. 2022, arXiv 2203.15556, eq. 10 (rounded)",
+            "total",
+            _CHINCHILLA_MAX,
+        ),
+        Preset(
+            "chinchilla-2022-tex",
+            Chinchilla(
+                E=float(np.exp(0.5267228)),
+                A=float(np.exp(6.0073404)),
+                B=float(np.exp(6.0179186)),
+                alpha=0.33917084,
+                beta=0.2849083,
+            ),
+            "Hoffmann et al. 2022 TeX source, as quoted by Besiroglu et al. 2024",
+            "total",
+            _CHINCHILLA_MAX,
+        ),
+        Preset(
+            "epoch-2024",
+            Chinchilla(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658),
+            "Besiroglu et al. 2024, arXiv 2404.10102 (replication of Approach 3)",
+            "total",
+            _EPOCH_MAX,
+        ),
+        Preset(
+            "kaplan-2020",
+            Kaplan(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103),
+            "Kaplan et al. 2020, arXiv 2001.08361, Table 2",
+            "non-embedding",
+            None,
+            "N excludes embeddings; loss on WebText2 (nats/token)",
+        ),
+        Preset(
+            "muennighoff-2023",
+            DataConstrained(
+                E=float(np.exp(0.6254804)),
+                A=float(np.exp(6.255414)),
+                B=float(np.exp(7.3049974)),
+                alpha=0.3526596,
+                beta=0.3526596,
+                R_D_star=15.387756,
+                R_N_star=5.309743,
+            ),
+            "Muennighoff et al. 2023, arXiv 2305.16264 (fitted on C4)",
+            "total",
+            None,
+            "pass unique_tokens to model repeated data",
+        ),
+    )
+}
+
+
+def preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UnknownNameError(kind="preset", name=name, known=sorted(PRESETS)) from None
+
+
+def list_presets() -> list[Preset]:
+    return list(PRESETS.values())

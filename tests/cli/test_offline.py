@@ -1,0 +1,110 @@
+"""The offline `fit` and `recommend` commands, through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli.main import app
+
+DATA = Path(__file__).resolve().parents[1] / "scaling" / "data"
+EPOCH = DATA / "epoch_chinchilla_svg_extracted_data.csv"
+runner = CliRunner()
+
+
+def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_fit_json_reproduces_reference_and_reports_filtered_rows() -> None:
+    out = _json(["fit", str(EPOCH), "--max-loss", "3.446995", "--json"])
+    assert out["law"]["law"] == "chinchilla"
+    assert set(out["law"]) >= {"E", "A", "B", "alpha", "beta"}
+    assert abs(out["law"]["E"] - 1.8172) < 0.005
+    assert out["input"]["rows"] == 240
+    assert out["input"]["filtered"] == 5
+
+
+def test_fit_without_filter_keeps_every_row() -> None:
+    out = _json(["fit", str(EPOCH), "--json"])
+    assert out["input"]["rows"] == 245
+    assert out["input"]["filtered"] == 0
+
+
+def test_fit_then_recommend_from_the_stored_fit(tmp_path: Path) -> None:
+    out = _json(["fit", str(EPOCH), "--max-loss", "3.446995", "--bootstrap", "100", "--json"])
+    fit_file = tmp_path / "fit.json"
+    fit_file.write_text(json.dumps(out))
+    alloc = _json(["recommend", "--fit", str(fit_file), "--flops", "1e23", "--json"])
+    assert {"params", "tokens", "flops", "loss"} <= set(alloc)
+    assert alloc["flops"] == pytest.approx(1e23)
+    lo, hi = alloc["intervals"]["params"]
+    assert lo < alloc["params"] < hi
+
+
+def test_recommend_from_preset_by_gpu_hours() -> None:
+    alloc = _json(
+        [
+            "recommend",
+            "--law",
+            "epoch-2024",
+            "--gpu-hours",
+            "1e5",
+            "--gpu",
+            "H100-SXM",
+            "--mfu",
+            "0.4",
+            "--usd-per-gpu-hour",
+            "2",
+            "--json",
+        ]
+    )
+    assert alloc["flops"] == pytest.approx(1e5 * 989.4e12 * 0.4 * 3600)
+    assert alloc["cost_usd"] == pytest.approx(2e5)
+    assert alloc["shape"]["n_layer"] > 0
+
+
+def test_recommend_target_loss_and_human_output() -> None:
+    result = runner.invoke(app, ["recommend", "--law", "chinchilla-2022", "--target-loss", "2.0"])
+    assert result.exit_code == 0, result.output
+    assert "params" in result.output
+    assert "tokens_per_param" in result.output
+
+
+def test_isoflop_file_needs_an_experiment() -> None:
+    path = DATA / "openathena_isoflops_extract.csv"
+    result = runner.invoke(app, ["fit", str(path), "--method", "isoflop"])
+    assert result.exit_code == 2
+    assert "--experiment" in result.output
+    out = _json(
+        [
+            "fit",
+            str(path),
+            "--method",
+            "isoflop",
+            "--experiment",
+            "ml_scalefit__massivetext__chinchilla",
+            "--json",
+        ]
+    )
+    assert 0.4 < out["law"]["a"] < 0.65
+    assert out["budgets"]
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("params,tokens,loss\n1e8,1e9,3.0\n2e8,2e9,-1\n")
+    result = runner.invoke(app, ["fit", str(bad)])
+    assert result.exit_code == 2
+    assert "Need at least" in result.output
+    assert "must be finite and > 0" in result.output
+    result = runner.invoke(app, ["recommend", "--law", "nope", "--flops", "1e20"])
+    assert result.exit_code == 2
+    assert "Unknown preset" in result.output
+    result = runner.invoke(app, ["recommend", "--law", "epoch-2024"])
+    assert result.exit_code == 2
