@@ -11,7 +11,7 @@ from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
-from service.api.routes import experiments, health, keys, runs
+from service.api.routes import experiments, fits, health, keys, recommendations, runs
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
     create_db_engine,
@@ -20,6 +20,9 @@ from service.db import (
     make_session_factory,
     session_scope,
 )
+from service.fits.cache import FitCache
+from service.fits.runner import FitRunner
+from service.fits.service import FitPolicy
 from service.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -50,7 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ["admin"],
                     settings.bootstrap_admin_key.get_secret_value(),
                 )
+        if runner is not None:
+            runner.start()
         yield
+        if runner is not None:
+            runner.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -61,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "experiments", "description": "Groups of runs fitted together."},
             {"name": "runs", "description": "Training-run results: params, tokens, flops, loss."},
+            {"name": "fits", "description": "Scaling-law fits with provenance and refits."},
+            {"name": "recommendations", "description": "How to spend a training budget."},
             {"name": "keys", "description": "API keys and scopes (admin)."},
             {"name": "health", "description": "Probes for orchestrators."},
         ],
@@ -69,10 +78,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.schema_head = schema_head
+    app.state.fit_policy = FitPolicy.from_settings(settings)
+    app.state.fit_cache = FitCache()
+    runner = FitRunner(session_factory, app.state.fit_policy) if settings.fit_runner else None
 
     errors.install(app)
     document_bodies(app)
-    for router in (health.router, experiments.router, runs.router, keys.router):
+    for router in (
+        health.router,
+        experiments.router,
+        runs.router,
+        fits.router,
+        recommendations.router,
+        keys.router,
+    ):
         app.include_router(router)
 
     app.add_middleware(

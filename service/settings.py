@@ -40,6 +40,22 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(
         default=5, ge=1, description="Retry-After sent with 503 when the database is unreachable."
     )
+    max_bootstrap: int = Field(default=10_000, ge=0, description="Most bootstrap resamples.")
+    fit_inline_max_bootstrap: int = Field(
+        default=200,
+        ge=0,
+        description="Fits with at most this many resamples answer at once (201); larger ones "
+        "run in the background (202).",
+    )
+    refit_debounce_seconds: float = Field(
+        default=2.0, ge=0, description="Wait this long after the last data change to refit."
+    )
+    fit_runner: bool = Field(
+        default=True, description="Run queued fits and refits in a thread of this process."
+    )
+    fit_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A running fit silent this long is taken over."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     @field_validator("cors_origins", mode="before")

@@ -77,7 +77,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-TABLES = ("idempotency_records", "runs", "experiments", "api_keys")
+TABLES = ("idempotency_records", "fits", "runs", "experiments", "api_keys")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -98,7 +98,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, auth=True, bootstrap_admin_key=ADMIN_TOKEN)
+    # No background fit runner: tests drive queued fits with FitRunner.run_once().
+    return Settings(
+        database_url=database_url,
+        auth=True,
+        bootstrap_admin_key=ADMIN_TOKEN,
+        fit_runner=False,
+        refit_debounce_seconds=0,
+    )
 
 
 @pytest.fixture

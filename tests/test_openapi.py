@@ -107,5 +107,7 @@ def test_examples_work_in_try_it_out(database_url: str) -> None:
         run_id = created["runs"][0]["id"]
         send("patch", "/v1/runs/{run_id}", 200, run_id=run_id)
         send("get", "/v1/runs/{run_id}", 200, run_id=run_id)
+        send("post", "/v1/recommendations", 200)
+        send("post", "/v1/compare", 200)
         key = send("post", "/v1/keys", 201)
         send("delete", "/v1/keys/{prefix}", 200, prefix=key["prefix"])

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from service import auth
 from service.db import session_scope
 from service.errors import AuthenticationError, PermissionDeniedError
+from service.fits.cache import FitCache
+from service.fits.service import FitPolicy
 from service.schemas.experiments import ExperimentName
 from service.settings import Settings
 from service.store import experiments as experiment_store
@@ -76,3 +78,17 @@ def get_experiment(
 
 
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
+
+
+def get_fit_policy(request: Request) -> FitPolicy:
+    policy: FitPolicy = request.app.state.fit_policy
+    return policy
+
+
+def get_fit_cache(request: Request) -> FitCache:
+    cache: FitCache = request.app.state.fit_cache
+    return cache
+
+
+FitPolicyDep = Annotated[FitPolicy, Depends(get_fit_policy)]
+FitCacheDep = Annotated[FitCache, Depends(get_fit_cache)]

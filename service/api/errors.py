@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from service.errors import DatabaseUnavailableError, ServiceError
+from service.scaling import ScalingError
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +73,11 @@ async def _service(request: Request, exc: ServiceError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.details or None, headers)
 
 
+async def _scaling(request: Request, exc: ScalingError) -> JSONResponse:
+    """The core could not answer from this data or for this question."""
+    return error_response(422, exc.code, exc.message, exc.details or None)
+
+
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
@@ -99,6 +105,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _service)  # type: ignore[arg-type]
+    app.add_exception_handler(ScalingError, _scaling)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(PoolTimeoutError, _database)

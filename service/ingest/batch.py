@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, ProvenanceMismatchError, RunKeyConflictError
+from service.fits.service import FitPolicy, runs_changed
 from service.schemas.common import Warning
 from service.schemas.runs import RunBatchResult, RunIn
 from service.store.bulk import RUNS, insert_runs
@@ -129,8 +130,13 @@ def _row(run: RunIn, digest: str) -> dict[str, Any]:
     }
 
 
-def ingest_runs(session: Session, experiment: Experiment, runs: Sequence[RunIn]) -> RunBatchResult:
-    """Store `runs` in `experiment` in the caller's transaction; raise before storing anything."""
+def ingest_runs(
+    session: Session, experiment: Experiment, runs: Sequence[RunIn], policy: FitPolicy
+) -> RunBatchResult:
+    """Store `runs` in `experiment` in the caller's transaction; raise before storing anything.
+
+    New runs make the experiment's fits stale and schedule a refit of each.
+    """
     _check_duplicate_keys(runs)
     _pin_provenance(session, experiment, runs)
     warnings = [w for index, run in enumerate(runs) if (w := _flops_warning(index, run))]
@@ -170,6 +176,7 @@ def ingest_runs(session: Session, experiment: Experiment, runs: Sequence[RunIn])
     created = sum(status["status"] == "created" for status in statuses)
     if created:
         experiment.updated_at = now
+        runs_changed(session, experiment, policy)
     # One validation of plain dicts: ~10x cheaper than a RunStatus object per run.
     return RunBatchResult.model_validate(
         {

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from service.api.deps import ExperimentDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import ExperimentDep, FitPolicyDep, Reader, SessionDep, SettingsDep, Writer
 from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest.batch import ingest_runs
@@ -86,11 +86,12 @@ def post_runs(
     experiment: ExperimentDep,
     session: SessionDep,
     settings: SettingsDep,
+    policy: FitPolicyDep,
     _: Writer,
 ) -> Response:
     body = RUN_BATCH.parse(raw)
     _check_batch_size(len(body.runs), settings)
-    return _rendered(ingest_runs(session, experiment, body.runs))
+    return _rendered(ingest_runs(session, experiment, body.runs, policy))
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -140,6 +141,7 @@ def import_runs(
     experiment: ExperimentDep,
     session: SessionDep,
     settings: SettingsDep,
+    policy: FitPolicyDep,
     _: Writer,
     format: Annotated[
         Literal["csv", "jsonl"] | None, Query(description="Overrides the Content-Type.")
@@ -160,7 +162,7 @@ def import_runs(
     if not parsed.runs:
         raise InvalidInputError("the file has no data rows")
     _check_batch_size(len(parsed.runs), settings)
-    result = ingest_runs(session, experiment, parsed.runs)
+    result = ingest_runs(session, experiment, parsed.runs, policy)
     return _rendered(ImportResult.model_construct(**dict(result), rows=parsed.rows, format=fmt))
 
 
@@ -210,8 +212,10 @@ def get_run(run_id: RunId, session: SessionDep, _: Reader) -> RunOut:
     "dropped), or include it again. Needs the `write` scope.",
     responses=errors(404),
 )
-def patch_run(run_id: RunId, body: RunPatch, session: SessionDep, _: Writer) -> RunOut:
+def patch_run(
+    run_id: RunId, body: RunPatch, session: SessionDep, policy: FitPolicyDep, _: Writer
+) -> RunOut:
     run = store.get(session, run_id)
-    store.set_excluded(run, body.excluded, body.reason)
+    store.set_excluded(session, run, body.excluded, body.reason, policy)
     session.flush()
     return run_out(run, run.experiment.name)

@@ -1,0 +1,153 @@
+"""Fits of an experiment's runs: request, list, the one in force, one by id."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from service.api.deps import (
+    ExperimentDep,
+    FitPolicyDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+)
+from service.errors import InvalidInputError, NotFoundError
+from service.fits.service import eta_seconds, request_fit
+from service.schemas.common import Page, errors
+from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
+from service.store import fits as store
+from service.store.models import Fit
+from service.store.pagination import decode_token, encode_token
+
+router = APIRouter(tags=["fits"])
+
+FitId = Annotated[int, Path(ge=1, description="The fit's id.", examples=[1])]
+
+
+def fit_out(fit_row: Fit) -> FitOut:
+    result = fit_row.result or {}
+    run_ids = fit_row.run_ids or []
+    outliers = result.get("outliers", [])
+    if fit_row.method != "envelope":  # envelope rows are curve points, not runs
+        outliers = [run_ids[i] for i in outliers if i < len(run_ids)]
+    return FitOut(
+        id=fit_row.id,
+        experiment=fit_row.experiment.name,
+        law=fit_row.law,
+        method=fit_row.method,
+        trigger=fit_row.trigger,
+        status=fit_row.status,
+        progress=fit_row.progress,
+        eta_seconds=eta_seconds(fit_row, datetime.now(UTC)),
+        stale=fit_row.data_version is not None
+        and fit_row.data_version < fit_row.experiment.data_version,
+        settings=fit_row.settings,
+        parameters=result.get("estimates"),
+        intervals_95=result.get("intervals_95"),
+        bootstrap_samples=len(result.get("bootstrap", {}).get("samples", [])),
+        goodness=Goodness(**{k: result[k] for k in Goodness.model_fields}) if result else None,
+        outliers=outliers,
+        warnings=result.get("warnings", []),
+        n_runs=fit_row.n_runs,
+        runs_sha256=fit_row.runs_sha256,
+        run_ids=fit_row.run_ids,
+        error=fit_row.error,
+        code_version=fit_row.code_version,
+        duration_s=fit_row.duration_s,
+        created_at=fit_row.created_at,
+        started_at=fit_row.started_at,
+        finished_at=fit_row.finished_at,
+    )
+
+
+@router.post(
+    "/v1/experiments/{name}/fits",
+    status_code=status.HTTP_201_CREATED,
+    summary="Fit a scaling law to an experiment's runs",
+    description="Fits the experiment's included runs (or a filtered subset). A small fit answers "
+    "201 with the result; one with a large bootstrap answers 202 and runs in the background: "
+    "follow `Location` (GET /v1/fits/{id}) for progress and ETA. Data that cannot identify the "
+    "law gives 422 naming what is missing. Needs `write`.",
+    responses={202: {"description": "Queued; poll the fit.", "model": FitOut}, **errors(404)},
+)
+def create_fit(
+    body: FitCreate,
+    experiment: ExperimentDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    policy: FitPolicyDep,
+    response: Response,
+    _: Writer,
+) -> FitOut:
+    if body.bootstrap > settings.max_bootstrap:
+        raise InvalidInputError(
+            f"bootstrap is limited to {settings.max_bootstrap} resamples",
+            field="bootstrap",
+            limit=settings.max_bootstrap,
+        )
+    fit_row = request_fit(session, experiment, body.law, body.method, body.settings(), policy)
+    if fit_row.status == "queued":
+        response.status_code = status.HTTP_202_ACCEPTED
+    response.headers["Location"] = f"/v1/fits/{fit_row.id}"
+    return fit_out(fit_row)
+
+
+@router.get(
+    "/v1/experiments/{name}/fits",
+    summary="List an experiment's fits",
+    description="Newest first, every status, a page at a time. Needs `read`.",
+    responses=errors(404),
+)
+def list_fits(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    page_token: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[FitOut]:
+    limit = min(limit, settings.max_page_size)
+    rows = store.list_page(session, experiment.id, decode_token(page_token, {}), limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return Page[FitOut](
+        items=[fit_out(row) for row in page],
+        next_page_token=encode_token(page[-1].id, {}) if more else None,
+    )
+
+
+@router.get(
+    "/v1/experiments/{name}/fits/current",
+    summary="The fit in force",
+    description="The latest succeeded fit of this law and method; `stale` says whether runs "
+    "changed since (a refit is then scheduled). 404 when there is none. Needs `read`.",
+    responses=errors(404),
+)
+def current_fit(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    _: Reader,
+    law: LawName = "chinchilla",
+    method: MethodName = "parametric",
+) -> FitOut:
+    fit_row = store.current(session, experiment.id, law, method)
+    if fit_row is None:
+        raise NotFoundError(
+            f"experiment {experiment.name!r} has no succeeded {method} {law} fit",
+            experiment=experiment.name,
+            law=law,
+            method=method,
+        )
+    return fit_out(fit_row)
+
+
+@router.get(
+    "/v1/fits/{fit_id}",
+    summary="Get a fit",
+    description="Status, progress and ETA while it runs; parameters, intervals, goodness of fit "
+    "and provenance (run ids and their hash, settings, code version) once done. Needs `read`.",
+    responses=errors(404),
+)
+def get_fit(fit_id: FitId, session: SessionDep, _: Reader) -> FitOut:
+    return fit_out(store.get(session, fit_id))

@@ -1,0 +1,156 @@
+"""Budget questions: recommendations, the frontier, side-by-side comparisons, presets, hardware."""
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query
+
+from service.api.deps import ExperimentDep, FitCacheDep, Reader, SessionDep
+from service.errors import InvalidInputError
+from service.fits.recommend import answer, resolve
+from service.scaling import CATALOGUE, ScalingError, list_presets
+from service.schemas.common import errors
+from service.schemas.fits import LawName, MethodName
+from service.schemas.recommendations import (
+    BudgetSpec,
+    CompareRequest,
+    ConstraintsSpec,
+    Recommendation,
+    RecommendationRequest,
+    SourceSpec,
+)
+
+router = APIRouter(tags=["recommendations"])
+
+Confidence = Annotated[float, Query(ge=0.5, le=0.999, description="Interval level.")]
+MaxParams = Annotated[float | None, Query(gt=0, allow_inf_nan=False)]
+
+
+@router.post(
+    "/v1/recommendations",
+    summary="How to spend a budget",
+    description="For a budget in FLOPs, GPU-hours (gpu + mfu), dollars (gpu + mfu + "
+    "usd_per_gpu_hour) or a target loss, and optional constraints (max params/tokens, unique "
+    "tokens, lifetime inference tokens), the compute-optimal params and tokens, the predicted "
+    "loss with bootstrap intervals, GPU-hours and cost, a model shape, the law and fit used, and "
+    "warnings (extrapolation, stale fit, repeated data). Needs `read`.",
+    responses=errors(404),
+)
+def post_recommendation(
+    body: RecommendationRequest, session: SessionDep, cache: FitCacheDep, _: Reader
+) -> Recommendation:
+    return answer(
+        resolve(session, body.source, cache), body.budget, body.constraints, body.confidence
+    )
+
+
+@router.get(
+    "/v1/experiments/{name}/recommendation",
+    summary="Recommendation at a FLOP budget (GET form)",
+    description="The common case of POST /v1/recommendations: the experiment's current fit at "
+    "`flops` training FLOPs. Needs `read`.",
+    responses=errors(404),
+)
+def get_recommendation(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    cache: FitCacheDep,
+    _: Reader,
+    flops: Annotated[float, Query(gt=0, allow_inf_nan=False, examples=[1e23])],
+    law: LawName = "chinchilla",
+    method: MethodName = "parametric",
+    max_params: MaxParams = None,
+    confidence: Confidence = 0.9,
+) -> Recommendation:
+    source = SourceSpec(experiment=experiment.name, law=law, method=method)
+    return answer(
+        resolve(session, source, cache),
+        BudgetSpec(flops=flops),
+        ConstraintsSpec(max_params=max_params),
+        confidence,
+    )
+
+
+@router.get(
+    "/v1/experiments/{name}/frontier",
+    summary="The compute-optimal frontier",
+    description="Recommendations at `points` log-spaced FLOP budgets from `flops_min` to "
+    "`flops_max` under the experiment's current fit: N_opt, D_opt and loss with bands. "
+    "Needs `read`.",
+    responses=errors(404),
+)
+def frontier(
+    experiment: ExperimentDep,
+    session: SessionDep,
+    cache: FitCacheDep,
+    _: Reader,
+    flops_min: Annotated[float, Query(gt=0, allow_inf_nan=False, examples=[1e18])],
+    flops_max: Annotated[float, Query(gt=0, allow_inf_nan=False, examples=[1e25])],
+    points: Annotated[int, Query(ge=2, le=100)] = 20,
+    law: LawName = "chinchilla",
+    method: MethodName = "parametric",
+    confidence: Confidence = 0.9,
+) -> list[Recommendation]:
+    if flops_min >= flops_max:
+        raise InvalidInputError("flops_min must be below flops_max", field="flops_min")
+    resolved = resolve(
+        session, SourceSpec(experiment=experiment.name, law=law, method=method), cache
+    )
+    return [
+        answer(resolved, BudgetSpec(flops=float(c)), ConstraintsSpec(), confidence)
+        for c in np.geomspace(flops_min, flops_max, points)
+    ]
+
+
+@router.post(
+    "/v1/compare",
+    summary="Compare fits and presets at one budget",
+    description="Each source's recommendation at the same budget and constraints, side by side; "
+    "a source that cannot answer carries its error instead. Needs `read`.",
+    responses=errors(),
+)
+def compare(
+    body: CompareRequest, session: SessionDep, cache: FitCacheDep, _: Reader
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for spec in body.sources:
+        try:
+            recommendation = answer(
+                resolve(session, spec, cache), body.budget, body.constraints, body.confidence
+            )
+            rows.append(
+                {"source": spec.model_dump(exclude_none=True), "recommendation": recommendation}
+            )
+        except ScalingError as exc:
+            rows.append({"source": spec.model_dump(exclude_none=True), "error": exc.to_json()})
+    return rows
+
+
+@router.get(
+    "/v1/laws",
+    summary="Published laws (presets)",
+    description='Laws usable without data, e.g. `{"source": {"preset": "epoch-2024"}}`, with '
+    "their parameters, source paper and parameter convention. Needs `read`.",
+    responses=errors(),
+)
+def laws(_: Reader) -> list[dict[str, Any]]:
+    return [preset.to_json() for preset in list_presets()]
+
+
+@router.get(
+    "/v1/hardware",
+    summary="Accelerators for GPU-hour and money budgets",
+    description="Dense bf16 peak FLOP/s of each catalogued accelerator, with its source. "
+    "Needs `read`.",
+    responses=errors(),
+)
+def hardware(_: Reader) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "peak_bf16_flops": a.peak_bf16_flops,
+            "memory_gb": a.memory_gb,
+            "source": a.source,
+        }
+        for a in CATALOGUE.values()
+    ]

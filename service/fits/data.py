@@ -1,0 +1,88 @@
+"""The runs a fit uses, read from the database as the core's arrays, with their fingerprint."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from service.scaling import RunArrays
+from service.store.models import Run
+from service.store.runs import RunFilter
+
+
+@dataclass(frozen=True)
+class FitData:
+    """runs: one row per run (per loss-curve point for envelope fits); run_ids: the stored runs
+    used, ascending; sha256: a fingerprint of their ids and values."""
+
+    runs: RunArrays
+    run_ids: list[int]
+    sha256: str
+
+
+def selection(settings: dict[str, Any]) -> RunFilter:
+    """The run filter a fit's settings describe (excluded runs only when asked for)."""
+    filters = settings.get("filters", {})
+    return RunFilter(
+        excluded=None if settings.get("include_excluded") else False,
+        **{key: value for key, value in filters.items() if value is not None},
+    )
+
+
+def _curve_points(metadata: dict[str, Any]) -> list[tuple[float, float]]:
+    """Intermediate (tokens, loss) points a run reports in metadata["curve"]."""
+    points = []
+    for point in metadata.get("curve", ()) or ():
+        if isinstance(point, dict):
+            point = (point.get("tokens"), point.get("loss"))
+        if isinstance(point, list | tuple) and len(point) == 2:
+            tokens, loss = point
+            if isinstance(tokens, int | float) and isinstance(loss, int | float):
+                points.append((float(tokens), float(loss)))
+    return points
+
+
+def load(session: Session, experiment_id: int, settings: dict[str, Any], method: str) -> FitData:
+    rows = session.execute(
+        sa.select(
+            Run.id, Run.params, Run.tokens, Run.flops, Run.loss, Run.unique_tokens, Run.metadata_
+        )
+        .where(Run.experiment_id == experiment_id, *selection(settings).clauses())
+        .order_by(Run.id)
+    ).all()
+    ids = [row.id for row in rows]
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(
+            f"{row.id}:{row.params!r}:{row.tokens!r}:{row.flops!r}:{row.loss!r}:"
+            f"{row.unique_tokens!r};".encode()
+        )
+    if method == "envelope":
+        return FitData(_envelope_rows(rows), ids, digest.hexdigest())
+    budgets = [row.metadata_.get("budget") for row in rows]
+    has_budgets = bool(rows) and all(isinstance(b, int | float) and b > 0 for b in budgets)
+    unique = [row.unique_tokens for row in rows]
+    arrays = RunArrays.from_arrays(
+        params=[row.params for row in rows],
+        tokens=[row.tokens for row in rows],
+        loss=[row.loss for row in rows],
+        flops=[row.flops for row in rows],
+        unique_tokens=unique if rows and all(u is not None for u in unique) else None,
+        budget=budgets if has_budgets else None,
+    )
+    return FitData(arrays, ids, digest.hexdigest())
+
+
+def _envelope_rows(rows: Sequence[Any]) -> RunArrays:
+    params, tokens, loss, run_id = [], [], [], []
+    for row in rows:
+        for point_tokens, point_loss in [*_curve_points(row.metadata_), (row.tokens, row.loss)]:
+            params.append(row.params)
+            tokens.append(point_tokens)
+            loss.append(point_loss)
+            run_id.append(row.id)
+    return RunArrays.from_arrays(params=np.asarray(params), tokens=tokens, loss=loss, run_id=run_id)

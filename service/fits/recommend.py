@@ -1,0 +1,130 @@
+"""Recommendations: resolve the source (current fit, fit id, preset), then ask the core."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInputError, NotFoundError
+from service.fits.cache import FitCache
+from service.scaling import (
+    Budget,
+    Constraints,
+    FitResult,
+    FlopBudget,
+    GpuHoursBudget,
+    Hardware,
+    MoneyBudget,
+    Preset,
+    TargetLoss,
+    preset,
+    recommend,
+)
+from service.schemas.recommendations import (
+    BudgetSpec,
+    ConstraintsSpec,
+    Interval,
+    Recommendation,
+    SourceOut,
+    SourceSpec,
+)
+from service.store import experiments as experiment_store
+from service.store import fits as fit_store
+from service.store.models import Fit
+
+DEFAULT_MFU = 0.4
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    source: FitResult | Preset
+    out: SourceOut
+
+
+def _from_fit(fit_row: Fit, cache: FitCache, data_version: int) -> ResolvedSource:
+    if fit_row.status != "succeeded" or fit_row.result is None:
+        raise InvalidInputError(
+            f"fit {fit_row.id} is {fit_row.status}; only a succeeded fit can answer",
+            fit_id=fit_row.id,
+            status=fit_row.status,
+        )
+    result = fit_row.result
+    loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", lambda: FitResult.from_json(result))
+    stale = fit_row.data_version is not None and fit_row.data_version < data_version
+    return ResolvedSource(
+        loaded,
+        SourceOut(kind="fit", fit_id=fit_row.id, experiment=fit_row.experiment.name, stale=stale),
+    )
+
+
+def resolve(session: Session, spec: SourceSpec, cache: FitCache) -> ResolvedSource:
+    if spec.preset is not None:
+        return ResolvedSource(preset(spec.preset), SourceOut(kind="preset", preset=spec.preset))
+    if spec.fit_id is not None:
+        fit_row = fit_store.get(session, spec.fit_id)
+        return _from_fit(fit_row, cache, fit_row.experiment.data_version)
+    assert spec.experiment is not None
+    experiment = experiment_store.get_by_name(session, spec.experiment)
+    current = fit_store.current(session, experiment.id, spec.law, spec.method)
+    if current is None:
+        raise NotFoundError(
+            f"experiment {experiment.name!r} has no {spec.method} {spec.law} fit yet: "
+            f"POST /v1/experiments/{experiment.name}/fits",
+            experiment=experiment.name,
+            law=spec.law,
+            method=spec.method,
+        )
+    return _from_fit(current, cache, experiment.data_version)
+
+
+def budget_of(spec: BudgetSpec) -> Budget:
+    hardware = (
+        Hardware(
+            gpu=spec.gpu,
+            mfu=spec.mfu if spec.mfu is not None else DEFAULT_MFU,
+            usd_per_gpu_hour=spec.usd_per_gpu_hour,
+        )
+        if spec.gpu is not None
+        else None
+    )
+    if spec.flops is not None:
+        return FlopBudget(spec.flops, hardware)
+    if spec.target_loss is not None:
+        return TargetLoss(spec.target_loss, hardware)
+    assert hardware is not None
+    if spec.gpu_hours is not None:
+        return GpuHoursBudget(spec.gpu_hours, hardware)
+    assert spec.usd is not None
+    return MoneyBudget(spec.usd, hardware)
+
+
+def answer(
+    resolved: ResolvedSource, budget: BudgetSpec, constraints: ConstraintsSpec, confidence: float
+) -> Recommendation:
+    allocation = recommend(
+        resolved.source,
+        budget_of(budget),
+        Constraints(**constraints.model_dump()),
+        confidence=confidence,
+    )
+    warnings = list(allocation.warnings)
+    if resolved.out.stale:
+        warnings.append("the fit is stale: runs changed since it was made; a refit is scheduled")
+    return Recommendation(
+        params=allocation.params,
+        tokens=allocation.tokens,
+        flops=allocation.flops,
+        tokens_per_param=allocation.tokens_per_param,
+        loss=allocation.loss,
+        inference_flops=allocation.inference_flops,
+        confidence=allocation.confidence,
+        intervals={k: Interval(low=lo, high=hi) for k, (lo, hi) in allocation.intervals.items()},
+        gpu=allocation.gpu,
+        mfu=allocation.mfu,
+        gpu_hours=allocation.gpu_hours,
+        cost_usd=allocation.cost_usd,
+        shape=allocation.shape.to_json(),
+        law=allocation.law,
+        source=resolved.out,
+        binding=list(allocation.binding),
+        warnings=warnings,
+    )

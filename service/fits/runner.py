@@ -1,0 +1,108 @@
+"""A thread that runs queued fits and refits: claim, fit with heartbeats, store or fail."""
+
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import session_scope
+from service.fits.service import FitPolicy, execute
+from service.scaling import ScalingError
+from service.store import fits as store
+from service.store.models import Fit
+
+log = structlog.get_logger(__name__)
+HEARTBEAT_SECONDS = 0.5
+
+
+class FitRunner:
+    """Every API process may run one; the guarded claim gives each fit to exactly one."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], policy: FitPolicy, poll_seconds: float = 0.25
+    ) -> None:
+        self.session_factory = session_factory
+        self.policy = policy
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="fit-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # a database outage must not kill the thread
+                log.exception("fit_runner_error")
+                worked = False
+            if not worked:
+                self._stop.wait(self.poll_seconds)
+
+    def run_once(self) -> bool:
+        """Claim and run one due fit; False when none was due."""
+        with session_scope(self.session_factory) as session:
+            claimed = store.claim_next(session, self.owner, self.policy.lease)
+            fit_id = claimed.id if claimed is not None else None
+        if fit_id is None:
+            return False
+        self._run(fit_id)
+        return True
+
+    def _progress(self, fit_id: int) -> "ProgressReporter":
+        return ProgressReporter(self.session_factory, fit_id, self.owner)
+
+    def _run(self, fit_id: int) -> None:
+        with session_scope(self.session_factory) as session:
+            fit_row = session.get(Fit, fit_id)
+            assert fit_row is not None
+            try:
+                execute(session, fit_row, self._progress(fit_id))
+                log.info("fit_succeeded", fit_id=fit_id, duration_s=fit_row.duration_s)
+            except ScalingError as exc:
+                session.rollback()
+                _fail(session, fit_id, exc.to_json())
+                log.info("fit_failed", fit_id=fit_id, code=exc.code)
+            except Exception as exc:
+                session.rollback()
+                _fail(session, fit_id, {"code": "internal_error", "message": str(exc)})
+                log.exception("fit_crashed", fit_id=fit_id)
+
+
+def _fail(session: Session, fit_id: int, error: dict[str, object]) -> None:
+    fit_row = session.get(Fit, fit_id)
+    assert fit_row is not None
+    fit_row.status = "failed"
+    fit_row.error = error
+    fit_row.finished_at = datetime.now(UTC)
+
+
+class ProgressReporter:
+    """The core's progress callback: writes progress and a heartbeat at most twice a second."""
+
+    def __init__(self, session_factory: sessionmaker[Session], fit_id: int, owner: str) -> None:
+        self.session_factory = session_factory
+        self.fit_id = fit_id
+        self.owner = owner
+        self._last = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last < HEARTBEAT_SECONDS and fraction < 1.0:
+            return
+        self._last = now
+        with session_scope(self.session_factory) as session:
+            store.heartbeat(session, self.fit_id, self.owner, min(max(fraction, 0.0), 1.0))

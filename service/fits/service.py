@@ -1,0 +1,135 @@
+"""Fitting an experiment: inline for small fits, queued for large ones, refits when data moves."""
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from service import __version__
+from service.fits import data
+from service.scaling import FitResult, fit
+from service.scaling.fit import Progress
+from service.settings import Settings
+from service.store import fits as store
+from service.store.models import Experiment, Fit
+
+
+@dataclass(frozen=True)
+class FitPolicy:
+    inline_max_bootstrap: int
+    refit_debounce: timedelta
+    lease: timedelta
+    code_version: str = __version__
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FitPolicy":
+        return cls(
+            inline_max_bootstrap=settings.fit_inline_max_bootstrap,
+            refit_debounce=timedelta(seconds=settings.refit_debounce_seconds),
+            lease=timedelta(seconds=settings.fit_lease_seconds),
+        )
+
+
+# Laws whose bootstrap is a loop of full refits (seconds each), never run inline with resamples.
+_SLOW_BOOTSTRAP = {"kaplan", "data_constrained"}
+
+
+def runs_inline(law: str, method: str, bootstrap: int, policy: FitPolicy) -> bool:
+    if bootstrap == 0:
+        return True
+    if method == "parametric" and law in _SLOW_BOOTSTRAP:
+        return False
+    return bootstrap <= policy.inline_max_bootstrap
+
+
+def request_fit(
+    session: Session,
+    experiment: Experiment,
+    law: str,
+    method: str,
+    settings: dict[str, Any],
+    policy: FitPolicy,
+) -> Fit:
+    """Fit now (small) or queue (large). A failed inline fit raises and stores nothing."""
+    now = datetime.now(UTC)
+    inline = runs_inline(law, method, int(settings["bootstrap"]), policy)
+    fit_row = store.create(
+        session,
+        experiment,
+        law=law,
+        method=method,
+        trigger="request",
+        status="running" if inline else "queued",
+        settings=settings,
+        code_version=policy.code_version,
+        progress=0.0,
+        not_before=now,
+        created_at=now,
+        started_at=now if inline else None,
+    )
+    if inline:
+        execute(session, fit_row)
+    return fit_row
+
+
+def execute(session: Session, fit_row: Fit, progress: Progress | None = None) -> FitResult:
+    """Fit `fit_row`'s runs and store the result on it (the caller commits)."""
+    # Read the version before the runs: a change in between makes this fit look stale, never
+    # the reverse.
+    version = session.scalar(
+        sa.select(Experiment.data_version).where(Experiment.id == fit_row.experiment_id)
+    )
+    selected = data.load(session, fit_row.experiment_id, fit_row.settings, fit_row.method)
+    started = time.perf_counter()
+    result = fit(
+        selected.runs,
+        law=fit_row.law,
+        method=fit_row.method,
+        huber_delta=fit_row.settings["huber_delta"],
+        bootstrap=fit_row.settings["bootstrap"],
+        seed=fit_row.settings["seed"],
+        budget_tol=fit_row.settings["budget_tol"],
+        progress=progress,
+    )
+    fit_row.result = _finite(result.to_json())
+    fit_row.run_ids = selected.run_ids
+    fit_row.runs_sha256 = selected.sha256
+    fit_row.n_runs = len(selected.run_ids)
+    fit_row.data_version = version
+    fit_row.status = "succeeded"
+    fit_row.progress = 1.0
+    fit_row.finished_at = datetime.now(UTC)
+    fit_row.duration_s = time.perf_counter() - started
+    session.flush()
+    return result
+
+
+def _finite(value: Any) -> Any:
+    """Plain JSON values: numpy scalars as Python numbers, NaN and infinity as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def runs_changed(session: Session, experiment: Experiment, policy: FitPolicy) -> None:
+    """Mark the experiment's fits stale and schedule one debounced refit per fit in force."""
+    store.bump_data_version(session, experiment)
+    store.schedule_refits(session, experiment, policy.refit_debounce, policy.code_version)
+
+
+def eta_seconds(fit_row: Fit, now: datetime) -> float | None:
+    if fit_row.status != "running" or fit_row.started_at is None or fit_row.progress <= 0:
+        return None
+    elapsed = (now - fit_row.started_at).total_seconds()
+    return max(0.0, elapsed * (1.0 - fit_row.progress) / fit_row.progress)
