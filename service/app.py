@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.schema_head = schema_head
     app.state.fit_policy = FitPolicy.from_settings(settings)
     app.state.fit_cache = FitCache()
+    app.state.key_cache = auth.KeyCache(settings.auth_cache_seconds)
     runner = FitRunner(session_factory, app.state.fit_policy) if settings.fit_runner else None
 
     errors.install(app)

@@ -7,6 +7,8 @@ constant time. Keys are 256-bit random, so a fast hash is enough (no password st
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -113,3 +115,42 @@ def revoke_key(session: Session, prefix: str) -> ApiKey:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
     return row
+
+
+class KeyCache:
+    """Keys verified recently, so a hot endpoint does not query the key table on every call.
+
+    Entries live `ttl` seconds: a key revoked through another replica stops working there within
+    that time; `clear()` (called on revocation here) makes it immediate in this process. Entries
+    are keyed by a SHA-256 of the token, never the token itself.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(self._key(token))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[self._key(token)] = (principal, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

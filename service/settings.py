@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         default=None,
         description="If set, an admin key with this exact value is created at start.",
     )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Remember a verified key this long; a revocation made on another replica "
+        "takes effect within it (0: check the database on every request).",
+    )
     allow_remote_without_auth: bool = Field(
         default=False,
         description="Permit auth=false on a non-loopback address (unsafe; for closed networks).",

@@ -1,9 +1,10 @@
 """Typed dependencies: the session, the caller and their scope, and path lookups that 404."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from service.store.models import Experiment
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ss_...`")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -36,7 +37,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(
+def _verify(request: Request, token: str) -> auth.Principal | None:
+    with session_scope(request.app.state.session_factory) as session:
+        return auth.verify(session, token)
+
+
+async def get_principal(
     request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -45,16 +51,22 @@ def get_principal(
         return auth.ANONYMOUS
     if credentials is None:
         raise AuthenticationError()
-    with session_scope(request.app.state.session_factory) as session:
-        principal = auth.verify(session, credentials.credentials)
+    cache: auth.KeyCache = request.app.state.key_cache
+    principal = cache.get(credentials.credentials)
     if principal is None:
-        raise AuthenticationError("unknown or revoked API key")
+        principal = await run_in_threadpool(_verify, request, credentials.credentials)
+        if principal is None:
+            raise AuthenticationError("unknown or revoked API key")
+        cache.put(credentials.credentials, principal)
     request.state.principal = principal
     return principal
 
 
-def require(scope: str) -> Callable[[auth.Principal], auth.Principal]:
-    def check(principal: Annotated[auth.Principal, Depends(get_principal)]) -> auth.Principal:
+def require(scope: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
+    # async: a pure check, so FastAPI need not hop to a worker thread for it.
+    async def check(
+        principal: Annotated[auth.Principal, Depends(get_principal)],
+    ) -> auth.Principal:
         if not principal.has(scope):
             raise PermissionDeniedError(
                 f"this operation needs the {scope!r} scope", required_scope=scope
@@ -80,15 +92,23 @@ def get_experiment(
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
 
 
-def get_fit_policy(request: Request) -> FitPolicy:
+async def get_fit_policy(request: Request) -> FitPolicy:
     policy: FitPolicy = request.app.state.fit_policy
     return policy
 
 
-def get_fit_cache(request: Request) -> FitCache:
+async def get_fit_cache(request: Request) -> FitCache:
     cache: FitCache = request.app.state.fit_cache
     return cache
 
 
 FitPolicyDep = Annotated[FitPolicy, Depends(get_fit_policy)]
 FitCacheDep = Annotated[FitCache, Depends(get_fit_cache)]
+
+
+async def get_key_cache(request: Request) -> auth.KeyCache:
+    cache: auth.KeyCache = request.app.state.key_cache
+    return cache
+
+
+KeyCacheDep = Annotated[auth.KeyCache, Depends(get_key_cache)]

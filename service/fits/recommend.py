@@ -29,7 +29,7 @@ from service.schemas.recommendations import (
 )
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
-from service.store.models import Fit
+from service.store.models import Experiment, Fit
 
 DEFAULT_MFU = 0.4
 
@@ -40,19 +40,22 @@ class ResolvedSource:
     out: SourceOut
 
 
-def _from_fit(fit_row: Fit, cache: FitCache, data_version: int) -> ResolvedSource:
-    if fit_row.status != "succeeded" or fit_row.result is None:
+def _from_fit(fit_row: Fit, experiment: Experiment, cache: FitCache) -> ResolvedSource:
+    if fit_row.status != "succeeded":
         raise InvalidInputError(
             f"fit {fit_row.id} is {fit_row.status}; only a succeeded fit can answer",
             fit_id=fit_row.id,
             status=fit_row.status,
         )
-    result = fit_row.result
-    loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", lambda: FitResult.from_json(result))
-    stale = fit_row.data_version is not None and fit_row.data_version < data_version
+
+    def load() -> FitResult:
+        assert fit_row.result is not None
+        return FitResult.from_json(fit_row.result)
+
+    loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", load)
+    stale = fit_row.data_version is not None and fit_row.data_version < experiment.data_version
     return ResolvedSource(
-        loaded,
-        SourceOut(kind="fit", fit_id=fit_row.id, experiment=fit_row.experiment.name, stale=stale),
+        loaded, SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale)
     )
 
 
@@ -61,19 +64,26 @@ def resolve(session: Session, spec: SourceSpec, cache: FitCache) -> ResolvedSour
         return ResolvedSource(preset(spec.preset), SourceOut(kind="preset", preset=spec.preset))
     if spec.fit_id is not None:
         fit_row = fit_store.get(session, spec.fit_id)
-        return _from_fit(fit_row, cache, fit_row.experiment.data_version)
+        return _from_fit(fit_row, fit_row.experiment, cache)
     assert spec.experiment is not None
     experiment = experiment_store.get_by_name(session, spec.experiment)
-    current = fit_store.current(session, experiment.id, spec.law, spec.method)
+    return resolve_current(session, experiment, spec.law, spec.method, cache)
+
+
+def resolve_current(
+    session: Session, experiment: Experiment, law: str, method: str, cache: FitCache
+) -> ResolvedSource:
+    """The experiment's fit in force for this law and method."""
+    current = fit_store.current(session, experiment.id, law, method)
     if current is None:
         raise NotFoundError(
-            f"experiment {experiment.name!r} has no {spec.method} {spec.law} fit yet: "
+            f"experiment {experiment.name!r} has no {method} {law} fit yet: "
             f"POST /v1/experiments/{experiment.name}/fits",
             experiment=experiment.name,
-            law=spec.law,
-            method=spec.method,
+            law=law,
+            method=method,
         )
-    return _from_fit(current, cache, experiment.data_version)
+    return _from_fit(current, experiment, cache)
 
 
 def budget_of(spec: BudgetSpec) -> Budget:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -76,8 +77,9 @@ class FitResult:
     def estimates(self) -> dict[str, float]:
         return dict(zip(self.law.param_names, self.law.values(), strict=True)) | derived(self.law)
 
-    @property
+    @cached_property
     def samples(self) -> FloatArray:
+        """Bootstrap parameters as an array (computed once: answers reuse a cached fit)."""
         return np.asarray(self.bootstrap_samples, dtype=np.float64).reshape(
             -1, len(self.law.param_names)
         )

@@ -9,9 +9,11 @@ head size (64 below d_model 1024, else 128).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.scaling.errors import InvalidDataError
 
@@ -29,6 +31,21 @@ class ModelShape:
         return asdict(self)
 
 
+@lru_cache(maxsize=16)
+def _candidates(aspect_ratio: float) -> tuple[NDArray[np.int64], ...]:
+    """Every (n_layer, d_model, head) tried: 1 to 256 layers, d_model near the aspect ratio."""
+    layers, widths, heads = [], [], []
+    for n_layer in range(1, 257):
+        d_ideal = aspect_ratio * n_layer
+        head = 64 if d_ideal < 1024 else 128
+        base = max(1, round(d_ideal / head))
+        for mult in range(max(1, base - 4), base + 5):
+            layers.append(n_layer)
+            widths.append(mult * head)
+            heads.append(head)
+    return tuple(np.asarray(v, dtype=np.int64) for v in (layers, widths, heads))
+
+
 def shape_for_params(
     params: float, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
 ) -> ModelShape:
@@ -39,20 +56,19 @@ def shape_for_params(
     """
     if not np.isfinite(params) or params <= 0:
         raise InvalidDataError(column="params", rows=f"{params}")
-    best: ModelShape | None = None
-    best_cost = np.inf
-    for n_layer in range(1, 257):
-        d_ideal = aspect_ratio * n_layer
-        head = 64 if d_ideal < 1024 else 128
-        base = max(1, round(d_ideal / head))
-        for mult in range(max(1, base - 4), base + 5):
-            d_model = mult * head
-            ne = 12 * n_layer * d_model**2
-            count = ne + (vocab_size * d_model if total else 0)
-            # Parameter count first; the aspect ratio only breaks near-ties.
-            cost = abs(np.log(count / params)) + 0.02 * abs(np.log(d_model / d_ideal))
-            if cost < best_cost:
-                best_cost = cost
-                best = ModelShape(n_layer, d_model, d_model // head, head, int(count), int(ne))
-    assert best is not None
-    return best
+    n_layer, d_model, head = _candidates(aspect_ratio)
+    ne = 12 * n_layer * d_model.astype(np.float64) ** 2
+    count = ne + (vocab_size * d_model if total else 0)
+    # Parameter count first; the aspect ratio only breaks near-ties.
+    cost = np.abs(np.log(count / params)) + 0.02 * np.abs(
+        np.log(d_model / (aspect_ratio * n_layer))
+    )
+    i = int(np.argmin(cost))
+    return ModelShape(
+        int(n_layer[i]),
+        int(d_model[i]),
+        int(d_model[i] // head[i]),
+        int(head[i]),
+        int(count[i]),
+        int(ne[i]),
+    )

@@ -135,8 +135,9 @@ class Fit(Base):
     trigger: Mapped[str] = mapped_column(sa.String(16), default="request")
     status: Mapped[str] = mapped_column(sa.String(16), default="queued")
     settings: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
-    run_ids: Mapped[list[int] | None] = mapped_column(JsonDict, default=None)
+    # Deferred: large (bootstrap samples, run ids) and not needed to answer from a cached fit.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None, deferred=True)
+    run_ids: Mapped[list[int] | None] = mapped_column(JsonDict, default=None, deferred=True)
     runs_sha256: Mapped[str | None] = mapped_column(sa.String(64), default=None)
     n_runs: Mapped[int | None] = mapped_column(sa.Integer, default=None)
     data_version: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)

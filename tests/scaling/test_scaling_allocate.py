@@ -205,3 +205,20 @@ def test_target_loss_with_constraints_and_progress() -> None:
     assert alloc.flops > 1.2 * free.flops
     assert seen[-1] == pytest.approx(1.0)
     assert alloc.intervals["flops"][0] < alloc.flops < alloc.intervals["flops"][1]
+
+
+def test_vectorised_intervals_equal_the_per_sample_loop() -> None:
+    truth = preset("epoch-2024").law
+    rng = np.random.default_rng(3)
+    runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=rng)
+    result = fit(runs, bootstrap=60, seed=2, holdout=False)
+    allocation = recommend(result, FlopBudget(3e23), confidence=0.8)
+    rows = np.array(
+        [
+            [p.params, p.tokens, 6 * p.params * p.tokens, p.loss]
+            for p in (optimum_at_flops(law, 3e23, Constraints()) for law in result.sample_laws())
+        ]
+    )
+    for j, name in enumerate(("params", "tokens", "flops", "loss")):
+        lo, hi = np.percentile(rows[:, j], (10.0, 90.0))
+        assert allocation.intervals[name] == pytest.approx((lo, hi), rel=1e-9)

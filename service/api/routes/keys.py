@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from service import auth
-from service.api.deps import Admin, SessionDep
+from service.api.deps import Admin, KeyCacheDep, SessionDep
 from service.schemas.common import errors
 from service.schemas.keys import KeyCreate, KeyCreated, KeyOut
 from service.store.models import ApiKey
@@ -55,6 +55,9 @@ def list_keys(session: SessionDep, _: Admin) -> list[KeyOut]:
 def revoke_key(
     prefix: Annotated[str, Path(description="The key's prefix.", examples=["7f8333bb3606"])],
     session: SessionDep,
+    cache: KeyCacheDep,
     _: Admin,
 ) -> KeyOut:
-    return _out(auth.revoke_key(session, prefix))
+    revoked = auth.revoke_key(session, prefix)
+    cache.clear()
+    return _out(revoked)

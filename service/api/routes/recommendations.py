@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import ExperimentDep, FitCacheDep, Reader, SessionDep
 from service.errors import InvalidInputError
-from service.fits.recommend import answer, resolve
+from service.fits.recommend import answer, resolve, resolve_current
 from service.scaling import CATALOGUE, ScalingError, list_presets
 from service.schemas.common import errors
 from service.schemas.fits import LawName, MethodName
@@ -62,9 +62,8 @@ def get_recommendation(
     max_params: MaxParams = None,
     confidence: Confidence = 0.9,
 ) -> Recommendation:
-    source = SourceSpec(experiment=experiment.name, law=law, method=method)
     return answer(
-        resolve(session, source, cache),
+        resolve_current(session, experiment, law, method, cache),
         BudgetSpec(flops=flops),
         ConstraintsSpec(max_params=max_params),
         confidence,
