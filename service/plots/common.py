@@ -108,8 +108,9 @@ def power_of_ten(x: float, _pos: object = None) -> str:
 
 
 def log_axis(ax: Any, which: str, lo: float, hi: float) -> None:
-    """Log scale with plain-text labels at decades (and 2, 5 within when under two decades)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    """Log scale, plain-text labels at decades (and 2, 5 within under two decades), minor ticks
+    only within three decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
@@ -117,6 +118,8 @@ def log_axis(ax: Any, which: str, lo: float, hi: float) -> None:
     axis.set_major_locator(LogLocator(base=10.0, subs=subs))
     axis.set_major_formatter(FuncFormatter(power_of_ten))
     axis.set_minor_formatter(NullFormatter())
+    if np.log10(hi / lo) > 3.0:  # minor ticks of many decades cost more than they help
+        axis.set_minor_locator(NullLocator())
 
 
 def check_runs(result: FitResult, runs: RunArrays) -> None:

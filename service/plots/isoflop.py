@@ -63,7 +63,8 @@ def _law_curve(
 def render_isoflop(result: FitResult, runs: RunArrays) -> bytes:
     fig, (ax,) = new_figure(9.5, 5.2)
     groups = budget_groups(result, runs)
-    if len(groups) > MAX_BUDGET_SERIES:
+    # Points on loss curves (envelope fits) or very many budgets: colour by compute instead.
+    if result.method == "envelope" or len(groups) > MAX_BUDGET_SERIES:
         _draw_many(ax, fig, result, runs)
     else:
         _draw_budgets(ax, result, runs, groups)
@@ -120,7 +121,7 @@ def _draw_budgets(ax: Any, result: FitResult, runs: RunArrays, groups: list[Budg
 
 
 def _draw_many(ax: Any, fig: Any, result: FitResult, runs: RunArrays) -> None:
-    """Loss-curve data: too many budgets for a series each; colour the points by compute."""
+    """All points in one scatter coloured by compute, and the compute-optimal frontier."""
     sc = ax.scatter(
         runs.params,
         runs.loss,
