@@ -66,18 +66,15 @@ def render_isoflop(result: FitResult, runs: RunArrays) -> bytes:
     # Points on loss curves (envelope fits) or very many budgets: colour by compute instead.
     if result.method == "envelope" or len(groups) > MAX_BUDGET_SERIES:
         _draw_many(ax, fig, result, runs)
+        ax.legend(fontsize=7, loc="upper right")  # the colour bar sits outside
     else:
         _draw_budgets(ax, result, runs, groups)
+        ncols = 1 if len(groups) <= 12 else 2
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncols=ncols)
     log_axis(ax, "x", float(runs.params.min()), float(runs.params.max()))
     ax.set_xlabel(AXIS_PARAMS)
     ax.set_ylabel(AXIS_LOSS)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        ncols=1 if len(groups) <= 12 else 2,
-    )
     set_title(fig, title(result, "IsoFLOP profiles"))
     return to_svg(fig)
 
