@@ -31,12 +31,14 @@ from service.plots.common import params_opt, power_of_ten, tokens_opt
 from service.scaling import (
     Chinchilla,
     Constraints,
+    DataConstrained,
     FitResult,
     Frontier,
     Kaplan,
     RunArrays,
     fit,
     optimum_at_flops,
+    preset,
 )
 from service.scaling.runs import budget_labels
 
@@ -254,3 +256,34 @@ def test_tick_labels() -> None:
     assert power_of_ten(2e-3) == "2×10⁻³"
     assert power_of_ten(5e9) == "5×10⁹"
     assert power_of_ten(0.0) == ""
+
+
+def test_data_constrained_curves_use_each_budgets_unique_tokens() -> None:
+    truth = preset("muennighoff-2023").law
+    assert isinstance(truth, DataConstrained)
+    base = sweep(noise=0.0)
+    U = np.full(len(base), 2e9)  # small corpus: the larger budgets repeat data
+    L = truth.predict(base.params, base.tokens, U)
+    runs = RunArrays.from_arrays(base.params, base.tokens, L, unique_tokens=U)
+    assert np.any(runs.tokens > U)
+    res = FitResult(
+        law=truth,
+        method="parametric",
+        n_runs=len(runs),
+        huber_delta=1e-3,
+        objective=0.0,
+        iterations=0,
+        converged=True,
+        rmse_log_loss=0.0,
+        extrapolation_error=None,
+        max_flops=float(runs.flops.max()),
+    )
+    iso = parse(render_plot("isoflop", res, runs))
+    assert len(gids(iso, r"budget-\d+-curve")) == N_BUDGETS
+    assert n_markers(iso, "optimum") == N_BUDGETS
+    assert "Data-constrained law" in text_of(iso, "title")
+    front = parse(render_plot("frontier", res, runs))
+    assert "(no data repetition)" in "".join(front.itertext())
+    resid = parse(render_plot("residuals", res, runs))
+    assert n_markers(resid, "runs") == len(runs)
+    assert gids(resid, "rmse") == []  # a perfect fit has no RMSE band
