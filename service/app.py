@@ -1,5 +1,6 @@
 """The FastAPI application: routers, error handlers, middleware and the start-up checks."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,8 @@ from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
-from service.api.routes import experiments, health, keys, runs
+from service.api.request_context import RequestContextMiddleware
+from service.api.routes import experiments, health, keys, metrics, runs
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
     create_db_engine,
@@ -20,6 +22,8 @@ from service.db import (
     make_session_factory,
     session_scope,
 )
+from service.logging import configure_logging
+from service.metrics import mark_process_dead
 from service.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -35,6 +39,8 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Refuses to start when the database schema is not at the latest migration."""
     settings = settings or get_settings()
+    bootstrap = settings.bootstrap_admin_key
+    configure_logging(settings.log_level, [bootstrap.get_secret_value()] if bootstrap else [])
     engine = create_db_engine(settings.database_url, settings.db_pool_size)
     session_factory = make_session_factory(engine)
     schema_head = head_revision()
@@ -52,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
         yield
         engine.dispose()
+        mark_process_dead(os.getpid())  # this worker's live gauges (multiprocess mode only)
 
     app = FastAPI(
         title="scaling-service",
@@ -74,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_bodies(app)
     for router in (health.router, experiments.router, runs.router, keys.router):
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
 
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
@@ -87,4 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware, routes=app.router.routes, record_metrics=settings.metrics_enabled
+    )
     return app

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Retry-After sent with 503 when the database is unreachable."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at GET /metrics (no auth)."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
