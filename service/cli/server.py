@@ -2,7 +2,13 @@
 
 import ipaddress
 import json
-from contextlib import AbstractContextManager
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,6 +31,43 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[str | None]:
+    """With several workers, point PROMETHEUS_MULTIPROC_DIR at a fresh directory (a new temporary
+    one, or the given one emptied of old samples) before uvicorn starts them, mark workers that
+    died without cleaning up as dead while serving, and remove the temporary directory after."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if workers < 2 and not given:
+        yield None
+        return
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # samples of an earlier run
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="scaling-metrics-"))
+    from service import metrics  # imported before the variable is set: no sample files here
+
+    os.environ[metrics.MULTIPROC_ENV] = str(path)
+    stop = threading.Event()
+
+    def reap() -> None:
+        while not stop.wait(5.0):
+            metrics.reap_dead_processes(path)
+
+    reaper = threading.Thread(target=reap, name="metrics-reaper", daemon=True)
+    reaper.start()
+    try:
+        yield str(path)
+    finally:
+        stop.set()
+        reaper.join(timeout=10)
+        if not given:
+            os.environ.pop(metrics.MULTIPROC_ENV, None)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -35,8 +78,10 @@ def serve(
 
     from service.db import create_db_engine, ensure_schema_at_head, head_revision
     from service.errors import SchemaNotAtHeadError
+    from service.logging import configure_logging
 
     settings = Settings()
+    configure_logging(settings.log_level)
     if not settings.auth:
         if not _is_loopback(host) and not settings.allow_remote_without_auth:
             err.print(
@@ -54,14 +99,17 @@ def serve(
     finally:
         engine.dispose()
     err.print(f"scaling-service on http://{host}:{port} (Swagger UI: http://{host}:{port}/docs)")
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-    )
+    with _multiprocess_metrics(workers):
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # service.logging renders uvicorn's records as JSON
+            access_log=False,  # the request-context middleware logs one line per request
+        )
 
 
 def migrate(
