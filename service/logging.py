@@ -18,8 +18,11 @@ import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
+# Whole words of a key: `refresh_token`, `X-API-Key`, `password_hash`; not `tokens` (a count).
 _SENSITIVE_KEY = re.compile(
-    r"authori[sz]ation|token|api[_-]?key|secret|passw(or)?d|cookie|credential", re.IGNORECASE
+    r"(^|[-_.])(authori[sz]ation|token|secret|passw(or)?d|cookie|credentials?|api[-_]?key)"
+    r"($|[-_.])",
+    re.IGNORECASE,
 )
 # Our API keys read ss_<prefix>_<secret>; keep the prefix (it names the key), drop the secret.
 _TOKEN = re.compile(r"\bss_([A-Za-z0-9-]+)_[A-Za-z0-9_\-.~+/=]+")
@@ -121,10 +124,14 @@ def configure_logging(level: str | int = "info", secrets: Iterable[str] = ()) ->
     handler = _StderrHandler()
     handler.setFormatter(formatter)
     root.addHandler(handler)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy"):
+    for name in ("uvicorn", "uvicorn.error", "sqlalchemy"):  # drop handlers of other configs
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # The request-context middleware writes one access line per request; uvicorn's would repeat it.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
     logging.captureWarnings(True)
     structlog.configure(
         processors=[

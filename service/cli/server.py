@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -82,6 +83,7 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level)
+    log = structlog.get_logger("service.cli")
     if not settings.auth:
         if not _is_loopback(host) and not settings.allow_remote_without_auth:
             err.print(
@@ -89,7 +91,7 @@ def serve(
                 "(SCALING_AUTH=true), or force with SCALING_ALLOW_REMOTE_WITHOUT_AUTH=true"
             )
             raise typer.Exit(2)
-        err.print(f"[yellow]auth disabled (dev mode): every caller is admin; bound to {host}[/]")
+        log.warning("auth disabled (dev mode): every caller is admin", host=host)
     engine = create_db_engine(settings.database_url)
     try:
         ensure_schema_at_head(engine, head_revision())
@@ -98,7 +100,8 @@ def serve(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
-    err.print(f"scaling-service on http://{host}:{port} (Swagger UI: http://{host}:{port}/docs)")
+    url = f"http://{host}:{port}"
+    log.info("serving", url=url, swagger_ui=f"{url}/docs", workers=workers)
     with _multiprocess_metrics(workers):
         uvicorn.run(
             "service.app:create_app",

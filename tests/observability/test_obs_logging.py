@@ -122,6 +122,10 @@ def test_redact_processor_masks_keys_and_token_values() -> None:
         "nested": {"refresh_token": "r", "list": ["ss_ab12_secretpart", 3]},
         "count": 3,
         "flag": None,
+        "X-API-Key": "k",
+        "tokens": 8e9,
+        "tokens_per_param": 20.0,
+        "tokenizer_hash": "abc",
     }
     out = redact(None, "info", event)
     assert out["Authorization"] == REDACTED
@@ -129,4 +133,7 @@ def test_redact_processor_masks_keys_and_token_values() -> None:
     assert out["nested"]["refresh_token"] == REDACTED
     assert out["nested"]["list"] == [f"ss_ab12_{REDACTED}", 3]
     assert out["count"] == 3
+    assert out["X-API-Key"] == REDACTED
+    # training-token counts are data, not credentials
+    assert (out["tokens"], out["tokens_per_param"], out["tokenizer_hash"]) == (8e9, 20.0, "abc")
     assert out["flag"] is None

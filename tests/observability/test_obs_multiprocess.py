@@ -1,5 +1,6 @@
 """`scaling-service serve --workers 2`: /metrics counts every request, whoever served it."""
 
+import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_two_workers_share_one_view_of_the_metrics(
         "SCALING_AUTH": "false",
         "TMPDIR": str(temp),
     }
-    with serve_in_subprocess(env, workers=2) as base:
+    log_file = tmp_path / "server.log"
+    env["SCALING_LOG_LEVEL"] = "info"
+    with serve_in_subprocess(env, workers=2, stderr_path=log_file) as base:
         created = httpx.post(f"{base}/v1/experiments", json={"name": "mp"}, timeout=10)
         assert created.status_code == 201, created.text
 
@@ -61,3 +64,8 @@ def test_two_workers_share_one_view_of_the_metrics(
         assert "/v1/experiments/mp/runs" not in text
     assert pids, "the workers wrote no samples"
     assert not any(temp.glob("scaling-metrics-*")), "serve left its multiprocess dir behind"
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    assert not [line for line in lines if line.get("logger") == "uvicorn.access"]
+    access = [line for line in lines if line.get("logger") == "service.access"]
+    assert len([line for line in access if line["route"] == ROUTE]) == REQUESTS
+    assert {line["level"] for line in lines if line.get("logger") == "uvicorn.error"} >= {"info"}
