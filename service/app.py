@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from service import __version__, auth
 from service.api import errors
@@ -36,6 +37,20 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 """
 
 
+class _App(FastAPI):
+    """FastAPI with the request context (request id, access log, latency) as its outermost layer,
+    outside even the catch-all error handler: a 500 carries X-Request-ID, its log line the
+    request's context, and its latency is counted."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return RequestContextMiddleware(
+            super().build_middleware_stack(),
+            routes=self.router.routes,
+            record_metrics=settings.metrics_enabled,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Refuses to start when the database schema is not at the latest migration."""
     settings = settings or get_settings()
@@ -60,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.dispose()
         mark_process_dead(os.getpid())  # this worker's live gauges (multiprocess mode only)
 
-    app = FastAPI(
+    app = _App(
         title="scaling-service",
         version=__version__,
         description=DESCRIPTION,
@@ -96,7 +111,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(
-        RequestContextMiddleware, routes=app.router.routes, record_metrics=settings.metrics_enabled
-    )
     return app

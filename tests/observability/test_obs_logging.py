@@ -9,7 +9,9 @@ import structlog
 from conftest import ADMIN_TOKEN, make_experiment
 from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.logging import REDACTED, redact
+from service.settings import Settings
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -137,3 +139,28 @@ def test_redact_processor_masks_keys_and_token_values() -> None:
     # training-token counts are data, not credentials
     assert (out["tokens"], out["tokens_per_param"], out["tokenizer_hash"]) == (8e9, 20.0, "abc")
     assert out["flag"] is None
+
+
+def test_an_unhandled_error_keeps_the_request_id_and_context(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/v1/experiments/{name}/boom")
+    def boom(name: str) -> None:
+        raise RuntimeError(f"boom with {ADMIN_TOKEN}")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        response = client.get("/v1/experiments/e1/boom", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "req-500"
+    output = capsys.readouterr().err
+    lines = [line for line in json_lines(output) if line.get("request_id") == "req-500"]
+    events = {line["event"]: line for line in lines}
+    assert events["unhandled_error"]["experiment"] == "e1"
+    assert "RuntimeError" in events["unhandled_error"]["exception"]
+    assert events["request"]["status"] == 500
+    assert events["request"]["route"] == "/v1/experiments/{name}/boom"
+    assert ADMIN_TOKEN not in output
