@@ -1,17 +1,20 @@
 """The FastAPI application: routers, error handlers, middleware and the start-up checks."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from service import __version__, auth
 from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
-from service.api.routes import experiments, fits, health, keys, recommendations, runs
+from service.api.request_context import RequestContextMiddleware
+from service.api.routes import experiments, fits, health, keys, metrics, recommendations, runs
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
     create_db_engine,
@@ -23,6 +26,8 @@ from service.db import (
 from service.fits.cache import FitCache
 from service.fits.runner import FitRunner
 from service.fits.service import FitPolicy
+from service.logging import configure_logging
+from service.metrics import mark_process_dead
 from service.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -35,9 +40,25 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 """
 
 
+class _App(FastAPI):
+    """FastAPI with the request context (request id, access log, latency) as its outermost layer,
+    outside even the catch-all error handler: a 500 carries X-Request-ID, its log line the
+    request's context, and its latency is counted."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return RequestContextMiddleware(
+            super().build_middleware_stack(),
+            routes=self.router.routes,
+            record_metrics=settings.metrics_enabled,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Refuses to start when the database schema is not at the latest migration."""
     settings = settings or get_settings()
+    bootstrap = settings.bootstrap_admin_key
+    configure_logging(settings.log_level, [bootstrap.get_secret_value()] if bootstrap else [])
     engine = create_db_engine(settings.database_url, settings.db_pool_size)
     session_factory = make_session_factory(engine)
     schema_head = head_revision()
@@ -59,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runner is not None:
             runner.stop()
         engine.dispose()
+        mark_process_dead(os.getpid())  # this worker's live gauges (multiprocess mode only)
 
-    app = FastAPI(
+    app = _App(
         title="scaling-service",
         version=__version__,
         description=DESCRIPTION,
@@ -94,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.router,
     ):
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
 
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="A running fit silent this long is taken over."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at GET /metrics (no auth)."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -46,9 +47,13 @@ def live_server(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def serve_in_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """`scaling-service serve` in its own process (its own GIL), for benchmarks; yields the URL."""
+def serve_in_subprocess(
+    env: dict[str, str], workers: int = 1, stderr_path: Path | None = None
+) -> Iterator[str]:
+    """`scaling-service serve` in its own process (its own GIL), for benchmarks; yields the URL.
+    With `stderr_path`, the server's log lines go to that file."""
     port = free_port()
+    stderr = None if stderr_path is None else stderr_path.open("ab")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -60,7 +65,8 @@ def serve_in_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[str]:
             "--workers",
             str(workers),
         ],
-        env={**os.environ, **env, "SCALING_LOG_LEVEL": "warning"},
+        env={**os.environ, "SCALING_LOG_LEVEL": "warning", **env},
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -78,3 +84,5 @@ def serve_in_subprocess(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if stderr is not None:
+            stderr.close()

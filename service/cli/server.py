@@ -2,9 +2,16 @@
 
 import ipaddress
 import json
-from contextlib import AbstractContextManager
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +32,43 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[str | None]:
+    """With several workers, point PROMETHEUS_MULTIPROC_DIR at a fresh directory (a new temporary
+    one, or the given one emptied of old samples) before uvicorn starts them, mark workers that
+    died without cleaning up as dead while serving, and remove the temporary directory after."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if workers < 2 and not given:
+        yield None
+        return
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # samples of an earlier run
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="scaling-metrics-"))
+    from service import metrics  # imported before the variable is set: no sample files here
+
+    os.environ[metrics.MULTIPROC_ENV] = str(path)
+    stop = threading.Event()
+
+    def reap() -> None:
+        while not stop.wait(5.0):
+            metrics.reap_dead_processes(path)
+
+    reaper = threading.Thread(target=reap, name="metrics-reaper", daemon=True)
+    reaper.start()
+    try:
+        yield str(path)
+    finally:
+        stop.set()
+        reaper.join(timeout=10)
+        if not given:
+            os.environ.pop(metrics.MULTIPROC_ENV, None)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -35,8 +79,11 @@ def serve(
 
     from service.db import create_db_engine, ensure_schema_at_head, head_revision
     from service.errors import SchemaNotAtHeadError
+    from service.logging import configure_logging
 
     settings = Settings()
+    configure_logging(settings.log_level)
+    log = structlog.get_logger("service.cli")
     if not settings.auth:
         if not _is_loopback(host) and not settings.allow_remote_without_auth:
             err.print(
@@ -44,7 +91,7 @@ def serve(
                 "(SCALING_AUTH=true), or force with SCALING_ALLOW_REMOTE_WITHOUT_AUTH=true"
             )
             raise typer.Exit(2)
-        err.print(f"[yellow]auth disabled (dev mode): every caller is admin; bound to {host}[/]")
+        log.warning("auth disabled (dev mode): every caller is admin", host=host)
     engine = create_db_engine(settings.database_url)
     try:
         ensure_schema_at_head(engine, head_revision())
@@ -53,15 +100,19 @@ def serve(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
-    err.print(f"scaling-service on http://{host}:{port} (Swagger UI: http://{host}:{port}/docs)")
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-    )
+    url = f"http://{host}:{port}"
+    log.info("serving", url=url, swagger_ui=f"{url}/docs", workers=workers)
+    with _multiprocess_metrics(workers):
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # service.logging renders uvicorn's records as JSON
+            access_log=False,  # the request-context middleware logs one line per request
+        )
 
 
 def migrate(
