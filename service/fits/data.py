@@ -46,14 +46,26 @@ def _curve_points(metadata: dict[str, Any]) -> list[tuple[float, float]]:
     return points
 
 
+_COLUMNS = (Run.id, Run.params, Run.tokens, Run.flops, Run.loss, Run.unique_tokens, Run.metadata_)
+
+
 def load(session: Session, experiment_id: int, settings: dict[str, Any], method: str) -> FitData:
+    """The runs a fit with these settings uses now."""
     rows = session.execute(
-        sa.select(
-            Run.id, Run.params, Run.tokens, Run.flops, Run.loss, Run.unique_tokens, Run.metadata_
-        )
+        sa.select(*_COLUMNS)
         .where(Run.experiment_id == experiment_id, *selection(settings).clauses())
         .order_by(Run.id)
     ).all()
+    return _fit_data(rows, method)
+
+
+def load_ids(session: Session, run_ids: list[int], method: str) -> FitData:
+    """The runs a stored fit used, as it saw them (stored runs never change their values)."""
+    rows = session.execute(sa.select(*_COLUMNS).where(Run.id.in_(run_ids)).order_by(Run.id)).all()
+    return _fit_data(rows, method)
+
+
+def _fit_data(rows: Sequence[Any], method: str) -> FitData:
     ids = [row.id for row in rows]
     digest = hashlib.sha256()
     for row in rows:

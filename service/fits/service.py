@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from service import __version__
 from service.fits import data
+from service.metrics import observe_fit_duration
 from service.scaling import FitResult, fit
 from service.scaling.fit import Progress
 from service.settings import Settings
@@ -105,6 +106,7 @@ def execute(session: Session, fit_row: Fit, progress: Progress | None = None) ->
     fit_row.progress = 1.0
     fit_row.finished_at = datetime.now(UTC)
     fit_row.duration_s = time.perf_counter() - started
+    observe_fit_duration(fit_row.law, fit_row.method, fit_row.duration_s)
     session.flush()
     return result
 

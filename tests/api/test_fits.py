@@ -290,3 +290,24 @@ def test_frontier_and_compare(client: TestClient) -> None:
         "fit",
     ]
     assert len({row["recommendation"]["params"] for row in compared}) == 3
+
+
+def test_plots_of_a_fit(client: TestClient) -> None:
+    import xml.etree.ElementTree as ET
+
+    import_chinchilla(client)
+    fitted = fit(client, bootstrap=20).json()
+    client.post(
+        "/v1/experiments/chinchilla/runs",
+        json={"runs": [{"params": 3e9, "tokens": 6e10, "loss": 2.3}]},
+    )
+    for kind in ("isoflop", "frontier", "residuals"):
+        response = client.get(f"/v1/fits/{fitted['id']}/plots/{kind}.svg")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/svg+xml"
+        root = ET.fromstring(response.content)
+        assert root.tag.endswith("svg")
+    unknown = client.get(f"/v1/fits/{fitted['id']}/plots/pie.svg")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["details"]["known"] == ["isoflop", "frontier", "residuals"]
+    assert client.get("/v1/fits/999999/plots/isoflop.svg").status_code == 404

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from service.api.deps import (
     ExperimentDep,
+    FitCacheDep,
     FitPolicyDep,
     Reader,
     SessionDep,
@@ -14,6 +15,7 @@ from service.api.deps import (
     Writer,
 )
 from service.errors import InvalidInputError, NotFoundError
+from service.fits.plots import render_fit_plot
 from service.fits.service import eta_seconds, request_fit
 from service.schemas.common import Page, errors
 from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
@@ -151,3 +153,28 @@ def current_fit(
 )
 def get_fit(fit_id: FitId, session: SessionDep, _: Reader) -> FitOut:
     return fit_out(store.get(session, fit_id))
+
+
+@router.get(
+    "/v1/fits/{fit_id}/plots/{kind}.svg",
+    summary="A plot of a fit (SVG)",
+    description="`isoflop`: loss vs params per compute budget with the fitted curves and optima; "
+    "`frontier`: N_opt and D_opt vs compute with bootstrap bands and the runs; `residuals`: "
+    "log(predicted / observed loss) per run with outliers marked. Needs `read`.",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "An SVG document."},
+        **errors(404, 409),
+    },
+)
+def plot(
+    fit_id: FitId,
+    kind: Annotated[str, Path(examples=["isoflop"], description="isoflop, frontier, residuals")],
+    session: SessionDep,
+    cache: FitCacheDep,
+    _: Reader,
+) -> Response:
+    return Response(
+        render_fit_plot(session, store.get(session, fit_id), kind, cache),
+        media_type="image/svg+xml",
+    )
