@@ -23,6 +23,7 @@ from service.db import (
     make_session_factory,
     session_scope,
 )
+from service.fits.answers import AnswerCache
 from service.fits.cache import FitCache
 from service.fits.runner import FitRunner
 from service.fits.service import FitPolicy
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.schema_head = schema_head
-    app.state.fit_policy = FitPolicy.from_settings(settings)
+    app.state.answer_cache = AnswerCache(settings.answer_cache_seconds)
+    app.state.fit_policy = FitPolicy.from_settings(settings, app.state.answer_cache.invalidate)
     app.state.fit_cache = FitCache()
     app.state.key_cache = auth.KeyCache(settings.auth_cache_seconds)
     runner = FitRunner(session_factory, app.state.fit_policy) if settings.fit_runner else None

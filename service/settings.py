@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     fit_lease_seconds: float = Field(
         default=120.0, gt=0, description="A running fit silent this long is taken over."
     )
+    answer_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Keep GET recommendation answers this long; writes here drop them at once, "
+        "another replica's writes show within it (0: no cache).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     metrics_enabled: bool = Field(
         default=True, description="Serve Prometheus metrics at GET /metrics (no auth)."

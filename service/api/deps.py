@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service import auth
 from service.db import session_scope
 from service.errors import AuthenticationError, PermissionDeniedError
+from service.fits.answers import AnswerCache
 from service.fits.cache import FitCache
 from service.fits.service import FitPolicy
 from service.schemas.experiments import ExperimentName
@@ -82,10 +83,10 @@ Writer = Annotated[auth.Principal, Depends(require("write"))]
 Admin = Annotated[auth.Principal, Depends(require("admin"))]
 
 
-def get_experiment(
-    name: Annotated[ExperimentName, Path(description="The experiment's name (slug).")],
-    session: SessionDep,
-) -> Experiment:
+ExperimentPath = Annotated[ExperimentName, Path(description="The experiment's name (slug).")]
+
+
+def get_experiment(name: ExperimentPath, session: SessionDep) -> Experiment:
     return experiment_store.get_by_name(session, name)
 
 
@@ -112,3 +113,17 @@ async def get_key_cache(request: Request) -> auth.KeyCache:
 
 
 KeyCacheDep = Annotated[auth.KeyCache, Depends(get_key_cache)]
+
+
+async def get_answer_cache(request: Request) -> AnswerCache:
+    cache: AnswerCache = request.app.state.answer_cache
+    return cache
+
+
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+AnswerCacheDep = Annotated[AnswerCache, Depends(get_answer_cache)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]

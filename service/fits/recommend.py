@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.db import session_scope
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
 from service.scaling import (
@@ -138,3 +139,20 @@ def answer(
         binding=list(allocation.binding),
         warnings=warnings,
     )
+
+
+def current_answer_json(
+    sessions: sessionmaker[Session],
+    experiment_name: str,
+    law: str,
+    method: str,
+    budget: BudgetSpec,
+    constraints: ConstraintsSpec,
+    confidence: float,
+    cache: FitCache,
+) -> bytes:
+    """The recommendation from an experiment's fit in force, as JSON (in its own transaction)."""
+    with session_scope(sessions) as session:
+        experiment = experiment_store.get_by_name(session, experiment_name)
+        resolved = resolve_current(session, experiment, law, method, cache)
+        return answer(resolved, budget, constraints, confidence).model_dump_json().encode()

@@ -70,7 +70,7 @@ class FitRunner:
             fit_row = session.get(Fit, fit_id)
             assert fit_row is not None
             try:
-                execute(session, fit_row, self._progress(fit_id))
+                execute(session, fit_row, self._progress(fit_id), self.policy)
                 log.info("fit_succeeded", fit_id=fit_id, duration_s=fit_row.duration_s)
             except ScalingError as exc:
                 session.rollback()

@@ -2,6 +2,7 @@
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,14 +27,26 @@ class FitPolicy:
     refit_debounce: timedelta
     lease: timedelta
     code_version: str = __version__
+    # Told the experiment's name after a commit that changed its runs or its fits.
+    on_change: Callable[[str], None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "FitPolicy":
+    def from_settings(
+        cls, settings: Settings, on_change: Callable[[str], None] | None = None
+    ) -> "FitPolicy":
         return cls(
             inline_max_bootstrap=settings.fit_inline_max_bootstrap,
             refit_debounce=timedelta(seconds=settings.refit_debounce_seconds),
             lease=timedelta(seconds=settings.fit_lease_seconds),
+            on_change=on_change,
         )
+
+    def notify_after_commit(self, session: Session, experiment_name: str) -> None:
+        on_change = self.on_change
+        if on_change is not None:
+            sa.event.listen(
+                session, "after_commit", lambda _: on_change(experiment_name), once=True
+            )
 
 
 # Laws whose bootstrap is a loop of full refits (seconds each), never run inline with resamples.
@@ -74,11 +87,16 @@ def request_fit(
         started_at=now if inline else None,
     )
     if inline:
-        execute(session, fit_row)
+        execute(session, fit_row, policy=policy)
     return fit_row
 
 
-def execute(session: Session, fit_row: Fit, progress: Progress | None = None) -> FitResult:
+def execute(
+    session: Session,
+    fit_row: Fit,
+    progress: Progress | None = None,
+    policy: FitPolicy | None = None,
+) -> FitResult:
     """Fit `fit_row`'s runs and store the result on it (the caller commits)."""
     # Read the version before the runs: a change in between makes this fit look stale, never
     # the reverse.
@@ -108,6 +126,8 @@ def execute(session: Session, fit_row: Fit, progress: Progress | None = None) ->
     fit_row.duration_s = time.perf_counter() - started
     observe_fit_duration(fit_row.law, fit_row.method, fit_row.duration_s)
     session.flush()
+    if policy is not None:
+        policy.notify_after_commit(session, fit_row.experiment.name)
     return result
 
 
@@ -128,6 +148,7 @@ def runs_changed(session: Session, experiment: Experiment, policy: FitPolicy) ->
     """Mark the experiment's fits stale and schedule one debounced refit per fit in force."""
     store.bump_data_version(session, experiment)
     store.schedule_refits(session, experiment, policy.refit_debounce, policy.code_version)
+    policy.notify_after_commit(session, experiment.name)
 
 
 def eta_seconds(fit_row: Fit, now: datetime) -> float | None:

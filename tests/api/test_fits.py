@@ -92,16 +92,37 @@ def test_chinchilla_fit_and_recommendation(client: TestClient) -> None:
 def test_cached_and_uncached_answers_are_identical(client: TestClient) -> None:
     import_chinchilla(client)
     fit(client, bootstrap=50)
-    cache = client.app.state.fit_cache  # type: ignore[attr-defined]
+    state: Any = client.app.state  # type: ignore[attr-defined]
     url, params = "/v1/experiments/chinchilla/recommendation", {"flops": 1e24}
-    first = client.get(url, params=params).json()
-    misses = cache.misses
-    second = client.get(url, params=params).json()
-    assert cache.misses == misses
-    assert cache.hits >= 1
-    assert first == second
-    cache._items.clear()
-    assert client.get(url, params=params).json() == first
+    first = client.get(url, params=params).json()  # computed: both caches miss
+    misses = state.fit_cache.misses
+    assert client.get(url, params=params).json() == first  # the answer cache
+    assert state.fit_cache.misses == misses
+    state.answer_cache.invalidate("chinchilla")
+    assert client.get(url, params=params).json() == first  # the fit cache
+    assert state.fit_cache.hits >= 1
+    state.answer_cache.invalidate("chinchilla")
+    state.fit_cache._items.clear()
+    assert client.get(url, params=params).json() == first  # from the database
+    post = client.post(
+        "/v1/recommendations",
+        json={"source": {"experiment": "chinchilla"}, "budget": {"flops": 1e24}},
+    )
+    assert post.json() == first
+
+
+def test_writes_drop_cached_answers(client: TestClient) -> None:
+    import_chinchilla(client)
+    fit(client)
+    url, params = "/v1/experiments/chinchilla/recommendation", {"flops": 1e23}
+    assert client.get(url, params=params).json()["source"]["stale"] is False
+    client.post(
+        "/v1/experiments/chinchilla/runs", json={"runs": [{"params": 1, "tokens": 1, "loss": 9}]}
+    )
+    assert client.get(url, params=params).json()["source"]["stale"] is True
+    run_queued(client)
+    refreshed = client.get(url, params=params).json()
+    assert refreshed["source"]["stale"] is False
 
 
 def test_presets_agree_with_their_closed_form(client: TestClient) -> None:

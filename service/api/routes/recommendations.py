@@ -3,11 +3,20 @@
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
-from service.api.deps import ExperimentDep, FitCacheDep, Reader, SessionDep
+from service.api.deps import (
+    AnswerCacheDep,
+    ExperimentDep,
+    ExperimentPath,
+    FitCacheDep,
+    Reader,
+    SessionDep,
+    SessionFactoryDep,
+)
 from service.errors import InvalidInputError
-from service.fits.recommend import answer, resolve, resolve_current
+from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
 from service.schemas.common import errors
 from service.schemas.fits import LawName, MethodName
@@ -48,12 +57,15 @@ def post_recommendation(
     "/v1/experiments/{name}/recommendation",
     summary="Recommendation at a FLOP budget (GET form)",
     description="The common case of POST /v1/recommendations: the experiment's current fit at "
-    "`flops` training FLOPs. Needs `read`.",
+    "`flops` training FLOPs. Answers are kept for `SCALING_ANSWER_CACHE_SECONDS` (writes through "
+    "this server drop them at once). Needs `read`.",
+    response_model=Recommendation,
     responses=errors(404),
 )
-def get_recommendation(
-    experiment: ExperimentDep,
-    session: SessionDep,
+async def get_recommendation(
+    name: ExperimentPath,
+    answers: AnswerCacheDep,
+    sessions: SessionFactoryDep,
     cache: FitCacheDep,
     _: Reader,
     flops: Annotated[float, Query(gt=0, allow_inf_nan=False, examples=[1e23])],
@@ -61,13 +73,24 @@ def get_recommendation(
     method: MethodName = "parametric",
     max_params: MaxParams = None,
     confidence: Confidence = 0.9,
-) -> Recommendation:
-    return answer(
-        resolve_current(session, experiment, law, method, cache),
-        BudgetSpec(flops=flops),
-        ConstraintsSpec(max_params=max_params),
-        confidence,
-    )
+) -> Response:
+    # async, and no database on a cache hit: this is the endpoint clients poll.
+    key = (law, method, flops, max_params, confidence)
+    body = answers.get(name, key)
+    if body is None:
+        body = await run_in_threadpool(
+            current_answer_json,
+            sessions,
+            name,
+            law,
+            method,
+            BudgetSpec(flops=flops),
+            ConstraintsSpec(max_params=max_params),
+            confidence,
+            cache,
+        )
+        answers.put(name, key, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -1,0 +1,43 @@
+"""Recent answers to the GET recommendation, as ready JSON, for a short time.
+
+The hot question ("what should I train at C FLOPs?") is asked far more often than data or fits
+change. An answer is kept `ttl` seconds; writes in this process (runs, exclusions, new fits)
+drop the experiment's answers at once, so only another replica's write can take up to `ttl` to
+show here.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+
+
+class AnswerCache:
+    def __init__(self, ttl: float, capacity: int = 4096) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, Hashable], tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, experiment: str, key: Hashable) -> bytes | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            item = self._items.get((experiment, key))
+            if item is None or item[1] < time.monotonic():
+                return None
+            self._items.move_to_end((experiment, key))
+            return item[0]
+
+    def put(self, experiment: str, key: Hashable, body: bytes) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._items[(experiment, key)] = (body, time.monotonic() + self.ttl)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def invalidate(self, experiment: str) -> None:
+        with self._lock:
+            for cached in [k for k in self._items if k[0] == experiment]:
+                del self._items[cached]
