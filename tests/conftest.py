@@ -77,7 +77,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-TABLES = ("idempotency_records", "fits", "runs", "experiments", "api_keys")
+TABLES = ("idempotency_records", "jobs", "fits", "runs", "experiments", "api_keys")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -64,6 +64,8 @@ class Experiment(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDict, default=dict)
     corpus_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     tokenizer_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
+    # Autopilot settings (see service/worker/autofill.py); null: never configured.
+    autofill: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     # Bumped whenever the runs a fit could use change (added, excluded, included).
     data_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -169,6 +171,59 @@ class Fit(Base):
             postgresql_where=sa.text("status = 'queued' AND trigger = 'refit'"),
             sqlite_where=sa.text("status = 'queued' AND trigger = 'refit'"),
         ),
+    )
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A training run the service asked for: the record of truth for the worker.
+
+    queued -> running -> succeeded | failed | cancelled. A running job belongs to one worker
+    (lease_owner) while its heartbeat is fresh; a dead worker's job is requeued until
+    max_attempts. A succeeded job's result is the run with run_key "job-<id>".
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("experiments.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    origin: Mapped[str] = mapped_column(sa.String(16), default="request")
+    params: Mapped[float] = mapped_column(sa.Double)
+    tokens: Mapped[float] = mapped_column(sa.Double)
+    flops: Mapped[float] = mapped_column(sa.Double)
+    config: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(sa.Integer, default=3)
+    executor: Mapped[str | None] = mapped_column(sa.String(32), default=None)
+    handle: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    progress: Mapped[float] = mapped_column(sa.Double, default=0.0)
+    log_tail: Mapped[str] = mapped_column(sa.Text, default="")
+    error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    result_run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    experiment: Mapped[Experiment] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"
+        ),
+        sa.CheckConstraint("params > 0 AND tokens > 0 AND flops > 0", name="positive_sizes"),
+        sa.Index("ix_jobs_status_id", "status", "id"),
+        sa.Index("ix_jobs_experiment_id_id", "experiment_id", "id"),
     )
 
 
