@@ -2,7 +2,7 @@
 
 import typer
 
-from service.cli import server
+from service.cli import server, train
 
 app = typer.Typer(
     name="scaling-service",
@@ -11,6 +11,7 @@ app = typer.Typer(
     add_completion=False,
 )
 server.register(app)
+train.register(app)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from service.trainer.config import CorpusSpec, ModelShape, TrainConfig
 from service.trainer.result import TrainResult
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["CorpusSpec", "ModelShape", "TrainConfig", "TrainResult", "train"]
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train one model; see service.trainer.loop.train."""
+def train(
+    config: TrainConfig, progress: Callable[[int, int, float], None] | None = None
+) -> TrainResult:
+    """Train one model; see service.trainer.loop.train. Needs torch."""
     from service.trainer.loop import train as _train
 
-    return _train(config)
+    return _train(config, progress)

@@ -34,29 +34,14 @@ class ModelShape:
 def shape_for_non_embedding_params(
     non_embedding_params: float, context_tokens: int = 1024, vocab_size: int = 256
 ) -> ModelShape:
-    """The shape with d_model ~ 64 * n_layer (head dim 64, or d_model below 64) nearest the target.
-
-    Non-embedding params are ~12 n_layer d_model^2, so n_layer ~ (N / 49152)^(1/3).
-    """
+    """A smooth family with d_model ~ 64 * n_layer: non-embedding ~ 12 n_layer d_model^2, so
+    n_layer ~ (N / 49152)^(1/3); d_model is a multiple of 32, heads of 64 (or 32) dims."""
     if non_embedding_params <= 0:
         raise ConfigError("target params must be positive")
-    best: ModelShape | None = None
-    best_err = math.inf
-    for n_layer in range(1, 65):
-        d = math.sqrt(non_embedding_params / (12 * n_layer))
-        d_model = max(16, round(d / 16) * 16)
-        if d_model / n_layer < 24 or d_model / n_layer > 160:
-            continue
-        n_head = max(1, d_model // 64)
-        while d_model % n_head or (d_model // n_head) % 2:
-            n_head -= 1
-        shape = ModelShape(n_layer, d_model, n_head, context_tokens, vocab_size)
-        err = abs(math.log(12 * n_layer * d_model**2 / non_embedding_params))
-        if err < best_err:
-            best, best_err = shape, err
-    if best is None:
-        raise ConfigError(f"no shape for {non_embedding_params:g} params")
-    return best
+    n_layer = max(1, round((non_embedding_params / (12 * 64**2)) ** (1 / 3)))
+    d_model = max(32, round(math.sqrt(non_embedding_params / (12 * n_layer)) / 32) * 32)
+    head_dim = 64 if d_model % 64 == 0 else 32
+    return ModelShape(n_layer, d_model, d_model // head_dim, context_tokens, vocab_size)
 
 
 @dataclass(frozen=True)

@@ -90,11 +90,17 @@ def build_manifest(spec: CorpusSpec) -> tuple[list[ManifestEntry], str]:
     entries: list[ManifestEntry] = []
     total = 0
     for rel, path in _source_files(spec):
+        if spec.max_bytes is not None:
+            if total >= spec.max_bytes - 4096:
+                break
+            # Skip (rather than stop at) a file that would overflow the cap.
+            if total + path.stat().st_size > spec.max_bytes:
+                continue
         data = path.read_bytes()
         if not data or bytes([DOC_SEPARATOR]) in data:
             continue
         if spec.max_bytes is not None and total + len(data) > spec.max_bytes:
-            break
+            continue
         total += len(data)
         entries.append(ManifestEntry(rel, len(data), hashlib.sha256(data).hexdigest()))
     if not entries:

@@ -33,9 +33,10 @@ class TokenData:
         return int(self.train.numel())
 
     def sample(self, batch_seqs: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Uniformly placed windows; the generator lives on the CPU so runs repeat exactly."""
+        """Uniformly placed windows; the generator lives on the training device so sampling
+        needs no host-device copy (which would stall the queue of kernels)."""
         high = self.train_tokens - self.context_tokens - 1
-        starts = torch.randint(0, high, (batch_seqs, 1), generator=generator).to(self.device)
+        starts = torch.randint(0, high, (batch_seqs, 1), generator=generator, device=self.device)
         window = self.train[starts + self.offsets].long()
         return window[:, :-1], window[:, 1:]
 

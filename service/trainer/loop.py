@@ -6,6 +6,7 @@ import math
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -92,8 +93,14 @@ def evaluate(model: torch.nn.Module, data: TokenData, config: TrainConfig, dtype
     return total / count
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train one model as configured; never raises for nan, divergence or timeout."""
+Progress = Callable[[int, int, float], None]
+
+
+def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
+    """Train one model as configured; never raises for nan, divergence or timeout.
+
+    progress(step, steps, train_loss) is called whenever the loss is read back.
+    """
     wall_start = time.perf_counter()
     device = resolve_device(config.device)
     dtype = config.dtype or ("bfloat16" if device.type == "cuda" else "float32")
@@ -117,7 +124,7 @@ def train(config: TrainConfig) -> TrainResult:
         and counts.non_embedding_params >= config.compile_min_params
     )
     step_model: torch.nn.Module = torch.compile(model) if use_compile else model  # type: ignore[assignment]
-    data_gen = torch.Generator().manual_seed(config.seed + 1)
+    data_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
     curve_marks = _curve_steps(plan.steps, config.loss_curve_points)
     curve: list[tuple[int, float]] = []
@@ -155,6 +162,8 @@ def train(config: TrainConfig) -> TrainResult:
             value = float(loss_sum) / plan.accum_steps
             if steps_done in curve_marks:
                 curve.append((steps_done, value))
+            if progress is not None:
+                progress(steps_done, plan.steps, value)
             if not math.isfinite(value):
                 status = "nan"
                 break

@@ -1,0 +1,49 @@
+"""IsoFLOP fit (Chinchilla approach 2), numpy only: a parabola of loss vs log N per budget,
+then log N_opt = a log C + k by least squares."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+
+def fit_isoflops(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """runs: dicts with budget_flops, total_params, flops_6nd, val_loss (status ok only)."""
+    by_budget: dict[float, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if r.get("status") == "ok" and r.get("val_loss") is not None:
+            by_budget[float(r["budget_flops"])].append(r)
+    minima = []
+    for budget, group in sorted(by_budget.items()):
+        if len(group) < 3:
+            continue
+        log_n = np.log([float(r["total_params"]) for r in group])
+        loss = np.array([float(r["val_loss"]) for r in group])
+        # Centred abscissa keeps the quadratic fit well conditioned.
+        centre = float(log_n.mean())
+        c2, c1, c0 = np.polyfit(log_n - centre, loss, 2)
+        entry: dict[str, Any] = {"budget_flops": budget, "n_runs": len(group)}
+        if c2 <= 0:
+            entry.update(interior=False, reason="parabola opens downward")
+        else:
+            log_opt = centre - c1 / (2 * c2)
+            entry.update(
+                n_opt_params=math.exp(log_opt),
+                loss_at_opt=float(c0 - c1**2 / (4 * c2)),
+                interior=bool(log_n.min() < log_opt < log_n.max()),
+                best_sampled_params=float(group[int(np.argmin(loss))]["total_params"]),
+                mean_flops_6nd=float(np.mean([float(r["flops_6nd"]) for r in group])),
+            )
+        minima.append(entry)
+    usable = [m for m in minima if "n_opt_params" in m]
+    result: dict[str, Any] = {"minima": minima, "a": None, "k": None}
+    if len(usable) >= 2:
+        log_c = np.log([m["mean_flops_6nd"] for m in usable])
+        log_n_opt = np.log([m["n_opt_params"] for m in usable])
+        a, k = np.polyfit(log_c, log_n_opt, 1)
+        result.update(a=float(a), k=float(k), n_budgets=len(usable))
+        result["all_interior"] = all(m["interior"] for m in minima)
+    return result
