@@ -18,9 +18,9 @@ def fit_isoflops(runs: list[dict[str, Any]]) -> dict[str, Any]:
             by_budget[float(r["budget_flops"])].append(r)
     minima = []
     for budget, group in sorted(by_budget.items()):
-        if len(group) < 3:
-            continue
         log_n = np.log([float(r["total_params"]) for r in group])
+        if len(set(log_n.tolist())) < 3:
+            continue
         loss = np.array([float(r["val_loss"]) for r in group])
         # Centred abscissa keeps the quadratic fit well conditioned.
         centre = float(log_n.mean())

@@ -28,6 +28,7 @@ from reference_gpt import time_reference
 
 from service.trainer.config import (
     CorpusSpec,
+    ModelShape,
     TrainConfig,
     shape_for_non_embedding_params,
 )
@@ -121,6 +122,7 @@ def sweep_jobs(args: argparse.Namespace, corpus: CorpusSpec) -> list[dict[str, A
     jobs = []
     half = (args.sizes - 1) / 2
     for budget in args.budgets:
+        seen: set[ModelShape] = set()
         n_center = math.sqrt(budget / 120)
         for i in range(args.sizes):
             n_total = n_center * args.size_ratio ** (i - half)
@@ -129,6 +131,9 @@ def sweep_jobs(args: argparse.Namespace, corpus: CorpusSpec) -> list[dict[str, A
             for _ in range(3):
                 emb = shape.vocab_size * shape.d_model
                 shape = shape_for_non_embedding_params(max(n_total - emb, 1e4), args.sweep_context)
+            if shape in seen:
+                continue
+            seen.add(shape)
             config = TrainConfig(
                 shape=shape,
                 target_flops=budget,
@@ -171,12 +176,21 @@ def sweep(args: argparse.Namespace, corpus: CorpusSpec, out: Path, deadline: flo
         (out / "sweep.jsonl").open("w") as f,
     ):
         futures = [pool.submit(run_job, job, deadline) for job in jobs]
+        errors = 0
         for fut in as_completed(futures):
             r = fut.result()
             r.pop("config", None)
             results.append(r)
             f.write(json.dumps(r) + "\n")
             f.flush()
+            if r["status"] == "error":
+                log(f"run failed: {r['error'][-1500:]}")
+                errors += 1
+                if errors >= 3 and errors == len(results):
+                    log("first runs all failed: abandoning the sweep")
+                    for other in futures:
+                        other.cancel()
+                    break
             log(
                 f"C={r['budget_flops']:.0e} N={r.get('total_params', 0):,} {r['status']} "
                 f"val={r.get('val_loss')} tok/s={r.get('tokens_per_s', 0):,.0f} "
@@ -195,7 +209,7 @@ def main() -> None:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--deadline-s", type=float, default=370.0)
-    p.add_argument("--sweep-s", type=float, default=240.0, help="sweep deadline from start")
+    p.add_argument("--sweep-s", type=float, default=250.0, help="sweep deadline from start")
     p.add_argument("--cache-dir", default="/tmp/scaling-corpus")
     args = p.parse_args()
     start = time.time()
@@ -204,7 +218,7 @@ def main() -> None:
         args.device = "cpu"
         args.throughput_params, args.context, args.steps = [3e4], 64, 3
         args.micro_batch_seqs, args.accum_steps = 4, 2
-        args.budgets, args.sizes, args.size_ratio = [3e10, 1e11], 3, 2.0
+        args.budgets, args.sizes, args.size_ratio = [1e11, 2e11], 3, 3.0
         args.sweep_context, args.eval_tokens, args.workers, args.sweep_micro_seqs = (
             64,
             4096,
@@ -216,7 +230,7 @@ def main() -> None:
         args.device = "cuda"
         args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
         args.micro_batch_seqs, args.accum_steps = 32, 3
-        args.budgets, args.sizes, args.size_ratio = [3e13, 1e14, 3e14, 1e15, 3e15], 5, 2.0
+        args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 5, 2.0
         args.sweep_context, args.eval_tokens, args.workers = 256, 1_048_576, 6
         args.sweep_micro_seqs = None
         corpus = CorpusSpec(("stdlib", "site"), max_bytes=200_000_000, val_tokens=2_000_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
+import resource
 import subprocess
 import time
 from collections.abc import Callable
@@ -52,6 +53,13 @@ def _code_version() -> str:
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+def _peak_memory_bytes(device: torch.device) -> int:
+    """Peak tensor memory on a GPU; on the CPU, the process's peak resident set (Linux KiB)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _curve_steps(steps: int, points: int) -> set[int]:
@@ -228,9 +236,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         flops_per_s=achieved,
         mfu=achieved / peak if peak else None,
         peak_flops_per_s=peak,
-        peak_memory_bytes=torch.cuda.max_memory_allocated(device)
-        if device.type == "cuda"
-        else None,
+        peak_memory_bytes=_peak_memory_bytes(device),
         corpus_id=corpus.corpus_id,
         corpus_hash=corpus.corpus_hash,
         tokenizer_hash=corpus.tokenizer_hash,

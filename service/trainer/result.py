@@ -39,7 +39,7 @@ class TrainResult:
     flops_per_s: float
     mfu: float | None
     peak_flops_per_s: float | None
-    peak_memory_bytes: int | None
+    peak_memory_bytes: int | None  # GPU: peak allocated; CPU: peak resident set
     # identity
     corpus_id: str
     corpus_hash: str

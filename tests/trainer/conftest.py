@@ -17,7 +17,7 @@ def small_corpus() -> CorpusSpec:
     return CorpusSpec(roots=("stdlib",), max_bytes=1_500_000, val_tokens=40_000)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config(small_corpus: CorpusSpec, cache_dir: Path) -> TrainConfig:
     """About 50k parameters, context 64, 8 sequences per step."""
     return TrainConfig(

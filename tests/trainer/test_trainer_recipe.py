@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from service.trainer.config import ModelShape, TrainConfig
@@ -16,8 +18,8 @@ def test_schedule_warms_up_then_ends_exactly_at_the_floor() -> None:
     assert plan.warmup_steps == 20  # 2% of steps
     lrs = [lr_at(s, plan, 0.1) for s in range(plan.steps)]
     assert lrs[19] == pytest.approx(1e-3)
-    assert all(a < b for a, b in zip(lrs[:19], lrs[1:20], strict=True))
-    assert all(a >= b for a, b in zip(lrs[20:], lrs[21:], strict=False))
+    assert all(a < b for a, b in pairwise(lrs[:20]))
+    assert all(a >= b for a, b in pairwise(lrs[19:]))
     assert lrs[-1] == pytest.approx(1e-4)
     assert lrs[-2] > lrs[-1]
 
