@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from isoflop_fit import fit_isoflops
 from reference_gpt import time_reference
+from trainer_summary import render
 
 from service.trainer.config import (
     CorpusSpec,
@@ -144,7 +145,7 @@ def sweep_jobs(args: argparse.Namespace, corpus: CorpusSpec) -> list[dict[str, A
                 eval_tokens=args.eval_tokens,
                 eval_batch_seqs=64,
                 seed=0,
-                threads=2,
+                threads=args.sweep_threads,
                 micro_batch_seqs=args.sweep_micro_seqs,
             )
             jobs.append({"budget_flops": budget, "config": config.to_dict()})
@@ -202,10 +203,29 @@ def sweep(args: argparse.Namespace, corpus: CorpusSpec, out: Path, deadline: flo
     log(f"isoflop fit: a={fit['a']} all_interior={fit.get('all_interior')}")
 
 
+def apply_preset(args: argparse.Namespace) -> CorpusSpec:
+    """Sizes, budgets and corpus for the chosen preset; returns the corpus."""
+    if args.dry_run:
+        args.device = "cpu"
+        args.throughput_params, args.context, args.steps = [3e4], 64, 3
+        args.micro_batch_seqs, args.accum_steps = 4, 2
+        args.budgets, args.sizes, args.size_ratio = [1e11, 2e11], 3, 3.0
+        args.sweep_context, args.eval_tokens, args.workers = 64, 4096, 2
+        args.sweep_micro_seqs, args.sweep_threads = None, 1
+        return CorpusSpec(("stdlib",), max_bytes=2_000_000, val_tokens=50_000)
+    args.device = "cuda"
+    args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
+    args.micro_batch_seqs, args.accum_steps = 32, 3
+    args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 5, 2.0
+    args.sweep_context, args.eval_tokens, args.workers = 256, 1_048_576, 6
+    args.sweep_micro_seqs, args.sweep_threads = None, 2
+    return CorpusSpec(("stdlib", "site"), max_bytes=200_000_000, val_tokens=2_000_000)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--dry-run", action="store_true", help="tiny sizes on CPU")
+    p.add_argument("--dry-run", action="store_true", help="tiny plumbing check on CPU")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--deadline-s", type=float, default=370.0)
@@ -214,26 +234,7 @@ def main() -> None:
     args = p.parse_args()
     start = time.time()
     deadline = start + args.deadline_s
-    if args.dry_run:
-        args.device = "cpu"
-        args.throughput_params, args.context, args.steps = [3e4], 64, 3
-        args.micro_batch_seqs, args.accum_steps = 4, 2
-        args.budgets, args.sizes, args.size_ratio = [1e11, 2e11], 3, 3.0
-        args.sweep_context, args.eval_tokens, args.workers, args.sweep_micro_seqs = (
-            64,
-            4096,
-            2,
-            None,
-        )
-        corpus = CorpusSpec(("stdlib",), max_bytes=2_000_000, val_tokens=50_000)
-    else:
-        args.device = "cuda"
-        args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
-        args.micro_batch_seqs, args.accum_steps = 32, 3
-        args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 5, 2.0
-        args.sweep_context, args.eval_tokens, args.workers = 256, 1_048_576, 6
-        args.sweep_micro_seqs = None
-        corpus = CorpusSpec(("stdlib", "site"), max_bytes=200_000_000, val_tokens=2_000_000)
+    corpus = apply_preset(args)
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     info: dict[str, Any] = {
@@ -253,6 +254,7 @@ def main() -> None:
         sweep(args, corpus, args.out, min(deadline, start + args.sweep_s))
     if not args.skip_throughput:
         throughput(args, corpus, args.out)
+    (args.out / "summary.md").write_text(render(args.out))
     log(f"done in {time.time() - start:.0f}s")
 
 
