@@ -128,10 +128,10 @@ def sweep_jobs(args: argparse.Namespace, corpus: CorpusSpec) -> list[dict[str, A
         for i in range(args.sizes):
             n_total = n_center * args.size_ratio ** (i - half)
             # Solve for the non-embedding target: total = non_embedding + 256 * d.
-            shape = shape_for_non_embedding_params(max(n_total * 0.8, 2e4), args.sweep_context)
+            shape = shape_for_non_embedding_params(max(n_total * 0.8, 1e3), args.sweep_context)
             for _ in range(3):
                 emb = shape.vocab_size * shape.d_model
-                shape = shape_for_non_embedding_params(max(n_total - emb, 1e4), args.sweep_context)
+                shape = shape_for_non_embedding_params(max(n_total - emb, 1e3), args.sweep_context)
             if shape in seen:
                 continue
             seen.add(shape)
@@ -213,6 +213,14 @@ def apply_preset(args: argparse.Namespace) -> CorpusSpec:
         args.sweep_context, args.eval_tokens, args.workers = 64, 4096, 2
         args.sweep_micro_seqs, args.sweep_threads = None, 1
         return CorpusSpec(("stdlib",), max_bytes=2_000_000, val_tokens=50_000)
+    if args.cpu_sweep:
+        args.device = "cpu"
+        args.throughput_params, args.context, args.steps = [5e4], 64, 20
+        args.micro_batch_seqs, args.accum_steps = 16, 1
+        args.budgets, args.sizes, args.size_ratio = [1e11, 3e11, 1e12], 5, 2.0
+        args.sweep_context, args.eval_tokens, args.workers = 64, 262_144, 2
+        args.sweep_micro_seqs, args.sweep_threads = None, 1
+        return CorpusSpec(("stdlib",), val_tokens=1_000_000)
     args.device = "cuda"
     args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
     args.micro_batch_seqs, args.accum_steps = 32, 3
@@ -226,6 +234,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dry-run", action="store_true", help="tiny plumbing check on CPU")
+    p.add_argument("--cpu-sweep", action="store_true", help="a miniature sweep on CPU")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--deadline-s", type=float, default=370.0)

@@ -35,12 +35,15 @@ def shape_for_non_embedding_params(
     non_embedding_params: float, context_tokens: int = 1024, vocab_size: int = 256
 ) -> ModelShape:
     """A smooth family with d_model ~ 64 * n_layer: non-embedding ~ 12 n_layer d_model^2, so
-    n_layer ~ (N / 49152)^(1/3); d_model is a multiple of 32, heads of 64 (or 32) dims."""
+    n_layer ~ (N / 49152)^(1/3); heads of 64 dims where d_model allows (else 32 or 16)."""
     if non_embedding_params <= 0:
         raise ConfigError("target params must be positive")
     n_layer = max(1, round((non_embedding_params / (12 * 64**2)) ** (1 / 3)))
-    d_model = max(32, round(math.sqrt(non_embedding_params / (12 * n_layer)) / 32) * 32)
-    head_dim = 64 if d_model % 64 == 0 else 32
+    d_raw = math.sqrt(non_embedding_params / (12 * n_layer))
+    # Finer steps below d_model 128 so that tiny sweeps still get distinct sizes.
+    step = 16 if d_raw < 128 else 32
+    d_model = max(16, round(d_raw / step) * step)
+    head_dim = next(h for h in (64, 32, 16) if d_model % h == 0)
     return ModelShape(n_layer, d_model, d_model // head_dim, context_tokens, vocab_size)
 
 
