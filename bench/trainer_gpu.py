@@ -197,10 +197,16 @@ def sweep(args: argparse.Namespace, corpus: CorpusSpec, out: Path, deadline: flo
                 f"val={r.get('val_loss')} tok/s={r.get('tokens_per_s', 0):,.0f} "
                 f"epochs={r.get('epochs', 0):.2f} wall={r.get('wall_time_s', 0):.1f}s"
             )
-            fit = fit_isoflops(results)
-            (out / "isoflop_fit.json").write_text(json.dumps(fit, indent=1))
-    fit = fit_isoflops(results)
-    log(f"isoflop fit: a={fit['a']} all_interior={fit.get('all_interior')}")
+            write_fits(results, out)
+    fits = write_fits(results, out)
+    for name, fit in fits.items():
+        log(f"isoflop fit ({name}): a={fit['a']} all_interior={fit.get('all_interior')}")
+
+
+def write_fits(results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    fits = {"all_sizes": fit_isoflops(results), "best_and_neighbours": fit_isoflops(results, 3)}
+    (out / "isoflop_fit.json").write_text(json.dumps(fits, indent=1))
+    return fits
 
 
 def apply_preset(args: argparse.Namespace) -> CorpusSpec:
@@ -235,6 +241,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dry-run", action="store_true", help="tiny plumbing check on CPU")
     p.add_argument("--cpu-sweep", action="store_true", help="a miniature sweep on CPU")
+    p.add_argument(
+        "--budgets", dest="budgets_override", type=float, nargs="*", help="replace the budgets"
+    )
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--deadline-s", type=float, default=370.0)
@@ -244,6 +253,8 @@ def main() -> None:
     start = time.time()
     deadline = start + args.deadline_s
     corpus = apply_preset(args)
+    if args.budgets_override:
+        args.budgets = args.budgets_override
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     info: dict[str, Any] = {

@@ -71,17 +71,18 @@ def render(directory: Path) -> str:
         lines.append("")
     fit_path = directory / "isoflop_fit.json"
     if fit_path.exists():
-        fit = json.loads(fit_path.read_text())
-        lines += [
-            f"## Fit: N_opt ~ C^a with a = {_fmt(fit.get('a'), '.3f')}, "
-            f"all minima interior: {fit.get('all_interior')}",
-            "",
-        ]
-        for m in fit["minima"]:
-            lines.append(
-                f"- C={m['budget_flops']:.0e}: N_opt={_fmt(m.get('n_opt_params'), ',.0f')} "
-                f"interior={m['interior']} ({m['n_runs']} runs)"
-            )
+        for name, fit in json.loads(fit_path.read_text()).items():
+            lines += [
+                f"## Fit ({name}): N_opt ~ C^a with a = {_fmt(fit.get('a'), '.3f')}, "
+                f"all minima interior: {fit.get('all_interior')}",
+                "",
+            ]
+            for m in fit["minima"]:
+                lines.append(
+                    f"- C={m['budget_flops']:.0e}: N_opt={_fmt(m.get('n_opt_params'), ',.0f')} "
+                    f"interior={m['interior']} ({m['n_runs']} runs)"
+                )
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 
