@@ -119,12 +119,13 @@ def throughput(args: argparse.Namespace, corpus: CorpusSpec, out: Path) -> list[
 
 
 def sweep_jobs(args: argparse.Namespace, corpus: CorpusSpec) -> list[dict[str, Any]]:
-    """Per budget, sizes spaced by args.size_ratio around N_opt ~ sqrt(C / 120) (D = 20 N)."""
+    """Per budget, sizes spaced by args.size_ratio around N = sqrt(C / (6 r)), where D = r N
+    (r = args.tokens_per_param; Chinchilla's 20 is for BPE tokens, bytes want more)."""
     jobs = []
     half = (args.sizes - 1) / 2
     for budget in args.budgets:
         seen: set[ModelShape] = set()
-        n_center = math.sqrt(budget / 120)
+        n_center = math.sqrt(budget / (6 * args.tokens_per_param))
         for i in range(args.sizes):
             n_total = n_center * args.size_ratio ** (i - half)
             # Solve for the non-embedding target: total = non_embedding + 256 * d.
@@ -216,6 +217,7 @@ def apply_preset(args: argparse.Namespace) -> CorpusSpec:
         args.throughput_params, args.context, args.steps = [3e4], 64, 3
         args.micro_batch_seqs, args.accum_steps = 4, 2
         args.budgets, args.sizes, args.size_ratio = [1e11, 2e11], 3, 3.0
+        args.tokens_per_param = 20.0
         args.sweep_context, args.eval_tokens, args.workers = 64, 4096, 2
         args.sweep_micro_seqs, args.sweep_threads = None, 1
         return CorpusSpec(("stdlib",), max_bytes=2_000_000, val_tokens=50_000)
@@ -224,13 +226,16 @@ def apply_preset(args: argparse.Namespace) -> CorpusSpec:
         args.throughput_params, args.context, args.steps = [5e4], 64, 20
         args.micro_batch_seqs, args.accum_steps = 16, 1
         args.budgets, args.sizes, args.size_ratio = [1e11, 3e11, 1e12], 5, 2.0
+        args.tokens_per_param = args.tokens_per_param or 20.0
         args.sweep_context, args.eval_tokens, args.workers = 64, 262_144, 2
         args.sweep_micro_seqs, args.sweep_threads = None, 1
         return CorpusSpec(("stdlib",), val_tokens=1_000_000)
     args.device = "cuda"
     args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
     args.micro_batch_seqs, args.accum_steps = 32, 3
-    args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 5, 2.0
+    # Seven sizes centred on D = 60 N: the CPU sweep put byte-level optima at D/N ~ 100-250.
+    args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 7, 1.6
+    args.tokens_per_param = args.tokens_per_param or 60.0
     args.sweep_context, args.eval_tokens, args.workers = 256, 1_048_576, 6
     args.sweep_micro_seqs, args.sweep_threads = None, 2
     return CorpusSpec(("stdlib", "site"), max_bytes=200_000_000, val_tokens=2_000_000)
@@ -241,6 +246,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dry-run", action="store_true", help="tiny plumbing check on CPU")
     p.add_argument("--cpu-sweep", action="store_true", help="a miniature sweep on CPU")
+    p.add_argument("--tokens-per-param", type=float, default=None, help="grid centre D/N")
+    p.add_argument("--sizes", dest="sizes_override", type=int, default=None)
+    p.add_argument("--size-ratio", dest="size_ratio_override", type=float, default=None)
     p.add_argument(
         "--budgets", dest="budgets_override", type=float, nargs="*", help="replace the budgets"
     )
@@ -255,6 +263,8 @@ def main() -> None:
     corpus = apply_preset(args)
     if args.budgets_override:
         args.budgets = args.budgets_override
+    args.sizes = args.sizes_override or args.sizes
+    args.size_ratio = args.size_ratio_override or args.size_ratio
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     info: dict[str, Any] = {

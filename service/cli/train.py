@@ -1,4 +1,11 @@
-"""The `train` command: run one training job from a job file, optionally report it."""
+"""The `train` command: run one training job from a job file, optionally report it.
+
+A job file:
+    {"job_id": "j-42", "experiment": "byte-gpt",
+     "config": {"shape": {"non_embedding_params": 2e6, "context_tokens": 256},
+                "target_flops": 1e15, "corpus": {"roots": ["stdlib", "site"]}},
+     "hyperparameters": {"sweep": "isoflop-1"}}
+"""
 
 from __future__ import annotations
 

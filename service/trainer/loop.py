@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from service.trainer.hardware import peak_flops
 from service.trainer.model import GPT
 from service.trainer.recipe import Plan, lr_at, make_plan
 from service.trainer.result import Status, TrainResult
+from service.trainer.tokenizer import get_tokenizer
 
 FLOPS_FORMULA = (
     "flops_6nd = 6 * (non_embedding + head params) * tokens; "
@@ -104,6 +106,95 @@ def evaluate(model: torch.nn.Module, data: TokenData, config: TrainConfig, dtype
 Progress = Callable[[int, int, float], None]
 
 
+@dataclass(frozen=True)
+class _Run:
+    step_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: TokenData
+    data_gen: torch.Generator
+    plan: Plan
+    config: TrainConfig
+    device: torch.device
+    dtype: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: Status
+    steps_done: int
+    curve: list[tuple[int, float]]
+    train_time_s: float
+    tokens_per_s: float
+
+
+def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outcome:
+    """The optimisation steps; stops early on nan, divergence or the time limit."""
+    curve_marks = _curve_steps(run.plan.steps, run.config.loss_curve_points)
+    curve: list[tuple[int, float]] = []
+    status: Status = "ok"
+    initial_loss = math.log(run.config.shape.vocab_size)
+    steps_done = 0
+    # Steady-state speed excludes the first steps, which pay for compilation.
+    timed_from = min(run.plan.steps - 1, 3)
+    timed_start = time.perf_counter()
+    train_start = time.perf_counter()
+    for step in range(run.plan.steps):
+        if step == timed_from:
+            if run.device.type == "cuda":
+                torch.cuda.synchronize(run.device)
+            timed_start = time.perf_counter()
+        lr = lr_at(step, run.plan, run.config.min_lr_ratio)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=run.device)
+        for _ in range(run.plan.accum_steps):
+            x, y = run.data.sample(run.plan.micro_batch_seqs, run.data_gen)
+            with _autocast(run.device, run.dtype):
+                logits = run.step_model(x)
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().view(-1, logits.size(-1)), y.reshape(-1)
+            )
+            (loss / run.plan.accum_steps).backward()  # type: ignore[no-untyped-call]
+            loss_sum += loss.detach()
+        torch.nn.utils.clip_grad_norm_(run.step_model.parameters(), run.config.grad_clip)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        steps_done = step + 1
+        if steps_done in curve_marks or steps_done % 100 == 0:
+            value = float(loss_sum) / run.plan.accum_steps
+            if steps_done in curve_marks:
+                curve.append((steps_done, value))
+            if progress is not None:
+                progress(steps_done, run.plan.steps, value)
+            if not math.isfinite(value):
+                status = "nan"
+                break
+            if (
+                steps_done > run.plan.warmup_steps
+                and value > run.config.diverge_factor * initial_loss
+            ):
+                status = "diverged"
+                break
+        if (
+            run.config.time_limit_s is not None
+            and time.perf_counter() - wall_start > run.config.time_limit_s
+        ):
+            status = "timeout"
+            break
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    end = time.perf_counter()
+    train_time = end - train_start
+    timed_steps = steps_done - timed_from
+    step_tokens = run.plan.batch_seqs * run.config.shape.context_tokens
+    if timed_steps > 0 and end > timed_start:
+        tokens_per_s = timed_steps * step_tokens / (end - timed_start)
+    else:
+        tokens_per_s = steps_done * step_tokens / max(train_time, 1e-9)
+
+    return _Outcome(status, steps_done, curve, train_time, tokens_per_s)
+
+
 def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     """Train one model as configured; never raises for nan, divergence or timeout.
 
@@ -134,71 +225,20 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     step_model: torch.nn.Module = torch.compile(model) if use_compile else model  # type: ignore[assignment]
     data_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
-    curve_marks = _curve_steps(plan.steps, config.loss_curve_points)
-    curve: list[tuple[int, float]] = []
-    status: Status = "ok"
-    warnings: list[str] = []
-    initial_loss = math.log(shape.vocab_size)
-    steps_done = 0
-    # Steady-state speed excludes the first steps, which pay for compilation.
-    timed_from = min(plan.steps - 1, 3)
-    timed_start = time.perf_counter()
-    train_start = time.perf_counter()
-    for step in range(plan.steps):
-        if step == timed_from:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            timed_start = time.perf_counter()
-        lr = lr_at(step, plan, config.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for _ in range(plan.accum_steps):
-            x, y = data.sample(plan.micro_batch_seqs, data_gen)
-            with _autocast(device, dtype):
-                logits = step_model(x)
-            loss = torch.nn.functional.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), y.reshape(-1)
-            )
-            (loss / plan.accum_steps).backward()  # type: ignore[no-untyped-call]
-            loss_sum += loss.detach()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        steps_done = step + 1
-        if steps_done in curve_marks or steps_done % 100 == 0:
-            value = float(loss_sum) / plan.accum_steps
-            if steps_done in curve_marks:
-                curve.append((steps_done, value))
-            if progress is not None:
-                progress(steps_done, plan.steps, value)
-            if not math.isfinite(value):
-                status = "nan"
-                break
-            if steps_done > plan.warmup_steps and value > config.diverge_factor * initial_loss:
-                status = "diverged"
-                break
-        if (
-            config.time_limit_s is not None
-            and time.perf_counter() - wall_start > config.time_limit_s
-        ):
-            status = "timeout"
-            break
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    end = time.perf_counter()
-    train_time = end - train_start
-    timed_steps = steps_done - timed_from
+    outcome = _run_steps(
+        _Run(step_model, optimizer, data, data_gen, plan, config, device, dtype),
+        progress,
+        wall_start,
+    )
+    status, steps_done, curve = outcome.status, outcome.steps_done, outcome.curve
+    train_time, tokens_per_s = outcome.train_time_s, outcome.tokens_per_s
     step_tokens = plan.batch_seqs * shape.context_tokens
-    if timed_steps > 0 and end > timed_start:
-        tokens_per_s = timed_steps * step_tokens / (end - timed_start)
-    else:
-        tokens_per_s = steps_done * step_tokens / max(train_time, 1e-9)
-
+    warnings: list[str] = []
     tokens = steps_done * step_tokens
     val_loss = evaluate(model, data, config, dtype) if status == "ok" else None
     if val_loss is not None and not math.isfinite(val_loss):
         status, val_loss = "nan", None
+    bytes_per_token = get_tokenizer(config.corpus.tokenizer).bytes_per_token()
     epochs = tokens / corpus.train_tokens
     if epochs > 4:
         warnings.append(f"{epochs:.1f} epochs over the unique training data (more than 4)")
@@ -228,7 +268,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         flops_with_attention=flops_with_attention(shape, tokens),
         flops_formula=FLOPS_FORMULA,
         val_loss=val_loss,
-        val_bits_per_byte=None if val_loss is None else val_loss / math.log(2),
+        val_bits_per_byte=None if val_loss is None else val_loss / math.log(2) / bytes_per_token,
         train_loss_curve=curve,
         wall_time_s=time.perf_counter() - wall_start,
         train_time_s=train_time,
