@@ -120,6 +120,12 @@ class TrainConfig:
             raise ConfigError("warmup_frac must be in [0, 1) and min_lr_ratio in [0, 1]")
         if self.eval_tokens < self.shape.context_tokens:
             raise ConfigError("eval_tokens must hold at least one sequence")
+        if self.dtype not in (None, "float32", "bfloat16"):
+            raise ConfigError(f"dtype must be float32 or bfloat16, not {self.dtype!r}")
+        if self.compile not in ("auto", "on", "off"):
+            raise ConfigError(f"compile must be auto, on or off, not {self.compile!r}")
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ConfigError(f"unknown device {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -65,3 +65,11 @@ def test_config_round_trips_through_dict() -> None:
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError):
         TrainConfig.from_dict({**config.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize(
+    "bad", [{"dtype": "float16"}, {"compile": "yes"}, {"device": "tpu"}, {"warmup_frac": 1.5}]
+)
+def test_config_rejects_unknown_runtime_settings(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({**TrainConfig(shape=SHAPE, tokens=10).to_dict(), **bad})
