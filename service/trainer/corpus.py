@@ -12,6 +12,7 @@ import os
 import shutil
 import sysconfig
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,27 +68,28 @@ def _root_dir(root: str) -> tuple[str, Path]:
     return path.name or "dir", path
 
 
-def _source_files(spec: CorpusSpec) -> list[tuple[str, Path]]:
-    files: list[tuple[str, Path]] = []
+def _source_files(spec: CorpusSpec) -> Iterator[tuple[str, Path]]:
+    """Python files root by root, in a fixed order (sorted walk), lazily: with a byte cap only
+    the files that are used get listed, which matters for a large site-packages."""
     for root in spec.roots:
         label, base = _root_dir(root)
         if not base.is_dir():
             raise CorpusError(f"corpus root {base} is not a directory")
-        found = []
-        for path in base.rglob("*.py"):
-            rel = path.relative_to(base)
+        for dirpath, dirnames, filenames in os.walk(base):
+            here = Path(dirpath)
             # The stdlib folder holds site-packages; that belongs to the "site" root.
-            if root == "stdlib" and rel.parts[0] in ("site-packages", "dist-packages"):
-                continue
-            if path.is_file() and not path.is_symlink():
-                found.append((f"{label}/{rel.as_posix()}", path))
-        files.extend(sorted(found))
-    return files
+            if root == "stdlib" and here == base:
+                dirnames[:] = [d for d in dirnames if d not in ("site-packages", "dist-packages")]
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = here / name
+                if name.endswith(".py") and path.is_file() and not path.is_symlink():
+                    yield f"{label}/{path.relative_to(base).as_posix()}", path
 
 
-def build_manifest(spec: CorpusSpec) -> tuple[list[ManifestEntry], str]:
-    """Hash every included file; return the entries and the corpus hash (content + split)."""
+def _scan(spec: CorpusSpec) -> tuple[list[ManifestEntry], dict[str, Path]]:
     entries: list[ManifestEntry] = []
+    paths: dict[str, Path] = {}
     total = 0
     for rel, path in _source_files(spec):
         if spec.max_bytes is not None:
@@ -103,13 +105,24 @@ def build_manifest(spec: CorpusSpec) -> tuple[list[ManifestEntry], str]:
             continue
         total += len(data)
         entries.append(ManifestEntry(rel, len(data), hashlib.sha256(data).hexdigest()))
+        paths[rel] = path
     if not entries:
         raise CorpusError(f"no source files found for {spec.roots}")
+    return entries, paths
+
+
+def _corpus_hash(spec: CorpusSpec, entries: list[ManifestEntry]) -> str:
     digest = hashlib.sha256()
     digest.update(f"v{MANIFEST_VERSION} val={spec.val_tokens} max={spec.max_bytes}\n".encode())
     for e in entries:
         digest.update(f"{e.path}\t{e.size_bytes}\t{e.sha256}\n".encode())
-    return entries, digest.hexdigest()
+    return digest.hexdigest()
+
+
+def build_manifest(spec: CorpusSpec) -> tuple[list[ManifestEntry], str]:
+    """Hash every included file; return the entries and the corpus hash (content + split)."""
+    entries, _ = _scan(spec)
+    return entries, _corpus_hash(spec, entries)
 
 
 def _val_documents(entries: list[ManifestEntry], val_tokens: int) -> set[str]:
@@ -128,11 +141,10 @@ def _val_documents(entries: list[ManifestEntry], val_tokens: int) -> set[str]:
 
 
 def _write_split(
-    spec: CorpusSpec, entries: list[ManifestEntry], directory: Path
+    spec: CorpusSpec, entries: list[ManifestEntry], roots: dict[str, Path], directory: Path
 ) -> tuple[int, int, int]:
     tokenizer = get_tokenizer(spec.tokenizer)
     val_docs = _val_documents(entries, spec.val_tokens)
-    roots = dict(_source_files(spec))
     sep = np.array([DOC_SEPARATOR], dtype=tokenizer.dtype)
     n_train = n_val = 0
     with (directory / "train.bin").open("wb") as train, (directory / "val.bin").open("wb") as val:
@@ -154,7 +166,8 @@ def _write_split(
 def load_corpus(spec: CorpusSpec, cache_dir: str | Path | None = None) -> Corpus:
     """Build the corpus once per (corpus hash, tokenizer) and reuse it; safe under concurrency."""
     tokenizer = get_tokenizer(spec.tokenizer)
-    entries, corpus_hash = build_manifest(spec)
+    entries, paths = _scan(spec)
+    corpus_hash = _corpus_hash(spec, entries)
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = cache_root / f"{corpus_hash[:16]}-{tokenizer.tokenizer_hash[:8]}"
     meta_path = final / "meta.json"
@@ -162,7 +175,7 @@ def load_corpus(spec: CorpusSpec, cache_dir: str | Path | None = None) -> Corpus
         cache_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_root))
         try:
-            n_train, n_val, n_val_docs = _write_split(spec, entries, tmp)
+            n_train, n_val, n_val_docs = _write_split(spec, entries, paths, tmp)
             meta = {
                 "corpus_id": spec.corpus_id,
                 "corpus_hash": corpus_hash,
