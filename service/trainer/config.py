@@ -1,0 +1,162 @@
+"""Frozen training configuration: model shape, budget, recipe overrides, runtime."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from service.trainer.errors import ConfigError
+
+CompileMode = Literal["auto", "on", "off"]
+DType = Literal["float32", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """GPT decoder shape; d_ff is 4 * d_model."""
+
+    n_layer: int
+    d_model: int
+    n_head: int
+    context_tokens: int = 1024
+    vocab_size: int = 256
+
+    def __post_init__(self) -> None:
+        if min(self.n_layer, self.d_model, self.n_head, self.context_tokens, self.vocab_size) < 1:
+            raise ConfigError(f"all shape fields must be positive: {self}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"d_model {self.d_model} not divisible by n_head {self.n_head}")
+        if (self.d_model // self.n_head) % 2:
+            raise ConfigError("head dimension must be even (rotary embeddings)")
+
+
+def shape_for_non_embedding_params(
+    non_embedding_params: float, context_tokens: int = 1024, vocab_size: int = 256
+) -> ModelShape:
+    """A smooth family with d_model ~ 64 * n_layer: non-embedding ~ 12 n_layer d_model^2, so
+    n_layer ~ (N / 49152)^(1/3); heads of 64 dims where d_model allows (else 32 or 16)."""
+    if non_embedding_params <= 0:
+        raise ConfigError("target params must be positive")
+    n_layer = max(1, round((non_embedding_params / (12 * 64**2)) ** (1 / 3)))
+    d_raw = math.sqrt(non_embedding_params / (12 * n_layer))
+    # Finer steps below d_model 128 so that tiny sweeps still get distinct sizes.
+    step = 16 if d_raw < 128 else 32
+    d_model = max(16, round(d_raw / step) * step)
+    head_dim = next(h for h in (64, 32, 16) if d_model % h == 0)
+    return ModelShape(n_layer, d_model, d_model // head_dim, context_tokens, vocab_size)
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Which Python sources make the corpus, and how it is split.
+
+    roots: "stdlib", "site" (the interpreter's purelib) or "dir:/abs/path".
+    """
+
+    roots: tuple[str, ...] = ("stdlib",)
+    max_bytes: int | None = None
+    val_tokens: int = 1_000_000
+    tokenizer: Literal["byte"] = "byte"
+
+    def __post_init__(self) -> None:
+        if not self.roots:
+            raise ConfigError("corpus needs at least one root")
+        for root in self.roots:
+            if root not in ("stdlib", "site") and not root.startswith("dir:"):
+                raise ConfigError(f"unknown corpus root {root!r}")
+        if self.val_tokens < 1:
+            raise ConfigError("val_tokens must be positive")
+
+    @property
+    def corpus_id(self) -> str:
+        cap = f"-{self.max_bytes}B" if self.max_bytes else ""
+        return "python-" + "+".join(r.split("/")[-1] for r in self.roots) + cap
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Give exactly one of tokens and target_flops (6 * total params * tokens).
+
+    None for batch_tokens, lr or beta2 means: take it from the per-scale recipe.
+    """
+
+    shape: ModelShape
+    tokens: int | None = None
+    target_flops: float | None = None
+    batch_tokens: int | None = None
+    micro_batch_seqs: int | None = None
+    lr: float | None = None
+    warmup_frac: float = 0.02
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float | None = None
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    dtype: DType | None = None
+    compile: CompileMode = "auto"
+    compile_min_params: int = 3_000_000
+    threads: int | None = None
+    corpus: CorpusSpec = field(default_factory=CorpusSpec)
+    cache_dir: str | None = None
+    eval_tokens: int = 262_144
+    eval_batch_seqs: int = 16
+    time_limit_s: float | None = None
+    loss_curve_points: int = 48
+    diverge_factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        if (self.tokens is None) == (self.target_flops is None):
+            raise ConfigError("give exactly one of tokens and target_flops")
+        if self.tokens is not None and self.tokens < 1:
+            raise ConfigError("tokens must be positive")
+        if self.target_flops is not None and self.target_flops <= 0:
+            raise ConfigError("target_flops must be positive")
+        if self.batch_tokens is not None and self.batch_tokens < self.shape.context_tokens:
+            raise ConfigError("batch_tokens must hold at least one sequence")
+        if not 0 <= self.warmup_frac < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("warmup_frac must be in [0, 1) and min_lr_ratio in [0, 1]")
+        if self.eval_tokens < self.shape.context_tokens:
+            raise ConfigError("eval_tokens must hold at least one sequence")
+        if self.dtype not in (None, "float32", "bfloat16"):
+            raise ConfigError(f"dtype must be float32 or bfloat16, not {self.dtype!r}")
+        if self.compile not in ("auto", "on", "off"):
+            raise ConfigError(f"compile must be auto, on or off, not {self.compile!r}")
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ConfigError(f"unknown device {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["corpus"]["roots"] = list(self.corpus.roots)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from JSON-like data; `shape` may be a dict or {"non_embedding_params": N}."""
+        if not isinstance(data, dict):
+            raise ConfigError("config must be an object")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields: {sorted(unknown)}")
+        kwargs = dict(data)
+        try:
+            shape = kwargs.pop("shape")
+            if "non_embedding_params" in shape:
+                extra = {k: v for k, v in shape.items() if k != "non_embedding_params"}
+                kwargs["shape"] = shape_for_non_embedding_params(
+                    float(shape["non_embedding_params"]), **extra
+                )
+            else:
+                kwargs["shape"] = ModelShape(**shape)
+            corpus = kwargs.pop("corpus", None)
+            if corpus is not None:
+                corpus = dict(corpus)
+                if "roots" in corpus:
+                    corpus["roots"] = tuple(corpus["roots"])
+                kwargs["corpus"] = CorpusSpec(**corpus)
+            return cls(**kwargs)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
