@@ -188,9 +188,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("experiments.id", ondelete="CASCADE")
-    )
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(sa.String(16), default="queued")
     origin: Mapped[str] = mapped_column(sa.String(16), default="request")
     params: Mapped[float] = mapped_column(sa.Double)
