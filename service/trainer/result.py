@@ -50,3 +50,10 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+        """Inverse of to_dict (the result file the `train` command writes)."""
+        values = dict(data)
+        values["train_loss_curve"] = [tuple(point) for point in values["train_loss_curve"]]
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""Executors behind one interface (base.Executor): local subprocesses, Ray Jobs, simulated."""

@@ -1,0 +1,175 @@
+"""The worker: a loop over the jobs table. Claim jobs, hand them to an executor, reconcile what
+the executor says into the job rows, store results as runs, and give jobs back on shutdown."""
+
+import os
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import session_scope
+from service.errors import ServiceError
+from service.fits.service import FitPolicy
+from service.ingest.batch import ingest_runs
+from service.metrics import set_job_states, set_queue_depth, worker_heartbeat
+from service.schemas.runs import RunIn
+from service.store import jobs as store
+from service.store.models import Job
+from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        executor: Executor,
+        policy: FitPolicy,
+        lease: timedelta = timedelta(seconds=60),
+        poll_seconds: float = 1.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessions = session_factory
+        self.executor = executor
+        self.policy = policy
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.handles: dict[int, str] = {}
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set, then give running jobs back to the queue."""
+        log.info("worker_started", worker=self.worker_id, executor=self.executor.name)
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except sa.exc.OperationalError:
+                    log.warning("worker_database_unavailable", worker=self.worker_id)
+                stop.wait(self.poll_seconds)
+        finally:
+            self.shutdown()
+
+    def tick(self) -> None:
+        self.reconcile()
+        with session_scope(self.sessions) as session:
+            requeued = store.requeue_expired(session, self.lease)
+        if requeued:
+            log.info("jobs_requeued", jobs=requeued)
+        self.claim()
+        worker_heartbeat(self.worker_id)
+        self._publish_metrics()
+
+    def claim(self) -> None:
+        free = self.executor.slots - len(self.handles)
+        if free <= 0:
+            return
+        with session_scope(self.sessions) as session:
+            specs = [
+                JobSpec(
+                    job.id,
+                    job.experiment.name,
+                    job.params,
+                    job.tokens,
+                    {**job.config, "attempt": job.attempts},
+                )
+                for job in store.claim(session, self.worker_id, free)
+            ]
+        for spec in specs:
+            try:
+                handle = self.executor.submit(spec)
+            except Exception as exc:  # an executor that cannot start the job fails it
+                log.exception("job_submit_failed", job_id=spec.job_id)
+                self._finish(spec.job_id, Outcome("failed", error=f"submit failed: {exc}"))
+                continue
+            self.handles[spec.job_id] = handle
+            with session_scope(self.sessions) as session:
+                session.execute(
+                    sa.update(Job)
+                    .where(Job.id == spec.job_id, Job.lease_owner == self.worker_id)
+                    .values(handle=handle, executor=self.executor.name)
+                )
+            log.info("job_started", job_id=spec.job_id, handle=handle)
+
+    def reconcile(self) -> None:
+        if not self.handles:
+            return
+        with session_scope(self.sessions) as session:
+            store.heartbeat(session, self.worker_id, list(self.handles))
+            cancelling = set(
+                session.scalars(
+                    sa.select(Job.id).where(
+                        Job.id.in_(list(self.handles)), Job.cancel_requested.is_(True)
+                    )
+                )
+            )
+        for job_id, handle in list(self.handles.items()):
+            try:
+                if job_id in cancelling:
+                    self.executor.cancel(handle)
+                outcome = self.executor.poll(handle)
+            except UnknownHandleError:
+                outcome = Outcome("failed", error="the executor lost track of the job")
+            if outcome.state == "running":
+                self._progress(job_id, outcome)
+            else:
+                del self.handles[job_id]
+                self._finish(job_id, outcome)
+
+    def _progress(self, job_id: int, outcome: Outcome) -> None:
+        with session_scope(self.sessions) as session:
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.lease_owner == self.worker_id)
+                .values(progress=outcome.progress, log_tail=outcome.log_tail[-4000:])
+            )
+
+    def _finish(self, job_id: int, outcome: Outcome) -> None:
+        """Record the outcome; a result becomes a run in the same transaction (exactly once)."""
+        now = datetime.now(UTC)
+        with session_scope(self.sessions) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.lease_owner != self.worker_id or job.status != "running":
+                log.warning("job_lost_lease", job_id=job_id)  # requeued elsewhere meanwhile
+                return
+            job.log_tail = outcome.log_tail[-4000:]
+            job.finished_at = now
+            job.lease_owner = None
+            if outcome.state == "succeeded" and outcome.run is not None:
+                try:
+                    run = RunIn.model_validate(outcome.run)
+                    with session.begin_nested():
+                        result = ingest_runs(session, job.experiment, [run], self.policy)
+                except (ValidationError, ServiceError) as exc:
+                    job.status, job.error = "failed", f"result not stored: {exc}"
+                else:
+                    job.status, job.progress = "succeeded", 1.0
+                    job.result_run_id = result.runs[0].id
+            elif outcome.state == "cancelled":
+                job.status = "cancelled"
+            else:
+                job.status, job.error = "failed", outcome.error or "failed"
+            log.info("job_finished", job_id=job_id, status=job.status, error=job.error)
+
+    def shutdown(self) -> None:
+        """Stop the executor's jobs and give them back to the queue (the attempt does not count)."""
+        self.executor.close()
+        with session_scope(self.sessions) as session:
+            for job_id in self.handles:
+                store.release(session, self.worker_id, job_id)
+        log.info("worker_stopped", worker=self.worker_id, released=list(self.handles))
+        self.handles.clear()
+
+    def _publish_metrics(self) -> None:
+        with session_scope(self.sessions) as session:
+            counts = dict(
+                session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status)).all()
+            )
+        set_job_states(counts)
+        set_queue_depth(counts.get("queued", 0))
