@@ -80,6 +80,7 @@ def _run(
     N: float,
     D: float,
     reason: str,
+    overhead: float = 0.0,
 ) -> tuple[PlannedRun, FloatArray | None]:
     drop = 0.0
     if law is not None and sig is not None:
@@ -87,7 +88,7 @@ def _run(
         drop = float(variance_drops(sig, g, j[None], sigma)[0])
         sig = add_run(sig, j, sigma)
     C = 6.0 * N * D
-    return PlannedRun(N, D, C, shape_for_params(N), drop / C, drop, reason), sig
+    return PlannedRun(N, D, C, shape_for_params(N), drop / (C + overhead), drop, reason), sig
 
 
 def plan_runs(
@@ -104,6 +105,7 @@ def plan_runs(
     n_sizes: int = 5,
     half_width: float = float(np.log(4.0)),
     seed_share: float = 0.5,
+    overhead_flops: float = 0.0,
 ) -> Plan:
     """Propose the next runs of an experiment.
 
@@ -112,7 +114,9 @@ def plan_runs(
     spend in total; max_flops_per_run: the largest single run allowed; taken: (params, tokens) of
     runs done or queued (the runs' own pairs are added), never proposed again; batch_size: most
     runs of an active plan; noise: log-loss noise (default: estimated from the fit, else 1%);
-    prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset).
+    prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset);
+    overhead_flops: a fixed cost per run (start-up, evaluation) added to its FLOPs when active
+    candidates are scored, so that fewer, larger runs win when runs are costly to launch.
     Raises InvalidBudgetError for a non-positive budget and InsufficientBudgetError when the max
     per run or the budget left cannot pay for the smallest sensible plan.
     """
@@ -131,6 +135,12 @@ def plan_runs(
             target="a seed design",
             reason=f"needs 3 or more budgets and 5 to 7 sizes each, got {seed_budgets} x {n_sizes}",
         )
+    if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0:
+        raise DegenerateDataError(
+            target="a plan",
+            reason="needs batch_size >= 1, 0 < seed_share <= 1 and overhead_flops >= 0, got "
+            f"{batch_size}, {seed_share}, {overhead_flops}",
+        )
     sigma, how = _noise(result, noise)
     pairs = list(zip(runs.params.tolist(), runs.tokens.tolist(), strict=True))
     done = Taken([*pairs, *taken])
@@ -138,7 +148,17 @@ def plan_runs(
     if fitted:
         assert result is not None and isinstance(result.law, Chinchilla)
         return _active(
-            runs, result, result.law, target, left, per_run, done, batch_size, sigma, how
+            runs,
+            result,
+            result.law,
+            target,
+            left,
+            per_run,
+            done,
+            batch_size,
+            sigma,
+            how,
+            float(overhead_flops),
         )
     law = result.law if result is not None else (prior or preset("epoch-2024").law)
     why = "no fit yet" if result is None else "the fit cannot be used for active planning"
@@ -253,6 +273,7 @@ def _active(
     batch: int,
     sigma: float,
     how: str,
+    overhead: float,
 ) -> Plan:
     g = log_nopt_gradient(law, target)
     sig = covariance(law, runs.params, runs.tokens, sigma)
@@ -273,7 +294,7 @@ def _active(
         if ok.size == 0:
             break
         drops = variance_drops(sig, g, J[ok], sigma)
-        i = int(np.argmax(drops / C[ok]))
+        i = int(np.argmax(drops / (C[ok] + overhead)))
         if drops[i] <= 1e-9 * float(g @ sig @ g):
             break
         idx = int(ok[i])
@@ -282,7 +303,7 @@ def _active(
             f"{C[idx]:.3g} FLOPs at {ratio:.3g} x N_opt(C) of the fit: the largest expected cut "
             f"of Var[log N_opt({target:.3g})] per FLOP among the candidates left"
         )
-        run, new = _run(law, sig, g, sigma, float(N[idx]), float(D[idx]), reason)
+        run, new = _run(law, sig, g, sigma, float(N[idx]), float(D[idx]), reason, overhead)
         assert new is not None
         sig = new
         out.append(run)

@@ -20,7 +20,8 @@ FloatArray = NDArray[np.float64]
 @dataclass(frozen=True)
 class PlannedRun:
     """params (total), tokens, flops = 6 N D; gain: expected reduction of Var[log N_opt(C_target)]
-    per FLOP when picked (linearised); variance_drop: that reduction; reason: why this run."""
+    per FLOP (plus the per-run overhead) when picked (linearised; seed runs: in the order
+    listed); variance_drop: that reduction; reason: why this run."""
 
     params: float
     tokens: float
