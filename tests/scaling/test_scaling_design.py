@@ -184,3 +184,26 @@ def test_simulate_loss() -> None:
     np.testing.assert_array_equal(simulate_loss(TRUTH, N, D, 0.0, np.random.default_rng(0)), exact)
     noisy = simulate_loss(TRUTH, N, D, 0.01, np.random.default_rng(0))
     assert np.std(np.log(noisy / exact)) == pytest.approx(0.01, rel=0.1)
+
+
+def test_overhead_prefers_fewer_larger_runs(seeded: tuple[RunArrays, FitResult, Plan]) -> None:
+    runs, result, _ = seeded
+    cheap = plan_runs(runs, result, TARGET, 1e23, 1e22, batch_size=6)
+    costly = plan_runs(runs, result, TARGET, 1e23, 1e22, batch_size=6, overhead_flops=1e21)
+    assert np.mean(_arrays(costly)[2]) > np.mean(_arrays(cheap)[2])
+    assert costly.runs[0].gain == pytest.approx(
+        costly.runs[0].variance_drop / (costly.runs[0].flops + 1e21)
+    )
+
+
+def test_a_frontier_fit_gets_a_seed_around_its_frontier(
+    seeded: tuple[RunArrays, FitResult, Plan],
+) -> None:
+    runs, _, _ = seeded
+    iso = fit(runs, method="isoflop", holdout=False)
+    plan = plan_runs(runs, iso, TARGET, 1e24, 1e21, seed_budgets=4)
+    assert plan.phase == "seed"
+    assert any("cannot be used for active planning" in n for n in plan.notes)
+    N, _, C = _arrays(plan)
+    at = np.isclose(C, 1e18)
+    assert np.median(N[at]) == pytest.approx(float(iso.law.params(1e18)), rel=1e-6)  # type: ignore[union-attr]
