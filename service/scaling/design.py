@@ -5,8 +5,9 @@ the best guess of N_opt(C) at each of ``seed_budgets`` budgets a decade apart, t
 ``max_flops_per_run``; the seed spends at most ``seed_share`` of the budget left (the largest
 budgets are dropped first). Active: from a grid of candidates (budgets up to the max per run,
 sizes around each budget's N_opt under the current fit) pick greedily the run that most reduces
-the linearised Var[log N_opt(C_target)] per FLOP, updating the information after each pick
-(``design_info``). Every run trains a model of ``params`` (total) on ``tokens``: C = 6 N D.
+the linearised Var[log N_opt(C_target)] per FLOP (plus an optional per-run overhead), updating
+the information after each pick (``design_info``). Every run trains a model of ``params``
+(total) on ``tokens``: C = 6 N D.
 """
 
 from __future__ import annotations
@@ -135,11 +136,11 @@ def plan_runs(
             target="a seed design",
             reason=f"needs 3 or more budgets and 5 to 7 sizes each, got {seed_budgets} x {n_sizes}",
         )
-    if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0:
+    if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0 or not half_width > 0:
         raise DegenerateDataError(
             target="a plan",
-            reason="needs batch_size >= 1, 0 < seed_share <= 1 and overhead_flops >= 0, got "
-            f"{batch_size}, {seed_share}, {overhead_flops}",
+            reason="needs batch_size >= 1, 0 < seed_share <= 1, overhead_flops >= 0 and "
+            f"half_width > 0, got {batch_size}, {seed_share}, {overhead_flops}, {half_width}",
         )
     sigma, how = _noise(result, noise)
     pairs = list(zip(runs.params.tolist(), runs.tokens.tolist(), strict=True))
@@ -180,7 +181,12 @@ def plan_runs(
 
 
 def _info_law(law: Source) -> Chinchilla:
-    return law if isinstance(law, Chinchilla) else preset("epoch-2024").law  # type: ignore[return-value]
+    """The law whose information matrix scores a seed: the guess if Chinchilla, else epoch-2024."""
+    if isinstance(law, Chinchilla):
+        return law
+    fallback = preset("epoch-2024").law
+    assert isinstance(fallback, Chinchilla)
+    return fallback
 
 
 def _seed(
@@ -198,6 +204,13 @@ def _seed(
     half_width: float,
     share: float,
 ) -> Plan:
+    if per_run < MIN_RUN_FLOPS * 10.0 ** (k - 1):
+        raise InsufficientBudgetError(
+            what=f"a seed of {k} budgets a decade apart, the smallest at least {MIN_RUN_FLOPS:.0e}",
+            needed=MIN_RUN_FLOPS * 10.0 ** (k - 1),
+            have_name="max_flops_per_run",
+            have=per_run,
+        )
     allowed = share * left
     budgets: FloatArray | None = None
     for shift in range(64):
