@@ -20,11 +20,16 @@ from service.scaling.allocate import (
     optimum_at_flops,
     recommend,
 )
+from service.scaling.design import plan_runs
+from service.scaling.design_info import simulate_loss
+from service.scaling.design_plan import Plan, PlannedRun
 from service.scaling.errors import (
     DegenerateDataError,
     ExponentAtBoundError,
     InfeasibleConstraintsError,
+    InsufficientBudgetError,
     InsufficientDataError,
+    InvalidBudgetError,
     InvalidDataError,
     ScalingError,
     UnknownNameError,
@@ -69,12 +74,16 @@ __all__ = [
     "GpuHoursBudget",
     "Hardware",
     "InfeasibleConstraintsError",
+    "InsufficientBudgetError",
     "InsufficientDataError",
+    "InvalidBudgetError",
     "InvalidDataError",
     "Kaplan",
     "Law",
     "ModelShape",
     "MoneyBudget",
+    "Plan",
+    "PlannedRun",
     "Preset",
     "RunArrays",
     "ScalingError",
@@ -88,8 +97,10 @@ __all__ = [
     "least_flops_for_loss",
     "list_presets",
     "optimum_at_flops",
+    "plan_runs",
     "preset",
     "recommend",
     "shape_for_params",
+    "simulate_loss",
     "source_from_json",
 ]

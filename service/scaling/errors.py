@@ -71,3 +71,15 @@ class UnknownNameError(ScalingError):
     """Unknown {kind} {name!r}; known: {known}"""
 
     code = "unknown_name"
+
+
+class InvalidBudgetError(ScalingError):
+    """{name} must be a positive, finite number of FLOPs; got {value!r}"""
+
+    code = "invalid_budget"
+
+
+class InsufficientBudgetError(ScalingError):
+    """Not enough compute for {what}: need {needed:.3g} FLOPs, {have_name} is {have:.3g}"""
+
+    code = "insufficient_budget"

@@ -1,0 +1,347 @@
+"""Plan the next training runs of an experiment (the gap-filling worker's planner).
+
+Cold start ("seed"): an IsoFLOP design, ``n_sizes`` model sizes log-spaced symmetrically around
+the best guess of N_opt(C) at each of ``seed_budgets`` budgets a decade apart, the largest at most
+``max_flops_per_run``; the seed spends at most ``seed_share`` of the budget left (the largest
+budgets are dropped first). Active: from a grid of candidates (budgets up to the max per run,
+sizes around each budget's N_opt under the current fit) pick greedily the run that most reduces
+the linearised Var[log N_opt(C_target)] per FLOP (plus an optional per-run overhead), updating
+the information after each pick (``design_info``). Every run trains a model of ``params``
+(total) on ``tokens``: C = 6 N D.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.scaling.allocate import Constraints, chinchilla_optima, optimum_at_flops
+from service.scaling.design_info import (
+    add_run,
+    covariance,
+    log_loss_jacobian,
+    log_nopt_gradient,
+    sd_log_nopt,
+    variance_drops,
+)
+from service.scaling.design_plan import Plan, PlannedRun, Taken
+from service.scaling.errors import (
+    DegenerateDataError,
+    InsufficientBudgetError,
+    InvalidBudgetError,
+)
+from service.scaling.laws import Chinchilla
+from service.scaling.presets import preset
+from service.scaling.result import FitResult, Source
+from service.scaling.runs import RunArrays
+from service.scaling.shapes import shape_for_params
+
+FloatArray = NDArray[np.float64]
+
+# The smallest run worth planning (about a 10M-parameter model on 20M tokens).
+MIN_RUN_FLOPS = 1e15
+# Log noise assumed without a fit (about 1% in loss), and the floor of an estimated one.
+DEFAULT_NOISE = 0.01
+MIN_NOISE = 1e-3
+# Active candidates: budgets per decade, and offsets ln(N / N_opt(C)) around each optimum.
+CANDIDATES_PER_DECADE = 4
+CANDIDATE_OFFSETS = np.linspace(-1.8, 1.8, 13)
+# Candidates span this many decades below the max per run (or down to the smallest run done).
+CANDIDATE_DECADES = 4.0
+
+
+def _positive(name: str, value: float) -> float:
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise InvalidBudgetError(name=name, value=value)
+    return v
+
+
+def _n_opt(law: Source, flops: float) -> float:
+    return optimum_at_flops(law, flops, Constraints()).params
+
+
+def _noise(result: FitResult | None, noise: float | None) -> tuple[float, str]:
+    if noise is not None:
+        return _positive("noise", noise), "given"
+    if result is None or result.rmse_log_loss is None:
+        return DEFAULT_NOISE, "assumed (no fit)"
+    n = result.n_runs
+    est = result.rmse_log_loss * np.sqrt(n / max(n - 5, 1))
+    return max(float(est), MIN_NOISE), "estimated from the fit's residuals"
+
+
+def _run(
+    law: Chinchilla | None,
+    sig: FloatArray | None,
+    g: FloatArray,
+    sigma: float,
+    N: float,
+    D: float,
+    reason: str,
+    overhead: float = 0.0,
+) -> tuple[PlannedRun, FloatArray | None]:
+    drop = 0.0
+    if law is not None and sig is not None:
+        j = log_loss_jacobian(law, N, D)[0]
+        drop = float(variance_drops(sig, g, j[None], sigma)[0])
+        sig = add_run(sig, j, sigma)
+    C = 6.0 * N * D
+    return PlannedRun(N, D, C, shape_for_params(N), drop / (C + overhead), drop, reason), sig
+
+
+def plan_runs(
+    runs: RunArrays,
+    result: FitResult | None,
+    target_flops: float,
+    budget_left: float,
+    max_flops_per_run: float,
+    taken: Sequence[tuple[float, float]] = (),
+    batch_size: int = 8,
+    noise: float | None = None,
+    prior: Source | None = None,
+    seed_budgets: int = 3,
+    n_sizes: int = 5,
+    half_width: float = float(np.log(4.0)),
+    seed_share: float = 0.5,
+    overhead_flops: float = 0.0,
+) -> Plan:
+    """Propose the next runs of an experiment.
+
+    runs: its finished runs (may be empty); result: its current fit or None; target_flops: the
+    budget C whose recommendation N_opt(C) should become certain; budget_left: FLOPs the plan may
+    spend in total; max_flops_per_run: the largest single run allowed; taken: (params, tokens) of
+    runs done or queued (the runs' own pairs are added), never proposed again; batch_size: most
+    runs of an active plan; noise: log-loss noise (default: estimated from the fit, else 1%);
+    prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset);
+    overhead_flops: a fixed cost per run (start-up, evaluation) added to its FLOPs when active
+    candidates are scored, so that fewer, larger runs win when runs are costly to launch.
+    Raises InvalidBudgetError for a non-positive budget and InsufficientBudgetError when the max
+    per run or the budget left cannot pay for the smallest sensible plan.
+    """
+    target = _positive("target_flops", target_flops)
+    left = _positive("budget_left", budget_left)
+    per_run = _positive("max_flops_per_run", max_flops_per_run)
+    if per_run < MIN_RUN_FLOPS:
+        raise InsufficientBudgetError(
+            what="one sensible run",
+            needed=MIN_RUN_FLOPS,
+            have_name="max_flops_per_run",
+            have=per_run,
+        )
+    if seed_budgets < 3 or not 5 <= n_sizes <= 7:
+        raise DegenerateDataError(
+            target="a seed design",
+            reason=f"needs 3 or more budgets and 5 to 7 sizes each, got {seed_budgets} x {n_sizes}",
+        )
+    if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0 or not half_width > 0:
+        raise DegenerateDataError(
+            target="a plan",
+            reason="needs batch_size >= 1, 0 < seed_share <= 1, overhead_flops >= 0 and "
+            f"half_width > 0, got {batch_size}, {seed_share}, {overhead_flops}, {half_width}",
+        )
+    sigma, how = _noise(result, noise)
+    pairs = list(zip(runs.params.tolist(), runs.tokens.tolist(), strict=True))
+    done = Taken([*pairs, *taken])
+    fitted = result is not None and isinstance(result.law, Chinchilla) and len(runs) > 5
+    if fitted:
+        assert result is not None and isinstance(result.law, Chinchilla)
+        return _active(
+            runs,
+            result,
+            result.law,
+            target,
+            left,
+            per_run,
+            done,
+            batch_size,
+            sigma,
+            how,
+            float(overhead_flops),
+        )
+    law = result.law if result is not None else (prior or preset("epoch-2024").law)
+    why = "no fit yet" if result is None else "the fit cannot be used for active planning"
+    return _seed(
+        runs,
+        law,
+        target,
+        left,
+        per_run,
+        done,
+        sigma,
+        how,
+        why,
+        seed_budgets,
+        n_sizes,
+        half_width,
+        seed_share,
+    )
+
+
+def _info_law(law: Source) -> Chinchilla:
+    """The law whose information matrix scores a seed: the guess if Chinchilla, else epoch-2024."""
+    if isinstance(law, Chinchilla):
+        return law
+    fallback = preset("epoch-2024").law
+    assert isinstance(fallback, Chinchilla)
+    return fallback
+
+
+def _seed(
+    runs: RunArrays,
+    law: Source,
+    target: float,
+    left: float,
+    per_run: float,
+    done: Taken,
+    sigma: float,
+    how: str,
+    why: str,
+    k: int,
+    n_sizes: int,
+    half_width: float,
+    share: float,
+) -> Plan:
+    if per_run < MIN_RUN_FLOPS * 10.0 ** (k - 1):
+        raise InsufficientBudgetError(
+            what=f"a seed of {k} budgets a decade apart, the smallest at least {MIN_RUN_FLOPS:.0e}",
+            needed=MIN_RUN_FLOPS * 10.0 ** (k - 1),
+            have_name="max_flops_per_run",
+            have=per_run,
+        )
+    allowed = share * left
+    budgets: FloatArray | None = None
+    for shift in range(64):
+        b = per_run * 10.0 ** -(shift + np.arange(k, dtype=np.float64))[::-1]
+        if b.min() < MIN_RUN_FLOPS:
+            break
+        if n_sizes * b.sum() <= allowed:
+            budgets = np.asarray(b, dtype=np.float64)
+            break
+    if budgets is None:
+        smallest = MIN_RUN_FLOPS * 10.0 ** np.arange(k)
+        raise InsufficientBudgetError(
+            what=f"a seed of {k} budgets a decade apart x {n_sizes} sizes "
+            f"(at most {share:g} of the budget left)",
+            needed=n_sizes * float(smallest.sum()) / share,
+            have_name="budget_left",
+            have=left,
+        )
+    info = _info_law(law)
+    g = log_nopt_gradient(info, target)
+    sig: FloatArray | None = covariance(info, runs.params, runs.tokens, sigma)
+    assert sig is not None
+    before = sd_log_nopt(sig, g) if len(runs) else None
+    offsets = np.linspace(-half_width, half_width, n_sizes)
+    out: list[PlannedRun] = []
+    skipped = 0
+    for C in budgets:
+        n_opt = _n_opt(law, float(C))
+        for x in offsets:
+            N = n_opt * float(np.exp(x))
+            D = float(C) / (6.0 * N)
+            if done.clashes(np.log([N]), np.log([D]))[0]:
+                skipped += 1
+                continue
+            reason = (
+                f"seed IsoFLOP profile at {C:.3g} FLOPs: N = {np.exp(x):.3g} x the guessed "
+                f"N_opt(C) = {n_opt:.3g}"
+            )
+            run, sig = _run(info, sig, g, sigma, N, D, reason)
+            done.add(N, D)
+            out.append(run)
+    assert sig is not None
+    notes = [
+        f"seed design ({why}): {budgets.size} budgets {', '.join(f'{c:.3g}' for c in budgets)} "
+        f"FLOPs x {n_sizes} sizes, N_opt(C) guessed by {law.name}",
+        f"log-loss noise {sigma:.3g}: {how}",
+    ]
+    if skipped:
+        notes.append(f"{skipped} seed run(s) already done or queued: not proposed again")
+    total = float(sum(r.flops for r in out))
+    return Plan(
+        "seed",
+        tuple(out),
+        total,
+        target,
+        left,
+        before,
+        sd_log_nopt(sig, g),
+        sigma,
+        law,
+        tuple(notes),
+    )
+
+
+def _active(
+    runs: RunArrays,
+    result: FitResult,
+    law: Chinchilla,
+    target: float,
+    left: float,
+    per_run: float,
+    done: Taken,
+    batch: int,
+    sigma: float,
+    how: str,
+    overhead: float,
+) -> Plan:
+    g = log_nopt_gradient(law, target)
+    sig = covariance(law, runs.params, runs.tokens, sigma)
+    before = sd_log_nopt(sig, g)
+    lo = max(MIN_RUN_FLOPS, min(per_run * 10.0**-CANDIDATE_DECADES, float(runs.flops.min())))
+    n_b = max(int(np.ceil(np.log10(per_run / lo) * CANDIDATES_PER_DECADE)) + 1, 2)
+    budgets = np.geomspace(lo, per_run, n_b)
+    n_opt = law.G * (budgets / 6.0) ** law.a
+    N = (n_opt[:, None] * np.exp(CANDIDATE_OFFSETS)[None, :]).ravel()
+    C = np.repeat(budgets, CANDIDATE_OFFSETS.size)
+    D = C / (6.0 * N)
+    J = log_loss_jacobian(law, N, D)
+    avail = ~done.clashes(np.log(N), np.log(D))
+    out: list[PlannedRun] = []
+    spent = 0.0
+    while len(out) < batch:
+        ok = np.flatnonzero(avail & (left - spent >= C))
+        if ok.size == 0:
+            break
+        drops = variance_drops(sig, g, J[ok], sigma)
+        i = int(np.argmax(drops / (C[ok] + overhead)))
+        if drops[i] <= 1e-9 * float(g @ sig @ g):
+            break
+        idx = int(ok[i])
+        ratio = N[idx] / law.G / (C[idx] / 6.0) ** law.a
+        reason = (
+            f"{C[idx]:.3g} FLOPs at {ratio:.3g} x N_opt(C) of the fit: the largest expected cut "
+            f"of Var[log N_opt({target:.3g})] per FLOP among the candidates left"
+        )
+        run, new = _run(law, sig, g, sigma, float(N[idx]), float(D[idx]), reason, overhead)
+        assert new is not None
+        sig = new
+        out.append(run)
+        spent += run.flops
+        done.add(run.params, run.tokens)
+        avail &= ~done.clashes(np.log(N), np.log(D))
+    notes = [
+        f"active design: {len(out)} of at most {batch} run(s) from {C.size} candidates "
+        f"({budgets[0]:.3g} to {budgets[-1]:.3g} FLOPs)",
+        f"log-loss noise {sigma:.3g}: {how}",
+    ]
+    if result.samples.shape[0]:
+        boot = chinchilla_optima(result.samples, result.param_names, target)[:, 0]
+        notes.append(f"bootstrap sd of log N_opt(target) now: {float(np.std(np.log(boot))):.3g}")
+    if not out:
+        notes.append("no candidate fits the budget left or adds information")
+    return Plan(
+        "active",
+        tuple(out),
+        spent,
+        target,
+        left,
+        before,
+        sd_log_nopt(sig, g),
+        sigma,
+        law,
+        tuple(notes),
+    )
