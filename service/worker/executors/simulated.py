@@ -5,7 +5,7 @@ import hashlib
 
 import numpy as np
 
-from service.scaling import AnyLaw
+from service.scaling import AnyLaw, simulate_loss
 from service.worker.executors.base import JobSpec, Outcome, UnknownHandleError
 
 
@@ -29,8 +29,7 @@ class SimulatedExecutor:
         # The same job gives the same loss on every attempt (seeded by its id).
         seed = int.from_bytes(hashlib.sha256(spec.run_key.encode()).digest()[:8], "little")
         rng = np.random.default_rng(seed)
-        clean = float(self.law.predict(np.array([spec.params]), np.array([spec.tokens]))[0])
-        return clean * float(np.exp(self.noise * rng.standard_normal()))
+        return float(simulate_loss(self.law, [spec.params], [spec.tokens], self.noise, rng)[0])
 
     def poll(self, handle: str) -> Outcome:
         if handle in self._cancelled:
