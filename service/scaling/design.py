@@ -107,6 +107,7 @@ def plan_runs(
     half_width: float = float(np.log(4.0)),
     seed_share: float = 0.5,
     overhead_flops: float = 0.0,
+    min_run_flops: float = MIN_RUN_FLOPS,
 ) -> Plan:
     """Propose the next runs of an experiment.
 
@@ -117,17 +118,19 @@ def plan_runs(
     runs of an active plan; noise: log-loss noise (default: estimated from the fit, else 1%);
     prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset);
     overhead_flops: a fixed cost per run (start-up, evaluation) added to its FLOPs when active
-    candidates are scored, so that fewer, larger runs win when runs are costly to launch.
+    candidates are scored, so that fewer, larger runs win when runs are costly to launch;
+    min_run_flops: the smallest run worth planning (tiny CPU sweeps lower it).
     Raises InvalidBudgetError for a non-positive budget and InsufficientBudgetError when the max
     per run or the budget left cannot pay for the smallest sensible plan.
     """
     target = _positive("target_flops", target_flops)
     left = _positive("budget_left", budget_left)
     per_run = _positive("max_flops_per_run", max_flops_per_run)
-    if per_run < MIN_RUN_FLOPS:
+    smallest = _positive("min_run_flops", min_run_flops)
+    if per_run < smallest:
         raise InsufficientBudgetError(
             what="one sensible run",
-            needed=MIN_RUN_FLOPS,
+            needed=smallest,
             have_name="max_flops_per_run",
             have=per_run,
         )
@@ -160,6 +163,7 @@ def plan_runs(
             sigma,
             how,
             float(overhead_flops),
+            smallest,
         )
     law = result.law if result is not None else (prior or preset("epoch-2024").law)
     why = "no fit yet" if result is None else "the fit cannot be used for active planning"
@@ -177,6 +181,7 @@ def plan_runs(
         n_sizes,
         half_width,
         seed_share,
+        smallest,
     )
 
 
@@ -203,11 +208,12 @@ def _seed(
     n_sizes: int,
     half_width: float,
     share: float,
+    min_run: float,
 ) -> Plan:
-    if per_run < MIN_RUN_FLOPS * 10.0 ** (k - 1):
+    if per_run < min_run * 10.0 ** (k - 1):
         raise InsufficientBudgetError(
-            what=f"a seed of {k} budgets a decade apart, the smallest at least {MIN_RUN_FLOPS:.0e}",
-            needed=MIN_RUN_FLOPS * 10.0 ** (k - 1),
+            what=f"a seed of {k} budgets a decade apart, the smallest at least {min_run:.0e}",
+            needed=min_run * 10.0 ** (k - 1),
             have_name="max_flops_per_run",
             have=per_run,
         )
@@ -215,13 +221,13 @@ def _seed(
     budgets: FloatArray | None = None
     for shift in range(64):
         b = per_run * 10.0 ** -(shift + np.arange(k, dtype=np.float64))[::-1]
-        if b.min() < MIN_RUN_FLOPS:
+        if b.min() < min_run:
             break
         if n_sizes * b.sum() <= allowed:
             budgets = np.asarray(b, dtype=np.float64)
             break
     if budgets is None:
-        smallest = MIN_RUN_FLOPS * 10.0 ** np.arange(k)
+        smallest = min_run * 10.0 ** np.arange(k)
         raise InsufficientBudgetError(
             what=f"a seed of {k} budgets a decade apart x {n_sizes} sizes "
             f"(at most {share:g} of the budget left)",
@@ -287,11 +293,12 @@ def _active(
     sigma: float,
     how: str,
     overhead: float,
+    min_run: float,
 ) -> Plan:
     g = log_nopt_gradient(law, target)
     sig = covariance(law, runs.params, runs.tokens, sigma)
     before = sd_log_nopt(sig, g)
-    lo = max(MIN_RUN_FLOPS, min(per_run * 10.0**-CANDIDATE_DECADES, float(runs.flops.min())))
+    lo = max(min_run, min(per_run * 10.0**-CANDIDATE_DECADES, float(runs.flops.min())))
     n_b = max(int(np.ceil(np.log10(per_run / lo) * CANDIDATES_PER_DECADE)) + 1, 2)
     budgets = np.geomspace(lo, per_run, n_b)
     n_opt = law.G * (budgets / 6.0) ** law.a
