@@ -14,7 +14,16 @@ from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
 from service.api.request_context import RequestContextMiddleware
-from service.api.routes import experiments, fits, health, keys, metrics, recommendations, runs
+from service.api.routes import (
+    experiments,
+    fits,
+    health,
+    jobs,
+    keys,
+    metrics,
+    recommendations,
+    runs,
+)
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
     create_db_engine,
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "runs", "description": "Training-run results: params, tokens, flops, loss."},
             {"name": "fits", "description": "Scaling-law fits with provenance and refits."},
             {"name": "recommendations", "description": "How to spend a training budget."},
+            {"name": "jobs", "description": "Planned training runs, the worker's queue."},
             {"name": "keys", "description": "API keys and scopes (admin)."},
             {"name": "health", "description": "Probes for orchestrators."},
         ],
@@ -115,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs.router,
         fits.router,
         recommendations.router,
+        jobs.router,
         keys.router,
     ):
         app.include_router(router)

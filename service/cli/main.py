@@ -2,7 +2,7 @@
 
 import typer
 
-from service.cli import offline, server, train
+from service.cli import offline, server, train, worker
 
 app = typer.Typer(
     name="scaling-service",
@@ -13,6 +13,7 @@ app = typer.Typer(
 server.register(app)
 offline.register(app)
 train.register(app)
+worker.register(app)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,23 @@ def current(session: Session, experiment_id: int, law: str, method: str) -> Fit 
     )
 
 
+def pending(session: Session, experiment_id: int, law: str, method: str) -> bool:
+    """Whether a fit of this law and method is queued or running."""
+    return (
+        session.scalar(
+            sa.select(Fit.id)
+            .where(
+                Fit.experiment_id == experiment_id,
+                Fit.law == law,
+                Fit.method == method,
+                Fit.status.in_(("queued", "running")),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def list_page(session: Session, experiment_id: int, after_id: int | None, limit: int) -> list[Fit]:
     query = (
         sa.select(Fit)

@@ -14,12 +14,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
 from service.errors import ServiceError
+from service.fits.cache import FitCache
+from service.fits.runner import FitRunner
 from service.fits.service import FitPolicy
 from service.ingest.batch import ingest_runs
 from service.metrics import set_job_states, set_queue_depth, worker_heartbeat
 from service.schemas.runs import RunIn
 from service.store import jobs as store
-from service.store.models import Job
+from service.store.models import Experiment, Job
+from service.worker import autofill
 from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
 
 log = structlog.get_logger(__name__)
@@ -34,10 +37,17 @@ class Worker:
         lease: timedelta = timedelta(seconds=60),
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
+        autopilot: bool = True,
+        run_fits: bool = True,
     ) -> None:
         self.sessions = session_factory
         self.executor = executor
         self.policy = policy
+        self.autopilot = autopilot
+        self.fit_cache = FitCache()
+        # The worker also runs queued fits and refits, so a deployment without an API-side
+        # fit runner still refits (claims are guarded: each fit runs once).
+        self.fit_runner = FitRunner(session_factory, policy) if run_fits else None
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -62,9 +72,24 @@ class Worker:
             requeued = store.requeue_expired(session, self.lease)
         if requeued:
             log.info("jobs_requeued", jobs=requeued)
+        if self.fit_runner is not None:
+            for _ in range(3):
+                if not self.fit_runner.run_once():
+                    break
+        if self.autopilot:
+            self.autopilot_tick()
         self.claim()
         worker_heartbeat(self.worker_id)
         self._publish_metrics()
+
+    def autopilot_tick(self) -> None:
+        with session_scope(self.sessions) as session:
+            experiments = session.scalars(
+                sa.select(Experiment).where(Experiment.autofill.is_not(None))
+            ).all()
+            for experiment in experiments:
+                message = autofill.tick(session, experiment, self.policy, self.fit_cache)
+                log.debug("autopilot", experiment=experiment.name, message=message)
 
     def claim(self) -> None:
         free = self.executor.slots - len(self.handles)

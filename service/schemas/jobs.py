@@ -1,0 +1,143 @@
+"""Plans, jobs and the autopilot: which training runs to do next, and their progress."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas.common import PositiveFinite, StrictModel
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class PlanRequest(StrictModel):
+    target_flops: PositiveFinite = Field(
+        description="The budget whose recommendation should become certain (FLOPs)."
+    )
+    budget_flops: PositiveFinite = Field(description="FLOPs this plan may spend in total.")
+    max_flops_per_run: PositiveFinite = Field(description="The largest single run (FLOPs).")
+    min_flops_per_run: PositiveFinite = Field(
+        default=1e15, description="The smallest run worth planning (lower it for CPU demos)."
+    )
+    batch_size: int = Field(default=8, ge=1, le=100, description="Most runs in an active plan.")
+    overhead_flops: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Fixed cost per run when scoring."
+    )
+    prior: str = Field(default="epoch-2024", description="Preset guessing N_opt before a fit.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"target_flops": 1e24, "budget_flops": 1e22, "max_flops_per_run": 1e21}]
+        }
+    )
+
+
+class PlannedRunOut(BaseModel):
+    params: float = Field(description="Total parameters.")
+    tokens: float
+    flops: float = Field(description="6 * params * tokens.")
+    shape: dict[str, int]
+    gain: float = Field(description="Expected drop of Var[log N_opt(target)] per FLOP.")
+    reason: str
+
+
+class PlanOut(BaseModel):
+    phase: Literal["seed", "active"]
+    runs: list[PlannedRunOut]
+    total_flops: float
+    target_flops: float
+    sd_before: float | None = Field(description="Predicted sd of log N_opt(target) now.")
+    sd_after: float | None = Field(description="Predicted sd after these runs.")
+    notes: list[str]
+
+
+class JobRunSpec(StrictModel):
+    params: PositiveFinite = Field(description="Parameters (the trainer's non-embedding target).")
+    tokens: PositiveFinite
+    seed: int = Field(default=0, ge=0, lt=2**31)
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra trainer config fields (device, corpus, context, recipe...).",
+    )
+
+
+class JobsCreate(StrictModel):
+    """Either `plan` (queue what the planner proposes now) or explicit `runs`."""
+
+    plan: PlanRequest | None = None
+    runs: list[JobRunSpec] | None = Field(default=None, min_length=1, max_length=1000)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"runs": [{"params": 2e5, "tokens": 2e7}, {"params": 4e5, "tokens": 1e7}]}]
+        }
+    )
+
+
+class JobOut(BaseModel):
+    id: int
+    experiment: str
+    status: JobStatus
+    origin: str = Field(description="request, plan or autofill.")
+    params: float
+    tokens: float
+    flops: float
+    config: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    executor: str | None
+    lease_owner: str | None
+    heartbeat_at: datetime | None
+    cancel_requested: bool
+    progress: float
+    log_tail: str
+    error: str | None
+    result_run_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class AutofillSettings(StrictModel):
+    enabled: bool = False
+    experiment_budget_flops: PositiveFinite = Field(
+        description="Total FLOPs the autopilot may use."
+    )
+    target_flops: PositiveFinite = Field(description="Budget whose N_opt should become certain.")
+    max_flops_per_run: PositiveFinite
+    min_flops_per_run: PositiveFinite = 1e15
+    stop_when_n_opt_width_below: float = Field(
+        default=0.1,
+        gt=0,
+        allow_inf_nan=False,
+        description="Stop when the 90% interval of N_opt(target) is narrower than this, as "
+        "log(high / low).",
+    )
+    batch_size: int = Field(default=8, ge=1, le=100)
+    overhead_flops: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    bootstrap: int = Field(default=200, ge=20, le=2000, description="Resamples of its fits.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": True,
+                    "experiment_budget_flops": 1e22,
+                    "target_flops": 1e24,
+                    "max_flops_per_run": 1e21,
+                }
+            ]
+        }
+    )
+
+
+class AutofillOut(BaseModel):
+    settings: AutofillSettings | None
+    state: Literal["off", "waiting", "running", "done", "exhausted"]
+    spent_flops: float = Field(
+        description="FLOPs of the autopilot's queued, running and done jobs."
+    )
+    remaining_flops: float | None
+    n_opt_width: float | None = Field(description="log(high / low) of N_opt(target) now.")
+    message: str

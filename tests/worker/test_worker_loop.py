@@ -1,0 +1,212 @@
+"""The worker over the database: jobs to runs exactly once, leases, cancels, the autopilot."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from service.db import session_scope
+from service.scaling import preset
+from service.store import jobs as job_store
+from service.store.models import Job
+from service.worker.executors.local import LocalExecutor
+from service.worker.executors.simulated import SimulatedExecutor
+from service.worker.loop import Worker
+from tests.conftest import make_experiment
+from tests.worker.conftest import tiny_trainer
+
+
+def simulated_worker(client: TestClient, name: str = "sim", **options: Any) -> Worker:
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    executor = SimulatedExecutor(preset("epoch-2024").law, "epoch-2024", noise=0.01)
+    return Worker(state.session_factory, executor, state.fit_policy, worker_id=name, **options)
+
+
+def queue(client: TestClient, runs: list[dict[str, Any]], name: str = "exp") -> list[Any]:
+    response = client.post(f"/v1/experiments/{name}/jobs", json={"runs": runs})
+    assert response.status_code == 201, response.text
+    return [job["id"] for job in response.json()]
+
+
+def runs_of(client: TestClient, name: str = "exp") -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = client.get(
+        f"/v1/experiments/{name}/runs", params={"limit": 1000}
+    ).json()["items"]
+    return items
+
+
+def test_jobs_become_runs_exactly_once(client: TestClient) -> None:
+    make_experiment(client)
+    ids = queue(client, [{"params": 1e8 * (k + 1), "tokens": 2e9} for k in range(3)])
+    worker = simulated_worker(client)
+    for _ in range(3):
+        worker.tick()
+    jobs = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
+    assert [job["status"] for job in jobs] == ["succeeded"] * 3
+    runs = runs_of(client)
+    assert sorted(run["run_key"] for run in runs) == sorted(f"job-{i}" for i in ids)
+    assert {run["source"] for run in runs} == {"simulated"}
+    assert {job["result_run_id"] for job in jobs} == {run["id"] for run in runs}
+    listed = client.get("/v1/jobs", params={"experiment": "exp", "status": "succeeded"}).json()
+    assert len(listed["items"]) == 3
+
+
+def test_duplicates_of_runs_and_jobs_are_refused(client: TestClient) -> None:
+    make_experiment(client)
+    client.post(
+        "/v1/experiments/exp/runs", json={"runs": [{"params": 1e8, "tokens": 2e9, "loss": 3}]}
+    )
+    refused = client.post(
+        "/v1/experiments/exp/jobs",
+        json={"runs": [{"params": 1.01e8, "tokens": 2e9}, {"params": 5e8, "tokens": 1e9}]},
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["duplicates"][0]["row"] == 0
+    queue(client, [{"params": 5e8, "tokens": 1e9}])
+    again = client.post("/v1/experiments/exp/jobs", json={"runs": [{"params": 5e8, "tokens": 1e9}]})
+    assert again.status_code == 409
+    assert client.get("/v1/jobs").json()["items"][0]["status"] == "queued"
+
+
+def test_a_dead_workers_job_is_requeued_and_done_once(client: TestClient) -> None:
+    make_experiment(client)
+    (job_id,) = queue(client, [{"params": 1e8, "tokens": 2e9}])
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    with session_scope(state.session_factory) as session:
+        (claimed,) = job_store.claim(session, "dead-worker", 1)
+        claimed.heartbeat_at = datetime.now(UTC) - timedelta(minutes=10)
+    survivor = simulated_worker(client, lease=timedelta(seconds=30))
+    survivor.tick()  # requeues the dead worker's job and claims it
+    survivor.tick()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 2
+    assert len(runs_of(client)) == 1
+
+
+def test_jobs_fail_after_max_attempts(client: TestClient) -> None:
+    make_experiment(client)
+    response = client.post(
+        "/v1/experiments/exp/jobs",
+        json={"runs": [{"params": 1e8, "tokens": 2e9}], "max_attempts": 1},
+    )
+    job_id = response.json()[0]["id"]
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    with session_scope(state.session_factory) as session:
+        (claimed,) = job_store.claim(session, "dead-worker", 1)
+        claimed.heartbeat_at = datetime.now(UTC) - timedelta(minutes=10)
+    simulated_worker(client, lease=timedelta(seconds=30)).tick()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed"
+    assert "stopped answering" in job["error"]
+    assert runs_of(client) == []
+
+
+def test_two_workers_never_claim_the_same_job(client: TestClient) -> None:
+    make_experiment(client)
+    queue(client, [{"params": 1e7 * (k + 1), "tokens": 1e9} for k in range(40)])
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+
+    def claim(owner: str) -> None:
+        for _ in range(20):
+            with session_scope(state.session_factory) as session:
+                claimed[owner] += [job.id for job in job_store.claim(session, owner, 2)]
+
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not set(claimed["a"]) & set(claimed["b"])
+    assert len(claimed["a"]) + len(claimed["b"]) == 40
+
+
+def test_cancelling_a_running_job_kills_its_process(
+    client: TestClient, tmp_path: Path, corpus_cache: Path
+) -> None:
+    make_experiment(client)
+    trainer = tiny_trainer(corpus_cache, tokens=20_000_000)
+    (job_id,) = queue(client, [{"params": 2e4, "tokens": 2e7, "trainer": trainer}])
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    executor = LocalExecutor(tmp_path / "jobs", time_limit_s=300)
+    worker = Worker(state.session_factory, executor, state.fit_policy, worker_id="w")
+    worker.tick()
+    pid = int(worker.handles[job_id].split(":")[1])
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+    assert client.post(f"/v1/jobs/{job_id}:cancel").json()["cancel_requested"] is True
+    worker.tick()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "cancelled"
+    import os
+
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+    assert client.post(f"/v1/jobs/{job_id}:cancel").status_code == 409
+
+
+def test_queued_job_cancel_is_immediate(client: TestClient) -> None:
+    make_experiment(client)
+    (job_id,) = queue(client, [{"params": 1e8, "tokens": 2e9}])
+    assert client.post(f"/v1/jobs/{job_id}:cancel").json()["status"] == "cancelled"
+    simulated_worker(client).tick()
+    assert runs_of(client) == []
+
+
+def test_shutdown_gives_running_jobs_back(
+    client: TestClient, tmp_path: Path, corpus_cache: Path
+) -> None:
+    make_experiment(client)
+    trainer = tiny_trainer(corpus_cache, tokens=20_000_000)
+    (job_id,) = queue(client, [{"params": 2e4, "tokens": 2e7, "trainer": trainer}])
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    worker = Worker(state.session_factory, LocalExecutor(tmp_path / "jobs"), state.fit_policy)
+    worker.tick()
+    worker.shutdown()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "queued"
+    assert job["attempts"] == 0
+
+
+def test_autopilot_plans_fits_and_stops(client: TestClient, database_url: str) -> None:
+    make_experiment(client, "auto")
+    settings = {
+        "enabled": True,
+        "experiment_budget_flops": 3e22,
+        "target_flops": 1e24,
+        "max_flops_per_run": 1e21,
+        "min_flops_per_run": 1e18,
+        "stop_when_n_opt_width_below": 0.5,
+        "bootstrap": 50,
+        "batch_size": 6,
+    }
+    put = client.put("/v1/experiments/auto/autofill", json=settings)
+    assert put.status_code == 200, put.text
+    assert put.json()["state"] == "waiting"
+    worker = simulated_worker(client)
+    phases = set()
+    for _ in range(40):
+        worker.tick()
+        status = client.get("/v1/experiments/auto/autofill").json()
+        jobs = client.get("/v1/jobs", params={"experiment": "auto", "limit": 1000}).json()
+        phases |= {job["config"]["plan"]["phase"] for job in jobs["items"]}
+        if status["state"] in ("done", "exhausted"):
+            break
+    assert status["state"] in ("done", "exhausted"), status
+    assert phases == {"seed", "active"}
+    assert status["spent_flops"] <= 3e22 * (1 + 1e-9)
+    assert status["n_opt_width"] is not None
+    fits = client.get("/v1/experiments/auto/fits").json()["items"]
+    assert any(fit["status"] == "succeeded" for fit in fits)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        origins = set(connection.execute(sa.select(Job.origin)).scalars())
+    engine.dispose()
+    assert origins == {"autofill"}
