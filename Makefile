@@ -22,9 +22,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev,train,plots]"
 	touch $@ $(VENV)/.installed-run
 
+# The API and a local worker (CPU: one training job at a time); Ctrl-C stops both.
 run: $(VENV)/.installed-run
 	mkdir -p var
 	$(BIN)/scaling-service migrate
+	$(BIN)/scaling-service worker --executor local & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	SCALING_AUTH=false $(BIN)/scaling-service serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev lint typecheck pytest

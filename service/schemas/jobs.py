@@ -87,6 +87,7 @@ class JobOut(BaseModel):
     attempts: int
     max_attempts: int
     executor: str | None
+    handle: str | None = Field(description="The executor's id for the job (pid, Ray job id).")
     lease_owner: str | None
     heartbeat_at: datetime | None
     cancel_requested: bool

@@ -42,6 +42,7 @@ def job_out(job: Job) -> JobOut:
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         executor=job.executor,
+        handle=job.handle,
         lease_owner=job.lease_owner,
         heartbeat_at=job.heartbeat_at,
         cancel_requested=job.cancel_requested,
