@@ -2,7 +2,7 @@
 
 import typer
 
-from service.cli import offline, server
+from service.cli import offline, remote, server
 
 app = typer.Typer(
     name="scaling-service",
@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 server.register(app)
 offline.register(app)
+remote.register(app)
 
 
 if __name__ == "__main__":
