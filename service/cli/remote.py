@@ -322,21 +322,26 @@ def runs_list(
 @runs_app.command("exclude")
 def runs_exclude(
     ctx: typer.Context,
-    run_id: Annotated[int, typer.Argument()],
+    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
     reason: Annotated[str, typer.Option(help="Why (kept with the run).")],
 ) -> None:
-    """Exclude a run from fits (it stays stored)."""
+    """Exclude runs from fits (they stay stored)."""
     with _api(ctx) as api:
-        api.exclude_run(run_id, reason)
-    _err().print(f"excluded run {run_id}")
+        for run_id in run_ids:
+            api.exclude_run(run_id, reason)
+    _err().print(f"excluded {len(run_ids)} run(s)")
 
 
 @runs_app.command("include")
-def runs_include(ctx: typer.Context, run_id: Annotated[int, typer.Argument()]) -> None:
-    """Include an excluded run again."""
+def runs_include(
+    ctx: typer.Context,
+    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
+) -> None:
+    """Include excluded runs again."""
     with _api(ctx) as api:
-        api.include_run(run_id)
-    _err().print(f"included run {run_id}")
+        for run_id in run_ids:
+            api.include_run(run_id)
+    _err().print(f"included {len(run_ids)} run(s)")
 
 
 # -- fits ----------------------------------------------------------------------------------------
