@@ -109,3 +109,15 @@ def test_keys_through_the_api(remote: CliRunner) -> None:
     invoke(remote, "keys", "revoke", prefix)
     keys = json.loads(invoke(remote, "keys", "list", "--json"))
     assert next(k for k in keys if k["prefix"] == prefix)["revoked_at"]
+
+
+def test_fit_in_the_background_is_followed(remote: CliRunner) -> None:
+    invoke(remote, "experiments", "create", "kyo")
+    invoke(remote, "runs", "import", str(KYO_CSV), "-e", "kyo", "--json")
+    queued = json.loads(invoke(remote, "fit", "kyo", "--bootstrap", "201", "--no-wait", "--json"))
+    assert queued["status"] in ("queued", "running", "succeeded")
+    done = json.loads(invoke(remote, "fit", "kyo", "--bootstrap", "202", "--json"))
+    assert done["status"] == "succeeded"
+    assert done["bootstrap_samples"] == 202
+    shown = json.loads(invoke(remote, "fits", "show", str(queued["id"]), "--json"))
+    assert shown["id"] == queued["id"]
