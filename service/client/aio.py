@@ -58,6 +58,7 @@ class AsyncScalingClient:
     """An async client of scaling-service (the same methods as `ScalingClient`, awaited).
 
     `url` defaults to `$SCALING_URL` or http://127.0.0.1:8000, `api_key` to `$SCALING_API_KEY`.
+    `transport` or a whole `http_client` (whose timeout then applies) replace the HTTP layer.
     Errors raise `ApiError` subclasses (`NotFoundError`, `ConflictError`, `ValidationError`, ...);
     502/503/504 and connection errors are retried per `retry` (honouring Retry-After), and POSTs
     that create something carry an Idempotency-Key, so a retry never creates twice.
@@ -75,7 +76,7 @@ class AsyncScalingClient:
     ) -> None:
         self.url = core.resolve_url(url)
         self.retry = retry or RetryPolicy()
-        self._owns_http = http_client is None
+        self._owns_http = http_client is None  # a given http_client's own timeout applies
         self._http = http_client or httpx.AsyncClient(
             base_url=self.url, timeout=timeout, transport=transport
         )
@@ -107,6 +108,8 @@ class AsyncScalingClient:
         async for attempt in retrying:
             with attempt:
                 kwargs = call.request_kwargs()
+                if not self._owns_http:
+                    kwargs.pop("timeout", None)
                 if call.content is not None:
                     if call.progress is not None:
                         kwargs["content"] = core.upload_chunks_async(call.content, call.progress)
