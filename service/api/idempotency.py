@@ -10,14 +10,23 @@ import hashlib
 import json
 
 import sqlalchemy as sa
+import structlog
 from anyio import to_thread
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import session_scope
-from service.errors import IdempotencyKeyReusedError, InvalidInputError, PayloadTooLargeError
+from service.errors import (
+    DatabaseUnavailableError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    PayloadTooLargeError,
+)
 from service.store.models import IdempotencyRecord
+
+log = structlog.get_logger(__name__)
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
@@ -100,7 +109,17 @@ class IdempotencyMiddleware:
         digest = hashlib.sha256(
             b"\0".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        record = await to_thread.run_sync(self._load, owner, key_text)
+        try:
+            record = await to_thread.run_sync(self._load, owner, key_text)
+        except (OperationalError, PoolTimeoutError):
+            # What the error handlers answer for an unreachable database; this middleware runs
+            # outside them.
+            down = DatabaseUnavailableError()
+            retry_after = str(scope["app"].state.settings.retry_after_seconds).encode()
+            await _send_json(
+                send, *_error(503, down.code, down.message), [(b"retry-after", retry_after)]
+            )
+            return
         if record is not None:
             if record.request_sha256 != digest:
                 reused = IdempotencyKeyReusedError(idempotency_key=key_text)
@@ -171,3 +190,7 @@ class IdempotencyMiddleware:
                 session.add(record)
         except IntegrityError:
             pass  # a concurrent request with the same key stored its response first
+        except (OperationalError, PoolTimeoutError):
+            # The answer has been sent; unrecorded, a retry with this key runs the request again,
+            # which the writes behind these POSTs (run_key, unique names) make safe.
+            log.warning("idempotency_record_not_stored", reason="database unavailable")

@@ -2,7 +2,7 @@
 
 import typer
 
-from service.cli import offline, server, train, worker
+from service.cli import offline, remote, server, train, worker
 
 app = typer.Typer(
     name="scaling-service",
@@ -14,6 +14,7 @@ server.register(app)
 offline.register(app)
 train.register(app)
 worker.register(app)
+remote.register(app)
 
 
 if __name__ == "__main__":

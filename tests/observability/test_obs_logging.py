@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 import structlog
-from conftest import ADMIN_TOKEN, make_experiment
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.logging import REDACTED, redact
 from service.settings import Settings
+from tests.conftest import ADMIN_TOKEN, make_experiment
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

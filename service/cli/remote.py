@@ -1,0 +1,642 @@
+"""`scaling-service remote ...`: the API of a running server from the shell (typer + rich).
+
+Tables for people by default, `--json` for scripts. The server is `--url` or `$SCALING_URL`
+(default http://127.0.0.1:8000), the key `--api-key` or `$SCALING_API_KEY`. Errors print the
+API's code and message (and an import's row errors as a table) and exit 1; an unreachable server
+exits 3.
+
+Groups: `experiments`, `runs`, `fits`, `keys`; top-level `fit`, `recommend`, `laws`, `hardware`.
+New groups (jobs, plans) go in `register_groups` below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+import typer
+from pydantic import BaseModel
+from pydantic import ValidationError as InvalidRequest
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from service.client import ApiError, FitFailedError, RetryPolicy, RunFilters, ScalingClient
+from service.schemas.fits import FitOut
+from service.schemas.keys import Scope
+from service.schemas.recommendations import Recommendation
+from service.schemas.runs import RunOut
+
+remote_app = typer.Typer(
+    help="Use a running server over HTTP (--url or $SCALING_URL; key --api-key or "
+    "$SCALING_API_KEY).",
+    no_args_is_help=True,
+)
+experiments_app = typer.Typer(
+    help="Create, list, show and delete experiments.", no_args_is_help=True
+)
+runs_app = typer.Typer(help="Import, list, exclude and include runs.", no_args_is_help=True)
+fits_app = typer.Typer(
+    help="List and show fits (request one with `remote fit`).", no_args_is_help=True
+)
+keys_app = typer.Typer(help="API keys through the API (needs an admin key).", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ExperimentArg = Annotated[str, typer.Argument(help="The experiment's name.")]
+
+EXIT_API_ERROR = 1
+EXIT_UNREACHABLE = 3
+
+
+@dataclass
+class Remote:
+    url: str | None
+    api_key: str | None
+    timeout: float
+    retries: int
+
+    def client(self) -> ScalingClient:
+        return ScalingClient(
+            self.url,
+            self.api_key,
+            timeout=self.timeout,
+            retry=RetryPolicy(attempts=max(1, self.retries + 1)),
+        )
+
+
+def _err() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+@remote_app.callback()
+def remote_options(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(envvar="SCALING_URL", help="Server URL [default: http://127.0.0.1:8000]."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="SCALING_API_KEY", help="API key (bearer token).", show_default=False),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 30.0,
+    retries: Annotated[int, typer.Option(min=0, help="Retries on 503 / connection errors.")] = 3,
+) -> None:
+    ctx.obj = Remote(url, api_key, timeout, retries)
+
+
+@contextmanager
+def _api(ctx: typer.Context) -> Iterator[ScalingClient]:
+    """A client for the command; API and connection errors become messages and exit codes."""
+    remote: Remote = ctx.find_object(Remote) or Remote(None, None, 30.0, 3)
+    client = remote.client()
+    try:
+        yield client
+    except ApiError as exc:
+        _print_api_error(exc)
+        raise typer.Exit(EXIT_API_ERROR) from exc
+    except InvalidRequest as exc:  # the request's own checks, before anything is sent
+        _err().print(f"[red]invalid request:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except FitFailedError as exc:
+        _err().print(f"[red]fit {exc.fit.id} failed:[/red] {json.dumps(exc.fit.error)}")
+        raise typer.Exit(EXIT_API_ERROR) from exc
+    except TimeoutError as exc:
+        _err().print(f"[red]timed out:[/red] {exc}")
+        raise typer.Exit(EXIT_API_ERROR) from exc
+    except httpx.TransportError as exc:
+        _err().print(f"[red]cannot reach {client.url}:[/red] {exc}")
+        raise typer.Exit(EXIT_UNREACHABLE) from exc
+    finally:
+        client.close()
+
+
+def _print_api_error(exc: ApiError) -> None:
+    err = _err()
+    err.print(f"[red]error {exc.status} {exc.code}:[/red] {exc.message}")
+    rows = exc.row_errors
+    if rows:
+        table = Table("row", "field", "message", title=f"{len(rows)} row errors")
+        for item in rows[:200]:
+            table.add_row(str(item.get("row", "")), str(item.get("field") or ""), item["message"])
+        err.print(table)
+        if len(rows) > 200:
+            err.print(f"... and {len(rows) - 200} more")
+    elif exc.details:
+        err.print(json.dumps(exc.details, indent=2))
+
+
+def _echo_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        typer.echo(value.model_dump_json())
+    elif isinstance(value, list):
+        typer.echo(
+            json.dumps(
+                [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+            )
+        )
+    else:
+        typer.echo(json.dumps(value))
+
+
+def _fmt(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4g}"
+
+
+# -- experiments ---------------------------------------------------------------------------------
+
+
+@experiments_app.command("list")
+def experiments_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """List every experiment."""
+    with _api(ctx) as api:
+        items = list(api.iter_experiments())
+    if json_out:
+        _echo_json(items)
+        return
+    table = Table("name", "runs", "params", "flops", "description", title="experiments")
+    for e in items:
+        table.add_row(e.name, str(e.run_count), e.param_convention, e.flops_formula, e.description)
+    Console().print(table)
+
+
+@experiments_app.command("create")
+def experiments_create(
+    ctx: typer.Context,
+    name: ExperimentArg,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    param_convention: Annotated[
+        str, typer.Option(help="total (Chinchilla) or non_embedding (Kaplan).")
+    ] = "total",
+    flops_formula: Annotated[str, typer.Option(help="6ND or reported.")] = "6ND",
+    json_out: JsonFlag = False,
+) -> None:
+    """Create an experiment."""
+    with _api(ctx) as api:
+        experiment = api.create_experiment(
+            name,
+            description=description,
+            param_convention=param_convention,
+            flops_formula=flops_formula,
+        )
+    if json_out:
+        _echo_json(experiment)
+    else:
+        _err().print(f"created experiment {experiment.name}")
+
+
+@experiments_app.command("show")
+def experiments_show(ctx: typer.Context, name: ExperimentArg, json_out: JsonFlag = False) -> None:
+    """Show one experiment."""
+    with _api(ctx) as api:
+        experiment = api.get_experiment(name)
+    if json_out:
+        _echo_json(experiment)
+        return
+    table = Table(show_header=False, title=f"experiment {name}")
+    for key, value in experiment.model_dump(mode="json").items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    Console().print(table)
+
+
+@experiments_app.command("delete")
+def experiments_delete(
+    ctx: typer.Context,
+    name: ExperimentArg,
+    force: Annotated[bool, typer.Option(help="Delete its runs too.")] = False,
+) -> None:
+    """Delete an experiment (refused while it has runs, unless --force)."""
+    with _api(ctx) as api:
+        api.delete_experiment(name, force=force)
+    _err().print(f"deleted experiment {name}")
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+@runs_app.command("import")
+def runs_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or JSON-lines file of runs.", exists=True)],
+    experiment: Annotated[str, typer.Option("--experiment", "-e", help="Experiment name.")],
+    format: Annotated[
+        str | None, typer.Option(help="csv or jsonl [default: from the file's suffix].")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Import a file of runs, all or nothing; bad rows are listed and nothing is stored."""
+    fmt: Literal["csv", "jsonl"] | None = None
+    if format is not None:
+        if format not in ("csv", "jsonl"):
+            _err().print("[red]error:[/red] --format is csv or jsonl")
+            raise typer.Exit(2)
+        fmt = "csv" if format == "csv" else "jsonl"
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=_err(),
+        transient=True,
+        disable=json_out,
+    )
+    with _api(ctx) as api, progress:
+        task = progress.add_task(f"uploading {file.name}", total=file.stat().st_size)
+
+        def report(sent: int, total: int) -> None:
+            progress.update(task, completed=sent, total=total)
+            if sent >= total:
+                progress.update(task, description=f"storing {file.name}")
+
+        result = api.import_runs(experiment, file, format=fmt, progress=report)
+    if json_out:
+        _echo_json(result)
+        return
+    err = _err()
+    err.print(
+        f"{file.name}: {result.rows} rows, {result.created} runs created, "
+        f"{result.existing} already stored (experiment {experiment})"
+    )
+    for warning in result.warnings:
+        where = f"row {warning.row}: " if warning.row is not None else ""
+        err.print(f"[yellow]warning:[/yellow] {where}{warning.message}")
+
+
+@runs_app.command("list")
+def runs_list(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    flops_min: Annotated[float | None, typer.Option()] = None,
+    flops_max: Annotated[float | None, typer.Option()] = None,
+    params_min: Annotated[float | None, typer.Option()] = None,
+    params_max: Annotated[float | None, typer.Option()] = None,
+    excluded: Annotated[
+        bool | None, typer.Option("--excluded/--included", help="Only excluded / included runs.")
+    ] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many runs [default: all].")] = (
+        None
+    ),
+    json_out: JsonFlag = False,
+) -> None:
+    """List an experiment's runs (every page), filtered."""
+    filters = RunFilters(
+        flops_min=flops_min,
+        flops_max=flops_max,
+        params_min=params_min,
+        params_max=params_max,
+        excluded=excluded,
+        source=source,
+    )
+    with _api(ctx) as api:
+        runs: list[RunOut] = []
+        for run in api.iter_runs(experiment, filters, page_size=min(limit or 1000, 1000)):
+            if limit is not None and len(runs) >= limit:
+                break
+            runs.append(run)
+    if json_out:
+        _echo_json(runs)
+        return
+    table = Table("id", "run_key", "params", "tokens", "flops", "loss", "excluded", title="runs")
+    for r in runs:
+        table.add_row(
+            str(r.id),
+            r.run_key or "",
+            _fmt(r.params),
+            _fmt(r.tokens),
+            _fmt(r.flops),
+            f"{r.loss:.4f}",
+            r.excluded_reason or "" if r.excluded else "",
+        )
+    Console().print(table)
+
+
+@runs_app.command("exclude")
+def runs_exclude(
+    ctx: typer.Context,
+    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the run).")],
+) -> None:
+    """Exclude runs from fits (they stay stored)."""
+    with _api(ctx) as api:
+        for run_id in run_ids:
+            api.exclude_run(run_id, reason)
+    _err().print(f"excluded {len(run_ids)} run(s)")
+
+
+@runs_app.command("include")
+def runs_include(
+    ctx: typer.Context,
+    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
+) -> None:
+    """Include excluded runs again."""
+    with _api(ctx) as api:
+        for run_id in run_ids:
+            api.include_run(run_id)
+    _err().print(f"included {len(run_ids)} run(s)")
+
+
+# -- fits ----------------------------------------------------------------------------------------
+
+
+def _print_fit(fit: FitOut, plot_url: str) -> None:
+    console = Console()
+    title = f"fit {fit.id}: {fit.law} {fit.method} on {fit.n_runs} runs ({fit.status})"
+    table = Table("parameter", "estimate", "95% interval", title=title)
+    intervals = fit.intervals_95 or {}
+    for name, value in (fit.parameters or {}).items():
+        interval = intervals.get(name)
+        shown = f"{interval[0]:.4g} – {interval[1]:.4g}" if interval else "-"
+        table.add_row(name, _fmt(value), shown)
+    console.print(table)
+    if fit.goodness is not None:
+        console.print(
+            f"RMSE log loss {_fmt(fit.goodness.rmse_log_loss)}, extrapolation error "
+            f"{_fmt(fit.goodness.extrapolation_error)}, bootstrap resamples "
+            f"{fit.bootstrap_samples}, converged {fit.goodness.converged}"
+        )
+    for warning in fit.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if fit.status == "succeeded":
+        console.print("plots: " + plot_url.replace("KIND", "{isoflop,frontier,residuals}"))
+
+
+def fit_command(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = "chinchilla",
+    method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = "parametric",
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    wait: Annotated[bool, typer.Option(help="Follow a background fit to its end.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for it.")] = 3600.0,
+    json_out: JsonFlag = False,
+) -> None:
+    """Fit a scaling law to an experiment's runs on the server (live progress with --wait)."""
+    with _api(ctx) as api:
+        fit = api.create_fit(
+            experiment,
+            {"law": law, "method": method, "bootstrap": bootstrap, "seed": seed},
+        )
+        if wait and fit.status in ("queued", "running"):
+            progress = Progress(
+                TextColumn("[bold]fit {task.fields[fit_id]} {task.fields[status]}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                console=_err(),
+                transient=True,
+                disable=json_out,
+            )
+            with progress:
+                task = progress.add_task("fit", total=1.0, fit_id=fit.id, status=fit.status)
+
+                def report(state: FitOut) -> None:
+                    progress.update(task, completed=state.progress, status=state.status)
+
+                fit = api.wait_for(fit.id, timeout=timeout, on_progress=report)
+        plot_url = api.plot_url(fit.id, "KIND")
+    if json_out:
+        _echo_json(fit)
+    elif fit.status in ("queued", "running"):
+        _err().print(f"fit {fit.id} is {fit.status}: `remote fits show {fit.id}` follows it")
+    else:
+        _print_fit(fit, plot_url)
+
+
+@fits_app.command("list")
+def fits_list(ctx: typer.Context, experiment: ExperimentArg, json_out: JsonFlag = False) -> None:
+    """An experiment's fits, newest first."""
+    with _api(ctx) as api:
+        fits = list(api.iter_fits(experiment))
+    if json_out:
+        _echo_json(fits)
+        return
+    table = Table("id", "law", "method", "status", "runs", "stale", "created", title="fits")
+    for f in fits:
+        table.add_row(
+            str(f.id),
+            f.law,
+            f.method,
+            f.status,
+            str(f.n_runs or ""),
+            "yes" if f.stale else "",
+            f.created_at.isoformat(timespec="seconds"),
+        )
+    Console().print(table)
+
+
+@fits_app.command("show")
+def fits_show(
+    ctx: typer.Context, fit_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False
+) -> None:
+    """One fit: parameters, intervals, goodness, or its progress."""
+    with _api(ctx) as api:
+        fit = api.get_fit(fit_id)
+        plot_url = api.plot_url(fit.id, "KIND")
+    if json_out:
+        _echo_json(fit)
+    else:
+        if fit.status in ("queued", "running"):
+            eta = f", about {fit.eta_seconds:.0f} s left" if fit.eta_seconds is not None else ""
+            _err().print(f"fit {fit.id} {fit.status}: {fit.progress:.0%}{eta}")
+        _print_fit(fit, plot_url)
+
+
+# -- recommendations -----------------------------------------------------------------------------
+
+
+def _print_recommendation(rec: Recommendation) -> None:
+    source = rec.source
+    what = f"fit {source.fit_id} of {source.experiment}" if source.kind == "fit" else source.preset
+    table = Table("quantity", "value", f"{rec.confidence:.0%} interval", title=f"from {what}")
+    for name in ("params", "tokens", "tokens_per_param", "flops", "loss", "gpu_hours", "cost_usd"):
+        value = getattr(rec, name)
+        interval = rec.intervals.get(name)
+        shown = f"{interval.low:.4g} – {interval.high:.4g}" if interval else "-"
+        table.add_row(name, _fmt(value), shown)
+    if rec.shape:
+        table.add_row(
+            "shape",
+            f"{rec.shape.get('n_layer')} layers x d_model {rec.shape.get('d_model')}",
+            "",
+        )
+    console = Console()
+    console.print(table)
+    for binding in rec.binding:
+        console.print(f"binding constraint: {binding}")
+    for warning in rec.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def recommend_command(
+    ctx: typer.Context,
+    experiment: Annotated[
+        str | None, typer.Argument(help="Use this experiment's current fit.")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Or a published law (see `laws`).")] = None,
+    fit_id: Annotated[int | None, typer.Option("--fit-id", help="Or a fit by id.")] = None,
+    law: Annotated[str, typer.Option(help="Law of the experiment's fit.")] = "chinchilla",
+    method: Annotated[str, typer.Option(help="Method of the experiment's fit.")] = "parametric",
+    flops: Annotated[float | None, typer.Option(help="Training FLOPs.")] = None,
+    gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours (with --gpu, --mfu).")] = None,
+    usd: Annotated[float | None, typer.Option(help="Dollars (with --usd-per-gpu-hour).")] = None,
+    target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = None,
+    gpu: Annotated[str | None, typer.Option(help="Accelerator (see `hardware`).")] = None,
+    mfu: Annotated[float | None, typer.Option(help="Model FLOPs utilisation.")] = None,
+    usd_per_gpu_hour: Annotated[float | None, typer.Option()] = None,
+    max_params: Annotated[float | None, typer.Option()] = None,
+    max_tokens: Annotated[float | None, typer.Option()] = None,
+    unique_tokens: Annotated[float | None, typer.Option()] = None,
+    inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+    confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+    json_out: JsonFlag = False,
+) -> None:
+    """Recommend params and tokens for a budget from a fit on the server or a preset."""
+    sources = [experiment is not None, preset is not None, fit_id is not None]
+    if sum(sources) != 1:
+        _err().print("[red]error:[/red] give exactly one of EXPERIMENT, --preset, --fit-id")
+        raise typer.Exit(2)
+    if sum(x is not None for x in (flops, gpu_hours, usd, target_loss)) != 1:
+        _err().print(
+            "[red]error:[/red] give exactly one of --flops, --gpu-hours, --usd, --target-loss"
+        )
+        raise typer.Exit(2)
+    source: dict[str, Any] = {"experiment": experiment, "preset": preset, "fit_id": fit_id}
+    source = {k: v for k, v in source.items() if v is not None}
+    if experiment is not None:
+        source |= {"law": law, "method": method}
+    budget = {
+        "flops": flops,
+        "gpu_hours": gpu_hours,
+        "usd": usd,
+        "target_loss": target_loss,
+        "gpu": gpu,
+        "mfu": mfu,
+        "usd_per_gpu_hour": usd_per_gpu_hour,
+    }
+    constraints = {
+        "max_params": max_params,
+        "max_tokens": max_tokens,
+        "unique_tokens": unique_tokens,
+        "inference_tokens": inference_tokens,
+    }
+    with _api(ctx) as api:
+        rec = api.recommend(
+            source,
+            {k: v for k, v in budget.items() if v is not None},
+            {k: v for k, v in constraints.items() if v is not None},
+            confidence=confidence,
+        )
+    if json_out:
+        _echo_json(rec)
+    else:
+        _print_recommendation(rec)
+
+
+def laws_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Published laws usable as --preset."""
+    with _api(ctx) as api:
+        laws = api.laws()
+    if json_out:
+        _echo_json(laws)
+        return
+    table = Table("name", "params", "law", "source", title="published laws")
+    for item in laws:
+        parameters = item.get("law", {}).get("parameters", item.get("law", {}))
+        shown = ", ".join(
+            f"{k}={_fmt(v)}" for k, v in parameters.items() if isinstance(v, int | float)
+        )
+        table.add_row(item["name"], str(item.get("params_convention", "")), shown, item["source"])
+    Console().print(table)
+
+
+def hardware_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Accelerators for GPU-hour and dollar budgets."""
+    with _api(ctx) as api:
+        items = api.hardware()
+    if json_out:
+        _echo_json(items)
+        return
+    table = Table("name", "peak bf16 FLOP/s", "memory GB", "source", title="hardware")
+    for a in items:
+        table.add_row(a.name, _fmt(a.peak_bf16_flops), _fmt(a.memory_gb), a.source or "")
+    Console().print(table)
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """List keys (never their secrets)."""
+    with _api(ctx) as api:
+        keys = api.list_keys()
+    if json_out:
+        _echo_json(keys)
+        return
+    table = Table("prefix", "name", "scopes", "created", "revoked", title="API keys")
+    for k in keys:
+        table.add_row(
+            k.prefix,
+            k.name,
+            ",".join(k.scopes),
+            k.created_at.isoformat(timespec="seconds"),
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+) -> None:
+    """Create a key; prints its token (shown once) on stdout."""
+    scopes: list[Scope] = []
+    for s in scope:
+        if s not in ("read", "write", "admin"):
+            _err().print(f"[red]error:[/red] unknown scope {s!r}")
+            raise typer.Exit(2)
+        scopes.append("read" if s == "read" else "write" if s == "write" else "admin")
+    with _api(ctx) as api:
+        created = api.create_key(name, scopes)
+    _err().print(f"created key {created.prefix}; the token is shown once:")
+    typer.echo(created.token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, prefix: Annotated[str, typer.Argument()]) -> None:
+    """Revoke a key."""
+    with _api(ctx) as api:
+        api.revoke_key(prefix)
+    _err().print(f"revoked {prefix}")
+
+
+def register_groups(app: typer.Typer) -> None:
+    """The sub-commands of `remote`. Later: `app.add_typer(jobs_app, name="jobs")` and plans."""
+    app.add_typer(experiments_app, name="experiments")
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(fits_app, name="fits")
+    app.add_typer(keys_app, name="keys")
+    app.command("fit")(fit_command)
+    app.command("recommend")(recommend_command)
+    app.command("laws")(laws_command)
+    app.command("hardware")(hardware_command)
+
+
+register_groups(remote_app)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `remote` to the console script."""
+    app.add_typer(remote_app, name="remote")
