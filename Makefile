@@ -19,7 +19,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
-	$(BIN)/python -m pip install -q -e ".[dev,train,plots]"
+	$(BIN)/python -m pip install -q -e ".[dev,train,plots,ray]"
 	touch $@ $(VENV)/.installed-run
 
 # The API and a local worker (CPU: one training job at a time); Ctrl-C stops both.
@@ -40,7 +40,8 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not ray" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m ray $(PYTEST_ARGS)
 
 openapi: $(VENV)/.installed-run
 	$(BIN)/scaling-service openapi > openapi/openapi.json

@@ -31,8 +31,14 @@ def check_command(argv: list[str]) -> None:
 
 def test_compose_commands_exist_in_the_cli() -> None:
     services = compose()["services"]
-    for name in ("migrate", "api"):
+    for name in ("migrate", "api", "worker", "ray-worker"):
         check_command(services[name]["command"])
+    assert services["ray-worker"]["command"][:4] == [
+        "scaling-service",
+        "worker",
+        "--executor",
+        "ray",
+    ]
     assert services["migrate"]["command"][1] == "migrate"
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -67,8 +73,8 @@ def test_dockerfile_runs_as_non_root_and_serves() -> None:
 
 def test_makefile_run_uses_the_cli() -> None:
     text = (ROOT / "Makefile").read_text()
-    for line in text.splitlines():
-        if "$(BIN)/scaling-service" in line:
-            command_line = line.split("$(BIN)/", 1)[1].split(">")[0]
-            values = command_line.replace("$(HOST)", "127.0.0.1").replace("$(PORT)", "8000")
-            check_command(shlex.split(values))
+    commands = re.findall(r"\$\(BIN\)/scaling-service ([^>&;\\\n]*)", text)
+    assert {command.split()[0] for command in commands} >= {"migrate", "serve", "worker"}
+    for command in commands:
+        values = command.replace("$(HOST)", "127.0.0.1").replace("$(PORT)", "8000")
+        check_command(["scaling-service", *shlex.split(values)])

@@ -213,9 +213,8 @@ def test_isoflop_warns_about_lopsided_and_edge_budgets() -> None:
 
 
 def test_isoflop_on_published_sweeps_and_frontier_allocation() -> None:
-    from conftest import DATA
-
     from service.io.runs_csv import parse_runs_csv
+    from tests.scaling.conftest import DATA
 
     parsed = parse_runs_csv((DATA / "openathena_isoflops_extract.csv").read_text())
     a_values = {}

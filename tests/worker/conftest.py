@@ -1,9 +1,20 @@
 """Fixtures for the worker: a tiny real training config and executors under test."""
 
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from service.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +36,44 @@ def tiny_trainer(cache: Path, tokens: int = 40 * 8 * 32, d_model: int = 32) -> d
         "threads": 1,
         "seed": 0,
     }
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[str]:
+    """A local Ray head with two logical GPUs; yields the Jobs API address."""
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent))
+    if ray is None:
+        pytest.fail("the ray extra is not installed: pip install '.[ray]'")
+    dashboard, gcs = free_port(), free_port()
+    # Ray's unix sockets live under --temp-dir: keep it short (socket paths max ~107 bytes).
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    command = [
+        ray,
+        "start",
+        "--head",
+        "--num-cpus=2",
+        "--num-gpus=2",
+        "--disable-usage-stats",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        f"--port={gcs}",
+        f"--temp-dir={temp}",
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=180)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{address}/api/version", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Ray dashboard at {address} did not answer in 180 s")
+            time.sleep(0.5)
+        yield address
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)

@@ -15,6 +15,7 @@ from tests.worker.conftest import tiny_trainer
 
 @pytest.fixture(params=["local", "simulated"])
 def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Executor]:
+    """Each executor but Ray (test_executor_contract_ray.py runs these tests on Ray)."""
     made: Executor
     if request.param == "local":
         made = LocalExecutor(tmp_path / "jobs", cpu_slots=2, time_limit_s=120)

@@ -12,7 +12,7 @@ import json
 import shlex
 from typing import Any
 
-from service.worker.executors.base import JobSpec, Outcome
+from service.worker.executors.base import JobSpec, Outcome, UnknownHandleError
 from service.worker.executors.trainer_output import failure_reason, run_from_result
 
 RESULT_MARKER = "SCALING_RESULT "
@@ -83,23 +83,26 @@ class RayExecutor:
     def poll(self, handle: str) -> Outcome:
         from ray.job_submission import JobStatus
 
+        if handle not in self._jobs:
+            raise UnknownHandleError(handle)
         status = self.client.get_job_status(handle)
         if status in (JobStatus.PENDING, JobStatus.RUNNING):
             return Outcome("running")
         logs = self.client.get_job_logs(handle)
         tail = logs[-2000:]
+        job = self._jobs.pop(handle)
         if status == JobStatus.STOPPED:
             return Outcome("cancelled", log_tail=tail)
         payload = result_from_logs(logs)
-        job = self._jobs.get(handle)
-        succeeded = status == JobStatus.SUCCEEDED and payload is not None and job is not None
-        if succeeded and payload is not None and job is not None and payload.get("status") == "ok":
+        if status == JobStatus.SUCCEEDED and payload is not None and payload.get("status") == "ok":
             return Outcome("succeeded", 1.0, run_from_result(job, payload), log_tail=tail)
         info = self.client.get_job_info(handle)
         code = getattr(info, "driver_exit_code", None) or -1
         return Outcome("failed", error=failure_reason(payload, code, tail), log_tail=tail)
 
     def cancel(self, handle: str) -> None:
+        if handle not in self._jobs:
+            raise UnknownHandleError(handle)
         self.client.stop_job(handle)
 
     def close(self) -> None:
