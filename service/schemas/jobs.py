@@ -66,6 +66,9 @@ class JobsCreate(StrictModel):
 
     plan: PlanRequest | None = None
     runs: list[JobRunSpec] | None = Field(default=None, min_length=1, max_length=1000)
+    trainer: dict[str, Any] = Field(
+        default_factory=dict, description="Trainer config fields for every job of a `plan`."
+    )
     max_attempts: int = Field(default=3, ge=1, le=10)
 
     model_config = ConfigDict(

@@ -94,7 +94,9 @@ def create_jobs(
     if (body.plan is None) == (body.runs is None):
         raise InvalidInputError("give exactly one of plan, runs", field="plan")
     if body.plan is not None:
-        jobs = queue_plan(session, experiment, body.plan, cache, "plan", body.max_attempts).jobs
+        jobs = queue_plan(
+            session, experiment, body.plan, cache, "plan", body.max_attempts, trainer=body.trainer
+        ).jobs
     else:
         assert body.runs is not None
         jobs = queue_runs(session, experiment, body.runs, "request", body.max_attempts)
