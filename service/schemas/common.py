@@ -6,6 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Item = TypeVar("Item")
 
+# Ids are 64-bit signed integers in every backend: a larger one names nothing (and overflows
+# the database driver), so it is refused as invalid input.
+MAX_ID = 2**63 - 1
+
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import PositiveFinite, StrictModel
+from service.schemas.common import MAX_ID, PositiveFinite, StrictModel
 from service.schemas.fits import LawName, MethodName
 
 
@@ -14,7 +14,7 @@ class SourceSpec(StrictModel):
     experiment: str | None = Field(default=None, max_length=64)
     law: LawName = "chinchilla"
     method: MethodName = "parametric"
-    fit_id: int | None = Field(default=None, ge=1)
+    fit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     preset: str | None = Field(default=None, max_length=64, examples=["chinchilla-2022"])
 
     @model_validator(mode="after")

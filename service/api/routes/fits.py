@@ -17,7 +17,7 @@ from service.api.deps import (
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.plots import render_fit_plot
 from service.fits.service import eta_seconds, request_fit
-from service.schemas.common import Page, errors
+from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
 from service.store import fits as store
 from service.store.models import Fit
@@ -25,7 +25,7 @@ from service.store.pagination import decode_token, encode_token
 
 router = APIRouter(tags=["fits"])
 
-FitId = Annotated[int, Path(ge=1, description="The fit's id.", examples=[1])]
+FitId = Annotated[int, Path(ge=1, le=MAX_ID, description="The fit's id.", examples=[1])]
 
 
 def fit_out(fit_row: Fit) -> FitOut:

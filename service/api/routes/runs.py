@@ -9,7 +9,7 @@ from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest.batch import ingest_runs
 from service.ingest.tabular import parse_runs
-from service.schemas.common import Page, errors
+from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunOut, RunPatch
 from service.settings import Settings
 from service.store import runs as store
@@ -18,7 +18,7 @@ from service.store.pagination import decode_token, encode_token
 
 router = APIRouter(tags=["runs"])
 
-RunId = Annotated[int, Path(ge=1, description="The run's id.", examples=[1])]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id.", examples=[1])]
 
 CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n8.0e8,6.25e9,3.0e19,2.70,sweep-3e19-n800m\n"
 JSONL_EXAMPLE = '{"params": 4.0e8, "tokens": 1.25e10, "loss": 2.71, "run_key": "r1"}\n'
