@@ -5,13 +5,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import StrictModel
+from service.schemas.common import SafeText, StrictModel
 
 Scope = Literal["read", "write", "admin"]
 
 
 class KeyCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1)
 
     model_config = ConfigDict(

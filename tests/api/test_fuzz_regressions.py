@@ -1,5 +1,8 @@
 """Regressions for what the schemathesis run (test_fuzz.py) found, one test each."""
 
+import json
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_experiment
@@ -44,3 +47,38 @@ def test_compare_with_an_unknown_fit_answers_per_source(client: TestClient) -> N
     unknown, preset = response.json()
     assert unknown["error"]["code"] == "not_found"
     assert "recommendation" in preset
+
+
+def send(client: TestClient, method: str, path: str, body: Any) -> int:
+    """Send `body` as JSON with NaN and Infinity literals allowed (httpx refuses them)."""
+    content = json.dumps(body)
+    headers = {"content-type": "application/json"}
+    return client.request(method, path, content=content, headers=headers).status_code
+
+
+def test_metadata_that_cannot_be_stored_exactly_is_422(client: TestClient) -> None:
+    # An integer past 64 bits in metadata crashed the JSON encoder (500); NaN became null and
+    # a NUL character broke PostgreSQL.
+    make_experiment(client, "exp")
+    run = {"params": 1e8, "tokens": 1e9, "loss": 3.0}
+    bad_values = [2**70, float("nan"), "a\x00b", {"deep": [1, -(2**64)]}]
+    for value in bad_values:
+        body = {"name": "other", "metadata": {"k": value}}
+        assert send(client, "POST", "/v1/experiments", body) == 422, value
+        patched = send(client, "PATCH", "/v1/experiments/exp", {"metadata": {"k": value}})
+        assert patched == 422, value
+        for field in ("metadata", "hyperparameters"):
+            posted = send(
+                client, "POST", "/v1/experiments/exp/runs", {"runs": [{**run, field: {"k": value}}]}
+            )
+            assert posted == 422, (field, value)
+    assert (
+        client.post("/v1/experiments", json={"name": "x", "description": "a\x00"}).status_code
+        == 422
+    )
+    assert client.post("/v1/keys", json={"name": "a\x00", "scopes": ["read"]}).status_code == 422
+    assert client.get("/v1/experiments/exp/runs", params={"source": "a\x00"}).status_code == 422
+    assert client.delete("/v1/keys/a%00b").status_code == 422
+    ok = client.post("/v1/experiments/exp/runs", json={"runs": [{**run, "metadata": {"k": 2**62}}]})
+    assert ok.status_code == 201, ok.text
+    assert client.get("/v1/experiments/exp").json()["run_count"] == 1
