@@ -86,7 +86,13 @@ Admin = Annotated[auth.Principal, Depends(require("admin"))]
 ExperimentPath = Annotated[ExperimentName, Path(description="The experiment's name (slug).")]
 
 
-def get_experiment(name: ExperimentPath, session: SessionDep) -> Experiment:
+def get_experiment(
+    name: ExperimentPath,
+    session: SessionDep,
+    _: Annotated[auth.Principal, Depends(get_principal)],
+) -> Experiment:
+    """The named experiment; 404 only for an authenticated caller (else 401 first), so that no
+    one without a key learns which experiments exist."""
     return experiment_store.get_by_name(session, name)
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.schemas.common import SafeText, StrictModel
 
@@ -12,7 +12,13 @@ Scope = Literal["read", "write", "admin"]
 
 class KeyCreate(StrictModel):
     name: SafeText = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1)
+    scopes: list[Scope] = Field(min_length=1, description="Repeated scopes count once.")
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, scopes: list[Scope]) -> list[Scope]:
+        # Stored comma-joined in 64 characters: duplicates overflowed it (a 500 on PostgreSQL).
+        return list(dict.fromkeys(scopes))
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "orchestrator", "scopes": ["write"]}]}

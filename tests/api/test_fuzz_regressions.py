@@ -82,3 +82,10 @@ def test_metadata_that_cannot_be_stored_exactly_is_422(client: TestClient) -> No
     ok = client.post("/v1/experiments/exp/runs", json={"runs": [{**run, "metadata": {"k": 2**62}}]})
     assert ok.status_code == 201, ok.text
     assert client.get("/v1/experiments/exp").json()["run_count"] == 1
+
+
+def test_repeated_scopes_count_once(client: TestClient) -> None:
+    # 40 repeated scopes overflowed the 64-character scopes column: a 500 on PostgreSQL.
+    response = client.post("/v1/keys", json={"name": "k", "scopes": ["read", "write"] * 20})
+    assert response.status_code == 201, response.text
+    assert response.json()["scopes"] == ["read", "write"]
