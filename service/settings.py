@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     fit_runner: bool = Field(
         default=True, description="Run queued fits and refits in a thread of this process."
     )
+    fit_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A fit running longer than this fails with the reason `fit_timeout` (checked "
+        "as it reports progress; an inline fit answers 422).",
+    )
     fit_lease_seconds: float = Field(
         default=120.0, gt=0, description="A running fit silent this long is taken over."
     )

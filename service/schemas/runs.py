@@ -1,9 +1,10 @@
 """Runs: one training run's final result, in params (count), tokens (count), flops, loss."""
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.schemas.common import JsonObject, PositiveFinite, SafeText, StrictModel, Warning
 
@@ -45,6 +46,17 @@ class RunIn(StrictModel):
         description="Free-form; `corpus_hash` and `tokenizer_hash` must match the experiment's.",
     )
     source: SafeText = Field(default="api", min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _derivable_flops(self) -> "RunIn":
+        # Tiny params * tokens underflowed 6ND to 0 (a CHECK violation: 500 on PostgreSQL, the
+        # row silently dropped on SQLite); huge ones overflowed it to infinity.
+        if self.flops is None and not 0 < 6.0 * self.params * self.tokens < math.inf:
+            raise ValueError(
+                "flops derived as 6 * params * tokens is not a positive finite number; "
+                "send flops explicitly"
+            )
+        return self
 
 
 class RunBatch(StrictModel):

@@ -21,7 +21,7 @@ from schemathesis import checks
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ADMIN_TOKEN, TABLES
+from tests.conftest import ADMIN_TOKEN, TABLES, grid_runs
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())
 schema = schemathesis.openapi.from_dict(SPEC)
@@ -40,16 +40,7 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def _seed(client: TestClient) -> None:
     created = client.post("/v1/experiments", json={"name": EXAMPLE_EXPERIMENT}, headers=AUTH)
     assert created.status_code == 201, created.text
-    runs = [
-        {
-            "run_key": f"r{n}-{d}",
-            "params": n,
-            "tokens": d,
-            "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28,
-        }
-        for n in (1e7, 3e7, 1e8, 3e8, 1e9)
-        for d in (1e9, 3e9, 1e10, 3e10)
-    ]
+    runs = grid_runs()
     stored = client.post(
         f"/v1/experiments/{EXAMPLE_EXPERIMENT}/runs", json={"runs": runs}, headers=AUTH
     )

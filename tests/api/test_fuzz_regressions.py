@@ -89,3 +89,22 @@ def test_repeated_scopes_count_once(client: TestClient) -> None:
     response = client.post("/v1/keys", json={"name": "k", "scopes": ["read", "write"] * 20})
     assert response.status_code == 201, response.text
     assert response.json()["scopes"] == ["read", "write"]
+
+
+def test_flops_that_6nd_cannot_represent(client: TestClient) -> None:
+    # Found by test_ingest_properties: 6 * 1e-300 * 1e-300 underflowed to 0 flops, violating a
+    # CHECK (500 on PostgreSQL; on SQLite the row was silently dropped, then StopIteration: 500);
+    # with flops given, the 6ND warning divided by zero.
+    make_experiment(client, "exp")
+    tiny = {"params": 1e-300, "tokens": 1e-300, "loss": 1.0}
+    refused = client.post(
+        "/v1/experiments/exp/runs", json={"runs": [tiny, {**tiny, "run_key": "k"}]}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "send flops explicitly" in refused.text
+    huge = {"params": 1e300, "tokens": 1e300, "loss": 1.0}
+    assert client.post("/v1/experiments/exp/runs", json={"runs": [huge]}).status_code == 422
+    given = client.post("/v1/experiments/exp/runs", json={"runs": [{**tiny, "flops": 1.0}]})
+    assert given.status_code == 201, given.text
+    assert given.json()["warnings"][0]["code"] == "flops_disagree_6nd"
+    assert client.get("/v1/experiments/exp").json()["run_count"] == 1

@@ -13,6 +13,7 @@ from service.api.deps import (
     SessionDep,
     SettingsDep,
     Writer,
+    page_size,
 )
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.plots import render_fit_plot
@@ -107,10 +108,13 @@ def list_fits(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 50, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[FitOut]:
-    limit = min(limit, settings.max_page_size)
+    limit = page_size(limit, settings, default=50)
     rows = store.list_page(session, experiment.id, decode_token(page_token, {}), limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return Page[FitOut](

@@ -4,7 +4,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from service.api.deps import ExperimentDep, FitPolicyDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import (
+    ExperimentDep,
+    FitPolicyDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    page_size,
+)
 from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest.batch import ingest_runs
@@ -179,10 +187,13 @@ def list_runs(
     settings: SettingsDep,
     _: Reader,
     where: Annotated[store.RunFilter, Depends()],
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[RunOut]:
-    limit = min(limit, settings.max_page_size)
+    limit = page_size(limit, settings, default=100)
     filters = where.as_dict()
     rows = store.list_page(
         session, experiment.id, where, decode_token(page_token, filters), limit + 1
