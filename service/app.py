@@ -42,14 +42,15 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 
 
 class _App(FastAPI):
-    """FastAPI with the request context (request id, access log, latency) as its outermost layer,
-    outside even the catch-all error handler: a 500 carries X-Request-ID, its log line the
-    request's context, and its latency is counted."""
+    """FastAPI with the request context (request id, access log, latency) and the security headers
+    as its outermost layers, outside even the catch-all error handler: a 500 carries X-Request-ID
+    and the security headers, its log line the request's context, and its latency is counted."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
         return RequestContextMiddleware(
-            super().build_middleware_stack(),
+            # Outside the catch-all error handler too, so a 500 carries the security headers.
+            SecurityHeadersMiddleware(super().build_middleware_stack()),
             routes=self.router.routes,
             record_metrics=settings.metrics_enabled,
         )
@@ -132,5 +133,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -11,8 +11,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
+from service.app import create_app
+from service.settings import Settings
 from tests.api.test_auth import key
-from tests.conftest import make_experiment
+from tests.conftest import ADMIN_TOKEN, make_experiment
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -120,3 +122,63 @@ def test_unauthenticated_caller_cannot_probe_which_experiments_exist(
         assert response.status_code == 401, (path, response.text)
     response = app_client.post("/v1/experiments/missing/runs", json={"runs": []})
     assert response.status_code == 401, response.text
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    preflight = client.options(
+        "/v1/experiments",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    plain = client.get("/v1/experiments", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in plain.headers
+
+
+def test_cors_allows_only_configured_origins(database_url: str) -> None:
+    settings = Settings(
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_TOKEN,
+        fit_runner=False,
+        cors_origins="https://ui.example, https://other.example",  # type: ignore[arg-type]
+    )
+    with TestClient(create_app(settings)) as client:
+        allowed = client.options(
+            "/v1/experiments",
+            headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+        denied = client.get("/v1/experiments", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in denied.headers
+
+
+def test_security_headers_on_errors_too(app_client: TestClient) -> None:
+    responses = [
+        app_client.get("/v1/experiments"),  # 401
+        app_client.get("/no/such/path"),  # 404
+        app_client.post(
+            "/v1/experiments", content=b"{", headers={"content-type": "application/json"}
+        ),
+    ]
+    for response in responses:
+        assert response.status_code >= 400
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["content-security-policy"] == "default-src 'none'"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_security_headers_on_a_500(settings: Settings) -> None:
+    app = create_app(settings)
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "default-src 'none'"
