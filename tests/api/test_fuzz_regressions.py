@@ -108,3 +108,26 @@ def test_flops_that_6nd_cannot_represent(client: TestClient) -> None:
     assert given.status_code == 201, given.text
     assert given.json()["warnings"][0]["code"] == "flops_disagree_6nd"
     assert client.get("/v1/experiments/exp").json()["run_count"] == 1
+
+
+def test_parametric_fit_of_runs_spread_densely_over_compute(client: TestClient) -> None:
+    # Found by bench/load.py: once enough runs filled the compute range with no gap over the
+    # budget tolerance (10%), grouping chained them into one "budget" and every fit failed
+    # with degenerate_data "all runs share one compute budget".
+    make_experiment(client, "exp")
+    runs = []
+    for i in range(400):  # FLOPs evenly spaced over 3 decades (gaps of 1.7%), sizes mixed
+        flops = 10 ** (18 + 3 * i / 399)
+        params = 1e7 * 10 ** (2 * ((i * 0.618034) % 1))
+        tokens = flops / (6 * params)
+        loss = 1.7 + 400 / params**0.34 + 410 / tokens**0.28
+        runs.append({"params": params, "tokens": tokens, "loss": loss})
+    assert client.post("/v1/experiments/exp/runs", json={"runs": runs}).status_code == 201
+    response = client.post("/v1/experiments/exp/fits", json={})
+    assert response.status_code == 201, response.text
+    one_budget = [{**run, "tokens": 6e18 / (6 * run["params"])} for run in runs[:20]]
+    make_experiment(client, "flat")
+    assert client.post("/v1/experiments/flat/runs", json={"runs": one_budget}).status_code == 201
+    degenerate = client.post("/v1/experiments/flat/fits", json={})
+    assert degenerate.status_code == 422
+    assert "one compute budget" in degenerate.json()["error"]["message"]
