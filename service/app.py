@@ -13,6 +13,7 @@ from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
+from service.api.ratelimit import RateLimitMiddleware, TokenBucketLimiter
 from service.api.request_context import RequestContextMiddleware
 from service.api.routes import experiments, fits, health, keys, metrics, recommendations, runs
 from service.api.security import SecurityHeadersMiddleware
@@ -126,6 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
     )
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes)
+    if settings.rate_limit_per_second > 0:
+        limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

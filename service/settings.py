@@ -74,6 +74,15 @@ class Settings(BaseSettings):
         description="Keep GET recommendation answers this long; writes here drop them at once, "
         "another replica's writes show within it (0: no cache).",
     )
+    rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a second per API key (per address without one), in each process; "
+        "above it 429 with Retry-After. 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=20, ge=1, description="Requests a key may send at once before the rate applies."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     metrics_enabled: bool = Field(
         default=True, description="Serve Prometheus metrics at GET /metrics (no auth)."

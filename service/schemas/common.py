@@ -105,6 +105,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or unknown API key.",
         403: "The key lacks the required scope.",
         422: "Invalid input; `details` names each field (and row, in a batch).",
+        429: "Rate limited (when SCALING_RATE_LIMIT_PER_SECOND is set); retry after "
+        "`Retry-After` seconds.",
         503: "Database unreachable; retry after `Retry-After` seconds.",
     }.items()
 }

@@ -86,7 +86,7 @@ def fuzz_client(
 
 @schema.parametrize()
 @settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "15")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")),
     deadline=None,
     derandomize=not os.environ.get("FUZZ_RANDOM"),
     database=None,
@@ -97,6 +97,8 @@ def test_api_matches_its_document(case: Any, fuzz_client: TestClient) -> None:
     kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=AUTH)
     kwargs.pop("allow_redirects", None)
     kwargs.pop("follow_redirects", None)
+    if not kwargs.get("cookies"):  # the spec has none; starlette warns about per-request ones
+        kwargs.pop("cookies", None)
     if isinstance(kwargs.get("data"), bytes):  # requests' name; httpx calls raw bytes `content`
         kwargs["content"] = kwargs.pop("data")
     response = fuzz_client.request(**kwargs)
