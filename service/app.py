@@ -13,6 +13,7 @@ from service.api import errors
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
+from service.api.ratelimit import RateLimitMiddleware, TokenBucketLimiter
 from service.api.request_context import RequestContextMiddleware
 from service.api.routes import (
     experiments,
@@ -51,14 +52,15 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 
 
 class _App(FastAPI):
-    """FastAPI with the request context (request id, access log, latency) as its outermost layer,
-    outside even the catch-all error handler: a 500 carries X-Request-ID, its log line the
-    request's context, and its latency is counted."""
+    """FastAPI with the request context (request id, access log, latency) and the security headers
+    as its outermost layers, outside even the catch-all error handler: a 500 carries X-Request-ID
+    and the security headers, its log line the request's context, and its latency is counted."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
         return RequestContextMiddleware(
-            super().build_middleware_stack(),
+            # Outside the catch-all error handler too, so a 500 carries the security headers.
+            SecurityHeadersMiddleware(super().build_middleware_stack()),
             routes=self.router.routes,
             record_metrics=settings.metrics_enabled,
         )
@@ -136,6 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
     )
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes)
+    if settings.rate_limit_per_second > 0:
+        limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -143,5 +148,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -58,6 +58,12 @@ class InvalidInputError(ServiceError):
     code = "invalid_input"
 
 
+class FitTimeoutError(InvalidInputError):
+    """The fit ran longer than SCALING_FIT_TIMEOUT_SECONDS allows."""
+
+    code = "fit_timeout"
+
+
 class ProvenanceMismatchError(InvalidInputError):
     """Runs from a different corpus or tokenizer cannot join this experiment."""
 

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     fit_runner: bool = Field(
         default=True, description="Run queued fits and refits in a thread of this process."
     )
+    fit_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A fit running longer than this fails with the reason `fit_timeout` (checked "
+        "as it reports progress; an inline fit answers 422).",
+    )
     fit_lease_seconds: float = Field(
         default=120.0, gt=0, description="A running fit silent this long is taken over."
     )
@@ -67,6 +73,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Keep GET recommendation answers this long; writes here drop them at once, "
         "another replica's writes show within it (0: no cache).",
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a second per API key (per address without one), in each process; "
+        "above it 429 with Retry-After. 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=20, ge=1, description="Requests a key may send at once before the rate applies."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     metrics_enabled: bool = Field(

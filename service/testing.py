@@ -52,6 +52,15 @@ def serve_in_subprocess(
 ) -> Iterator[str]:
     """`scaling-service serve` in its own process (its own GIL), for benchmarks; yields the URL.
     With `stderr_path`, the server's log lines go to that file."""
+    with serve_process(env, workers, stderr_path) as (base, _):
+        yield base
+
+
+@contextmanager
+def serve_process(
+    env: dict[str, str], workers: int = 1, stderr_path: Path | None = None
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """`serve_in_subprocess`, also yielding the process (to signal it)."""
     port = free_port()
     stderr = None if stderr_path is None else stderr_path.open("ab")
     process = subprocess.Popen(
@@ -80,7 +89,7 @@ def serve_in_subprocess(
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the server did not start")
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=30)

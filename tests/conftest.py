@@ -127,3 +127,17 @@ def make_experiment(client: TestClient, name: str = "exp", **fields: object) -> 
     assert response.status_code == 201, response.text
     body: dict[str, object] = response.json()
     return body
+
+
+def grid_runs(prefix: str = "r") -> list[dict[str, object]]:
+    """20 keyed runs on a Chinchilla-shaped surface: enough for a quick parametric fit."""
+    return [
+        {
+            "run_key": f"{prefix}{n:.0e}-{d:.0e}",
+            "params": n,
+            "tokens": d,
+            "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28,
+        }
+        for n in (1e7, 3e7, 1e8, 3e8, 1e9)
+        for d in (1e9, 3e9, 1e10, 3e10)
+    ]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import auth
 from service.db import session_scope
-from service.errors import AuthenticationError, PermissionDeniedError
+from service.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from service.fits.answers import AnswerCache
 from service.fits.cache import FitCache
 from service.fits.service import FitPolicy
@@ -83,10 +83,30 @@ Writer = Annotated[auth.Principal, Depends(require("write"))]
 Admin = Annotated[auth.Principal, Depends(require("admin"))]
 
 
+def page_size(limit: int | None, settings: Settings, default: int) -> int:
+    """`limit` if within `SCALING_MAX_PAGE_SIZE`, else 422 naming the limit; by default the
+    smaller of `default` and the limit."""
+    if limit is None:
+        return min(default, settings.max_page_size)
+    if limit > settings.max_page_size:
+        raise InvalidInputError(
+            f"limit is at most {settings.max_page_size} (SCALING_MAX_PAGE_SIZE); got {limit}",
+            field="limit",
+            limit=settings.max_page_size,
+        )
+    return limit
+
+
 ExperimentPath = Annotated[ExperimentName, Path(description="The experiment's name (slug).")]
 
 
-def get_experiment(name: ExperimentPath, session: SessionDep) -> Experiment:
+def get_experiment(
+    name: ExperimentPath,
+    session: SessionDep,
+    _: Annotated[auth.Principal, Depends(get_principal)],
+) -> Experiment:
+    """The named experiment; 404 only for an authenticated caller (else 401 first), so that no
+    one without a key learns which experiments exist."""
     return experiment_store.get_by_name(session, name)
 
 

@@ -79,6 +79,11 @@ async def _scaling(request: Request, exc: ScalingError) -> JSONResponse:
 
 
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body it cannot decode (not UTF-8): invalid input, like bad JSON.
+        return error_response(
+            422, "validation_error", "body: not valid JSON (UTF-8)", [{"field": "body"}]
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, code, str(exc.detail), None, headers)

@@ -11,7 +11,8 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
-from service.fits.service import FitPolicy, execute
+from service.errors import FitTimeoutError
+from service.fits.service import Deadline, FitPolicy, execute
 from service.scaling import ScalingError
 from service.store import fits as store
 from service.store.models import Fit
@@ -70,8 +71,19 @@ class FitRunner:
             fit_row = session.get(Fit, fit_id)
             assert fit_row is not None
             try:
-                execute(session, fit_row, self._progress(fit_id), self.policy)
+                progress = Deadline(self.policy.timeout_seconds, self._progress(fit_id))
+                execute(session, fit_row, progress, self.policy)
                 log.info("fit_succeeded", fit_id=fit_id, duration_s=fit_row.duration_s)
+            except FitTimeoutError as exc:
+                session.rollback()
+                _fail(
+                    session,
+                    fit_id,
+                    {"code": exc.code, "message": exc.message, "details": exc.details},
+                )
+                log.warning(
+                    "fit_timed_out", fit_id=fit_id, limit_seconds=exc.details["limit_seconds"]
+                )
             except ScalingError as exc:
                 session.rollback()
                 _fail(session, fit_id, exc.to_json())

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service import __version__
+from service.errors import FitTimeoutError
 from service.fits import data
 from service.metrics import observe_fit_duration
 from service.scaling import FitResult, fit
@@ -26,6 +27,7 @@ class FitPolicy:
     inline_max_bootstrap: int
     refit_debounce: timedelta
     lease: timedelta
+    timeout_seconds: float = 600.0
     code_version: str = __version__
     # Told the experiment's name after a commit that changed its runs or its fits.
     on_change: Callable[[str], None] | None = None
@@ -38,6 +40,7 @@ class FitPolicy:
             inline_max_bootstrap=settings.fit_inline_max_bootstrap,
             refit_debounce=timedelta(seconds=settings.refit_debounce_seconds),
             lease=timedelta(seconds=settings.fit_lease_seconds),
+            timeout_seconds=settings.fit_timeout_seconds,
             on_change=on_change,
         )
 
@@ -87,8 +90,29 @@ def request_fit(
         started_at=now if inline else None,
     )
     if inline:
-        execute(session, fit_row, policy=policy)
+        execute(session, fit_row, Deadline(policy.timeout_seconds), policy)
     return fit_row
+
+
+class Deadline:
+    """A progress callback that raises `FitTimeoutError` once the fit has run past its limit
+    (then calls `then`, e.g. the runner's heartbeat)."""
+
+    def __init__(self, seconds: float, then: Progress | None = None) -> None:
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.then = then
+
+    def __call__(self, fraction: float) -> None:
+        if time.monotonic() > self.expires:
+            raise FitTimeoutError(
+                f"the fit ran longer than the limit of {self.seconds:g} s "
+                "(SCALING_FIT_TIMEOUT_SECONDS) and was stopped",
+                limit_seconds=self.seconds,
+                progress=round(fraction, 4),
+            )
+        if self.then is not None:
+            self.then(fraction)
 
 
 def execute(

@@ -1,6 +1,7 @@
 """Store a batch of runs: all or nothing, idempotent by run_key, safe under concurrent posts."""
 
 import hashlib
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,8 @@ def _flops_warning(index: int, run: RunIn) -> Warning | None:
     if run.flops is None:
         return None
     six_nd = 6.0 * run.params * run.tokens
-    factor = max(run.flops / six_nd, six_nd / run.flops)
+    # 6ND can underflow to 0 or overflow to infinity for extreme sizes: no finite factor then.
+    factor = max(run.flops / six_nd, six_nd / run.flops) if six_nd > 0 else math.inf
     if factor <= FLOPS_TOLERANCE_FACTOR:
         return None
     return Warning(

@@ -35,6 +35,17 @@ BOUND_TOL = 1e-3
 VANISHING_TERM = 1e-4
 
 
+def _one_budget(runs: RunArrays, budget_tol: float) -> bool:
+    """All runs at one compute budget: FLOPs within `budget_tol` of each other end to end.
+
+    Not `budget_labels(...).max() == 0`: grouping links neighbours, so runs spread densely over
+    decades of compute (no gap over the tolerance) chained into one "budget".
+    """
+    if runs.budget is not None:
+        return bool(np.unique(runs.budget).size < 2)
+    return bool(np.log(runs.flops.max() / runs.flops.min()) <= np.log1p(budget_tol))
+
+
 def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
     n_params = len(LAWS[law].param_names)
     if len(runs) <= n_params:
@@ -45,7 +56,7 @@ def _check_parametric(runs: RunArrays, law: str, budget_tol: float) -> None:
         raise DegenerateDataError(target=f"the {law} law", reason="all runs have one model size")
     if np.unique(runs.tokens).size < 2:
         raise DegenerateDataError(target=f"the {law} law", reason="all runs have one token count")
-    if int(budget_labels(runs, budget_tol).max()) == 0:
+    if _one_budget(runs, budget_tol):
         raise DegenerateDataError(
             target=f"the {law} law",
             reason="all runs share one compute budget, so N and D vary together (D = C/6N)",

@@ -2,11 +2,56 @@
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Item = TypeVar("Item")
 
+# Ids are 64-bit signed integers in every backend: a larger one names nothing (and overflows
+# the database driver), so it is refused as invalid input.
+MAX_ID = 2**63 - 1
+
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+def _check_text(value: str) -> str:
+    """Text every backend stores as sent: PostgreSQL refuses NUL, UTF-8 refuses lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _check_json(value: Any) -> None:
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("integers must fit in 64 bits")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
+
+
+def _check_json_object(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json(value)
+    return value
+
+
+# Strings and free-form JSON from clients: refused (422) unless they read back exactly as sent.
+SafeText = Annotated[str, AfterValidator(_check_text)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json_object)]
 
 
 class StrictModel(BaseModel):
@@ -60,6 +105,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or unknown API key.",
         403: "The key lacks the required scope.",
         422: "Invalid input; `details` names each field (and row, in a batch).",
+        429: "Rate limited (when SCALING_RATE_LIMIT_PER_SECOND is set); retry after "
+        "`Retry-After` seconds.",
         503: "Database unreachable; retry after `Retry-After` seconds.",
     }.items()
 }

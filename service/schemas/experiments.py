@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import StrictModel
+from service.schemas.common import JsonObject, SafeText, StrictModel
 
 ExperimentName = Annotated[
     str,
@@ -21,7 +21,7 @@ FlopsFormula = Literal["6ND", "reported"]
 
 class ExperimentCreate(StrictModel):
     name: ExperimentName
-    description: str = Field(default="", max_length=10_000)
+    description: SafeText = Field(default="", max_length=10_000)
     param_convention: ParamConvention = Field(
         default="total",
         description="How `params` counts: all parameters (Chinchilla) or non-embedding (Kaplan).",
@@ -30,7 +30,7 @@ class ExperimentCreate(StrictModel):
         default="6ND",
         description="How `flops` is counted: C = 6 * params * tokens, or as reported per run.",
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -48,8 +48,8 @@ class ExperimentCreate(StrictModel):
 
 
 class ExperimentPatch(StrictModel):
-    description: str | None = Field(default=None, max_length=10_000)
-    metadata: dict[str, Any] | None = None
+    description: SafeText | None = Field(default=None, max_length=10_000)
+    metadata: JsonObject | None = None
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"description": "Updated description."}]}

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import PositiveFinite, StrictModel
+from service.schemas.common import PositiveFinite, SafeText, StrictModel
 
 LawName = Literal["chinchilla", "kaplan", "data_constrained"]
 MethodName = Literal["parametric", "isoflop", "envelope"]
@@ -21,7 +21,7 @@ class RunSelection(StrictModel):
     params_max: PositiveFinite | None = None
     tokens_min: PositiveFinite | None = None
     tokens_max: PositiveFinite | None = None
-    source: str | None = Field(default=None, max_length=64)
+    source: SafeText | None = Field(default=None, max_length=64)
 
 
 class FitCreate(StrictModel):

@@ -4,18 +4,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import PositiveFinite, StrictModel
+from service.schemas.common import MAX_ID, PositiveFinite, SafeText, StrictModel
 from service.schemas.fits import LawName, MethodName
 
 
 class SourceSpec(StrictModel):
     """Exactly one of: an experiment's current fit, a fit id, a published preset."""
 
-    experiment: str | None = Field(default=None, max_length=64)
+    experiment: SafeText | None = Field(default=None, max_length=64)
     law: LawName = "chinchilla"
     method: MethodName = "parametric"
-    fit_id: int | None = Field(default=None, ge=1)
-    preset: str | None = Field(default=None, max_length=64, examples=["chinchilla-2022"])
+    fit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    preset: SafeText | None = Field(default=None, max_length=64, examples=["chinchilla-2022"])
 
     @model_validator(mode="after")
     def _one_source(self) -> "SourceSpec":
@@ -33,7 +33,7 @@ class BudgetSpec(StrictModel):
     gpu_hours: PositiveFinite | None = None
     usd: PositiveFinite | None = Field(default=None, description="Money, US dollars.")
     target_loss: PositiveFinite | None = Field(default=None, description="nats/token")
-    gpu: str | None = Field(default=None, examples=["H100-SXM"], max_length=64)
+    gpu: SafeText | None = Field(default=None, examples=["H100-SXM"], max_length=64)
     mfu: float | None = Field(default=None, gt=0, le=1, description="Model FLOPs utilisation.")
     usd_per_gpu_hour: PositiveFinite | None = None
 

@@ -1,11 +1,12 @@
 """Runs: one training run's final result, in params (count), tokens (count), flops, loss."""
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import PositiveFinite, StrictModel, Warning
+from service.schemas.common import JsonObject, PositiveFinite, SafeText, StrictModel, Warning
 
 MAX_BATCH_RUNS = 10_000
 
@@ -23,7 +24,7 @@ RUN_EXAMPLE: dict[str, Any] = {
 
 
 class RunIn(StrictModel):
-    run_key: str | None = Field(
+    run_key: SafeText | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -39,12 +40,23 @@ class RunIn(StrictModel):
         default=None, description="Unique tokens in the training data (for repeated data)."
     )
     seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(
+    hyperparameters: JsonObject = Field(default_factory=dict)
+    metadata: JsonObject = Field(
         default_factory=dict,
         description="Free-form; `corpus_hash` and `tokenizer_hash` must match the experiment's.",
     )
-    source: str = Field(default="api", min_length=1, max_length=64)
+    source: SafeText = Field(default="api", min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _derivable_flops(self) -> "RunIn":
+        # Tiny params * tokens underflowed 6ND to 0 (a CHECK violation: 500 on PostgreSQL, the
+        # row silently dropped on SQLite); huge ones overflowed it to infinity.
+        if self.flops is None and not 0 < 6.0 * self.params * self.tokens < math.inf:
+            raise ValueError(
+                "flops derived as 6 * params * tokens is not a positive finite number; "
+                "send flops explicitly"
+            )
+        return self
 
 
 class RunBatch(StrictModel):
@@ -93,7 +105,7 @@ class ImportResult(RunBatchResult):
 
 class RunPatch(StrictModel):
     excluded: bool = Field(description="Exclude the run from fits (it stays stored).")
-    reason: str | None = Field(
+    reason: SafeText | None = Field(
         default=None, min_length=1, max_length=2000, description="Required when excluding."
     )
 

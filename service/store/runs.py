@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, NotFoundError
+from service.schemas.common import SafeText
 from service.store.models import Run
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class RunFilter:
     tokens_min: float | None = None
     tokens_max: float | None = None
     excluded: bool | None = None
-    source: str | None = None
+    source: SafeText | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -31,7 +31,8 @@ def runs_count(client: TestClient) -> tuple[int, float]:
         for labels, value in samples(
             client.get("/metrics").text, "scaling_http_request_duration_seconds_count"
         )
-        # 2xx only: earlier tests in this process (e.g. tests/api/test_runs.py) leave 4xx series
+        # 2xx only: other tests in this process leave 4xx series for the route (metrics are
+        # process-wide).
         if labels["route"] == RUNS_ROUTE
         and labels["method"] == "GET"
         and labels["status_class"] == "2xx"

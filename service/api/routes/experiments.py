@@ -4,7 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from service.api.deps import Admin, ExperimentDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import (
+    Admin,
+    ExperimentDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    page_size,
+)
 from service.schemas.common import Page, errors
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
 from service.store import experiments as store
@@ -61,10 +69,13 @@ def list_experiments(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[ExperimentOut]:
-    limit = min(limit, settings.max_page_size)
+    limit = page_size(limit, settings, default=100)
     rows = store.list_page(session, decode_token(page_token, {}), limit + 1)
     page, more = rows[:limit], len(rows) > limit
     counts = store.run_counts(session, [e.id for e in page])

@@ -13,11 +13,12 @@ from service.api.deps import (
     SessionDep,
     SettingsDep,
     Writer,
+    page_size,
 )
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.plots import render_fit_plot
 from service.fits.service import eta_seconds, request_fit
-from service.schemas.common import Page, errors
+from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
 from service.store import fits as store
 from service.store.models import Fit
@@ -25,7 +26,7 @@ from service.store.pagination import decode_token, encode_token
 
 router = APIRouter(tags=["fits"])
 
-FitId = Annotated[int, Path(ge=1, description="The fit's id.", examples=[1])]
+FitId = Annotated[int, Path(ge=1, le=MAX_ID, description="The fit's id.", examples=[1])]
 
 
 def fit_out(fit_row: Fit) -> FitOut:
@@ -107,10 +108,13 @@ def list_fits(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 50, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[FitOut]:
-    limit = min(limit, settings.max_page_size)
+    limit = page_size(limit, settings, default=50)
     rows = store.list_page(session, experiment.id, decode_token(page_token, {}), limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return Page[FitOut](

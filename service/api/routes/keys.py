@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, status
 
 from service import auth
 from service.api.deps import Admin, KeyCacheDep, SessionDep
-from service.schemas.common import errors
+from service.schemas.common import SafeText, errors
 from service.schemas.keys import KeyCreate, KeyCreated, KeyOut
 from service.store.models import ApiKey
 
@@ -53,7 +53,7 @@ def list_keys(session: SessionDep, _: Admin) -> list[KeyOut]:
     responses=errors(404),
 )
 def revoke_key(
-    prefix: Annotated[str, Path(description="The key's prefix.", examples=["7f8333bb3606"])],
+    prefix: Annotated[SafeText, Path(description="The key's prefix.", examples=["7f8333bb3606"])],
     session: SessionDep,
     cache: KeyCacheDep,
     _: Admin,

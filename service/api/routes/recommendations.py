@@ -15,7 +15,7 @@ from service.api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
-from service.errors import InvalidInputError
+from service.errors import InvalidInputError, NotFoundError
 from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
 from service.schemas.common import errors
@@ -145,6 +145,9 @@ def compare(
             )
         except ScalingError as exc:
             rows.append({"source": spec.model_dump(exclude_none=True), "error": exc.to_json()})
+        except NotFoundError as exc:  # an unknown fit or experiment is one source's answer
+            error = {"code": exc.code, "message": exc.message, "details": exc.details or None}
+            rows.append({"source": spec.model_dump(exclude_none=True), "error": error})
     return rows
 
 

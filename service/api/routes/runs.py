@@ -4,12 +4,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from service.api.deps import ExperimentDep, FitPolicyDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import (
+    ExperimentDep,
+    FitPolicyDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    page_size,
+)
 from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest.batch import ingest_runs
 from service.ingest.tabular import parse_runs
-from service.schemas.common import Page, errors
+from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunOut, RunPatch
 from service.settings import Settings
 from service.store import runs as store
@@ -18,7 +26,7 @@ from service.store.pagination import decode_token, encode_token
 
 router = APIRouter(tags=["runs"])
 
-RunId = Annotated[int, Path(ge=1, description="The run's id.", examples=[1])]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's id.", examples=[1])]
 
 CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n8.0e8,6.25e9,3.0e19,2.70,sweep-3e19-n800m\n"
 JSONL_EXAMPLE = '{"params": 4.0e8, "tokens": 1.25e10, "loss": 2.71, "run_key": "r1"}\n'
@@ -179,10 +187,13 @@ def list_runs(
     settings: SettingsDep,
     _: Reader,
     where: Annotated[store.RunFilter, Depends()],
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[RunOut]:
-    limit = min(limit, settings.max_page_size)
+    limit = page_size(limit, settings, default=100)
     filters = where.as_dict()
     rows = store.list_page(
         session, experiment.id, where, decode_token(page_token, filters), limit + 1
