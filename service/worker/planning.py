@@ -53,9 +53,11 @@ def make_plan(
 def trainer_config(spec: JobRunSpec) -> dict[str, Any]:
     """The trainer's config for a job: a model of about `params` non-embedding parameters
     trained on `tokens` tokens (the run records the exact counts it reached); `spec.trainer`
-    adds fields, and its `shape` entry adds shape fields such as context_tokens."""
+    adds fields; its `shape` entry is either a full shape or extra fields (context_tokens)."""
     extra = dict(spec.trainer)
-    shape = {**extra.pop("shape", {}), "non_embedding_params": spec.params}
+    shape = dict(extra.pop("shape", {}))
+    if "n_layer" not in shape:  # not a full shape: the trainer sizes the model to `params`
+        shape["non_embedding_params"] = spec.params
     return {"trainer": {**extra, "shape": shape, "tokens": int(spec.tokens), "seed": spec.seed}}
 
 

@@ -210,3 +210,25 @@ def test_autopilot_plans_fits_and_stops(client: TestClient, database_url: str) -
         origins = set(connection.execute(sa.select(Job.origin)).scalars())
     engine.dispose()
     assert origins == {"autofill"}
+
+
+def test_diverging_training_fails_the_job_and_stores_nothing(
+    client: TestClient, tmp_path: Path, corpus_cache: Path
+) -> None:
+    make_experiment(client)
+    trainer = {**tiny_trainer(corpus_cache, tokens=200 * 8 * 32), "lr": 50.0}
+    (job_id,) = queue(client, [{"params": 2e4, "tokens": 200 * 8 * 32, "trainer": trainer}])
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    worker = Worker(state.session_factory, LocalExecutor(tmp_path / "jobs"), state.fit_policy)
+    import time
+
+    deadline = time.monotonic() + 120
+    while client.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        worker.tick()
+        time.sleep(0.2)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed"
+    assert job["error"].startswith(("training diverged", "training nan"))
+    assert job["result_run_id"] is None
+    assert runs_of(client) == []
