@@ -1,22 +1,27 @@
 """Plans, jobs and the autopilot: which training runs to do next, and their progress."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import PositiveFinite, StrictModel
+from service.schemas.common import StrictModel
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
+# Sanity bounds keep every derived number (6ND, plan scores) finite and storable.
+Flops = Annotated[float, Field(ge=1e6, le=1e40, allow_inf_nan=False)]
+Params = Annotated[float, Field(ge=1.0, le=1e15, allow_inf_nan=False)]
+Tokens = Annotated[float, Field(ge=1.0, le=1e17, allow_inf_nan=False)]
+
 
 class PlanRequest(StrictModel):
-    target_flops: PositiveFinite = Field(
+    target_flops: Flops = Field(
         description="The budget whose recommendation should become certain (FLOPs)."
     )
-    budget_flops: PositiveFinite = Field(description="FLOPs this plan may spend in total.")
-    max_flops_per_run: PositiveFinite = Field(description="The largest single run (FLOPs).")
-    min_flops_per_run: PositiveFinite = Field(
+    budget_flops: Flops = Field(description="FLOPs this plan may spend in total.")
+    max_flops_per_run: Flops = Field(description="The largest single run (FLOPs).")
+    min_flops_per_run: Flops = Field(
         default=1e15, description="The smallest run worth planning (lower it for CPU demos)."
     )
     batch_size: int = Field(default=8, ge=1, le=100, description="Most runs in an active plan.")
@@ -52,8 +57,8 @@ class PlanOut(BaseModel):
 
 
 class JobRunSpec(StrictModel):
-    params: PositiveFinite = Field(description="Parameters (the trainer's non-embedding target).")
-    tokens: PositiveFinite
+    params: Params = Field(description="Parameters (the trainer's non-embedding target).")
+    tokens: Tokens
     seed: int = Field(default=0, ge=0, lt=2**31)
     trainer: dict[str, Any] = Field(
         default_factory=dict,
@@ -105,12 +110,10 @@ class JobOut(BaseModel):
 
 class AutofillSettings(StrictModel):
     enabled: bool = False
-    experiment_budget_flops: PositiveFinite = Field(
-        description="Total FLOPs the autopilot may use."
-    )
-    target_flops: PositiveFinite = Field(description="Budget whose N_opt should become certain.")
-    max_flops_per_run: PositiveFinite
-    min_flops_per_run: PositiveFinite = 1e15
+    experiment_budget_flops: Flops = Field(description="Total FLOPs the autopilot may use.")
+    target_flops: Flops = Field(description="Budget whose N_opt should become certain.")
+    max_flops_per_run: Flops
+    min_flops_per_run: Flops = 1e15
     stop_when_n_opt_width_below: float = Field(
         default=0.1,
         gt=0,

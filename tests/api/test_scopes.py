@@ -18,7 +18,8 @@ from tests.conftest import ADMIN_TOKEN, make_experiment
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-READ_ONLY_POSTS = {"/v1/recommendations", "/v1/compare"}
+# POSTs that only compute an answer: reading is enough.
+READ_ONLY_POSTS = {"/v1/recommendations", "/v1/compare", "/v1/experiments/{name}/plans"}
 
 
 def expected_scope(route: APIRoute, method: str) -> str | None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, status
 from service.api.deps import ExperimentDep, FitCacheDep, Reader, SessionDep, SettingsDep, Writer
 from service.errors import InvalidInputError
 from service.scaling import Plan
-from service.schemas.common import Page, errors
+from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -26,7 +26,7 @@ from service.worker.planning import make_plan, queue_plan, queue_runs
 
 router = APIRouter(tags=["jobs"])
 
-JobId = Annotated[int, Path(ge=1, description="The job's id.", examples=[1])]
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.", examples=[1])]
 
 
 def job_out(job: Job) -> JobOut:
