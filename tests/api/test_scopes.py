@@ -20,7 +20,12 @@ PUBLIC = {"/healthz", "/readyz", "/metrics"}
 # The dashboard's login, logout and stylesheet; its pages declare read or write like the API.
 UI_PUBLIC = {"/ui/login", "/ui/logout", "/ui/static/style.css"}
 DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-READ_ONLY_POSTS = {"/v1/recommendations", "/v1/compare", "/ui/experiments/{name}/recommendation"}
+READ_ONLY_POSTS = {
+    "/v1/recommendations",
+    "/v1/compare",
+    "/v1/experiments/{name}/plans",  # a proposal; nothing is queued
+    "/ui/experiments/{name}/recommendation",
+}
 
 
 def expected_scope(route: APIRoute, method: str) -> str | None:
