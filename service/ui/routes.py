@@ -32,6 +32,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 STATIC = Path(__file__).parent / "static"
 LAW, METHOD = "chinchilla", "parametric"
+DEFAULT_GPU = "H100-SXM"  # preselected on the recommendation form when catalogued
 RUNS_SHOWN, JOBS_SHOWN, EXPERIMENTS_SHOWN = 50, 50, 200
 
 
@@ -98,6 +99,7 @@ def _experiment_page(
         "autopilot": autopilot,
         "autofill_settings": autofill.settings_of(experiment),
         "gpus": sorted(CATALOGUE),
+        "default_gpu": DEFAULT_GPU,
         "form": {"budget_kind": "flops", "confidence": "0.9"},
         "saved": request.query_params.get("saved"),
         **extra,
