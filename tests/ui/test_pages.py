@@ -185,3 +185,39 @@ def test_recommendation_form_answers_from_the_chinchilla_fit(client: TestClient)
         refused = client.post(url, data=bad)
         assert refused.status_code == 422
         assert 'id="answer-errors"' in refused.text
+
+
+def test_jobs_show_status_and_progress(client: TestClient) -> None:
+    make_experiment(client, "exp")
+    queued = client.post(
+        "/v1/experiments/exp/jobs",
+        json={"runs": [{"params": 2e5, "tokens": 2e7}, {"params": 4e5, "tokens": 1e7}]},
+    )
+    assert queued.status_code == 201, queued.text
+    first = queued.json()[0]["id"]
+    assert client.post(f"/v1/jobs/{first}:cancel").status_code == 200
+    page = client.get("/ui/experiments/exp").text
+    assert '<span class="badge cancelled">cancelled</span>' in page
+    assert '<span class="badge queued">queued</span>' in page
+    assert '<progress max="1" value="0.0">0%</progress>' in page
+    assert "No jobs." not in page
+
+
+@pytest.mark.slow
+def test_a_fit_made_stale_by_new_runs_says_so(client: TestClient) -> None:
+    import_chinchilla(client)
+    assert fit(client, bootstrap=0, seed=1).status_code == 201
+    added = client.post(
+        "/v1/experiments/chinchilla/runs",
+        json={"runs": [{"params": 4e8, "tokens": 8e9, "loss": 2.9}]},
+    )
+    assert added.status_code == 201, added.text
+    page = client.get("/ui/experiments/chinchilla").text
+    assert '<span class="badge stale">stale</span>' in page
+    assert "a refit is queued" in page
+    assert '<span class="badge stale">stale</span>' in client.get("/ui").text
+    answered = client.post(
+        "/ui/experiments/chinchilla/recommendation",
+        data={"budget_kind": "flops", "flops": "1e22"},
+    )
+    assert "the fit is stale" in answered.text
