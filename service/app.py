@@ -40,6 +40,7 @@ from service.fits.service import FitPolicy
 from service.logging import configure_logging
 from service.metrics import mark_process_dead
 from service.settings import Settings, get_settings
+from service.ui import install as install_ui
 
 DESCRIPTION = """
 Fit scaling laws (Chinchilla: L(N, D) = E + A/N^alpha + B/D^beta) to your training runs and
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    install_ui(app)  # the dashboard at /ui (not in the OpenAPI document)
 
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes

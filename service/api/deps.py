@@ -52,13 +52,22 @@ async def get_principal(
         return auth.ANONYMOUS
     if credentials is None:
         raise AuthenticationError()
-    cache: auth.KeyCache = request.app.state.key_cache
-    principal = cache.get(credentials.credentials)
+    principal = await authenticate(request, credentials.credentials)
     if principal is None:
-        principal = await run_in_threadpool(_verify, request, credentials.credentials)
+        raise AuthenticationError("unknown or revoked API key")
+    return principal
+
+
+async def authenticate(request: Request, token: str) -> auth.Principal | None:
+    """The principal of an API key (through the key cache), recorded on the request; None for an
+    unknown or revoked key. The dashboard's cookie login uses it too."""
+    cache: auth.KeyCache = request.app.state.key_cache
+    principal = cache.get(token)
+    if principal is None:
+        principal = await run_in_threadpool(_verify, request, token)
         if principal is None:
-            raise AuthenticationError("unknown or revoked API key")
-        cache.put(credentials.credentials, principal)
+            return None
+        cache.put(token, principal)
     request.state.principal = principal
     return principal
 

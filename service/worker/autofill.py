@@ -33,6 +33,12 @@ def settings_of(experiment: Experiment) -> AutofillSettings | None:
     return AutofillSettings(**experiment.autofill) if experiment.autofill else None
 
 
+def configure(session: Session, experiment: Experiment, settings: AutofillSettings) -> None:
+    """Store the autopilot's settings (HTTP PUT and the dashboard's form)."""
+    experiment.autofill = settings.model_dump(mode="json")
+    session.flush()
+
+
 def n_opt_width(
     session: Session, experiment: Experiment, target: float, cache: FitCache
 ) -> float | None:

@@ -17,13 +17,20 @@ from tests.api.test_auth import key
 from tests.conftest import ADMIN_TOKEN, make_experiment
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
+# The dashboard's login, logout and stylesheet; its pages declare read or write like the API.
+UI_PUBLIC = {"/ui/login", "/ui/logout", "/ui/static/style.css"}
 DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 # POSTs that only compute an answer: reading is enough.
-READ_ONLY_POSTS = {"/v1/recommendations", "/v1/compare", "/v1/experiments/{name}/plans"}
+READ_ONLY_POSTS = {
+    "/v1/recommendations",
+    "/v1/compare",
+    "/v1/experiments/{name}/plans",  # a proposal; nothing is queued
+    "/ui/experiments/{name}/recommendation",
+}
 
 
 def expected_scope(route: APIRoute, method: str) -> str | None:
-    if route.path in PUBLIC:
+    if route.path in PUBLIC | UI_PUBLIC:
         return None
     if route.path.startswith("/v1/keys") or method == "DELETE":
         return "admin"
@@ -54,6 +61,14 @@ def leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
 def operations(client: TestClient) -> list[tuple[APIRoute, str]]:
     routes = [r for r in leaf_routes(client.app.routes) if isinstance(r, APIRoute)]  # type: ignore[attr-defined]
     return [(route, method) for route in routes for method in sorted(route.methods)]
+
+
+def api_operations(client: TestClient) -> list[tuple[APIRoute, str]]:
+    """Operations answering JSON errors: the dashboard's pages redirect a caller without a key to
+    its login page and answer 403 as HTML instead (tests/ui checks both)."""
+    return [
+        (route, method) for route, method in operations(client) if not route.path.startswith("/ui")
+    ]
 
 
 def test_every_route_is_public_or_declares_its_scope(app_client: TestClient) -> None:
@@ -96,7 +111,7 @@ def test_each_operation_refuses_missing_key_and_missing_scope(client: TestClient
     tokens = {"read": key(client, "read"), "write": key(client, "write")}
     weaker = {"read": [], "write": ["read"], "admin": ["read", "write"]}
     checked = 0
-    for route, method in operations(client):
+    for route, method in api_operations(client):
         scope = expected_scope(route, method)
         path = concrete(route.path)
         anonymous = call(client, method, path, {"Authorization": ""})

@@ -195,6 +195,5 @@ def put_autofill(
     cache: FitCacheDep,
     _: Writer,
 ) -> AutofillOut:
-    experiment.autofill = body.model_dump(mode="json")
-    session.flush()
+    autofill.configure(session, experiment, body)
     return _autofill_out(session, experiment, cache)

@@ -1,0 +1,39 @@
+"""Templates (Jinja2, autoescaped) and the dashboard's response headers."""
+
+import math
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+# The pages load only their own stylesheet and images and post only to themselves.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """3 significant digits: 7.33e+10, 20.1, 1.94; a dash for nothing."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+)
+_env.filters["num"] = number
+templates = Jinja2Templates(env=_env)
+
+
+def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["content-security-policy"] = CSP
+    return response
