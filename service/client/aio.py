@@ -406,7 +406,8 @@ class AsyncScalingClient:
     ) -> list[JobOut]:
         """Queue training jobs: what the planner proposes for `plan`, or explicit `runs`
         (`{"params", "tokens", "seed", "trainer"}`); `trainer` fields go to every job of a
-        plan. A run that repeats a stored run or an active job is refused (`ConflictError`)."""
+        plan or to each run (its own fields win). A run that repeats a stored run or an active
+        job is refused (`ConflictError`)."""
         return await self.send(
             core.queue_jobs(experiment, plan, runs, trainer, max_attempts, idempotency_key)
         )

@@ -531,16 +531,23 @@ def queue_jobs(
     max_attempts: int | None,
     idempotency_key: str | None,
 ) -> Call[list[JobOut]]:
-    """Exactly one of `plan` and `runs` (checked here, before anything is sent)."""
+    """Exactly one of `plan` and `runs` (checked here, before anything is sent). `trainer`
+    fields go to every job: the plan's, or each run's (where the run does not set them)."""
     if (plan is None) == (runs is None):
         raise ValueError("give exactly one of plan, runs")
     fields: dict[str, Any] = {}
     if plan is not None:
         fields["plan"] = _dump(_as(PlanRequest, plan))
+        if trainer:
+            fields["trainer"] = dict(trainer)
     if runs is not None:
-        fields["runs"] = [_dump(_as(JobRunSpec, run)) for run in runs]
-    if trainer:
-        fields["trainer"] = dict(trainer)
+        specs = [_as(JobRunSpec, run) for run in runs]
+        fields["runs"] = [
+            {**_dump(spec), "trainer": {**(trainer or {}), **spec.trainer}}
+            if trainer
+            else _dump(spec)
+            for spec in specs
+        ]
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
     body = JobsCreate.model_validate(fields)
