@@ -1,7 +1,9 @@
 """A real server on a loopback port (uvicorn in a thread) and clients of it."""
 
 import shutil
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,3 +84,24 @@ def job_server(tmp_path: Path, sqlite_template: Path) -> Iterator[JobServer]:
     app = create_app(server_settings(f"sqlite:///{path}"))
     with serve_app(app) as url:
         yield JobServer(url, app)
+
+
+@contextmanager
+def ticking(server: JobServer, every: float = 0.05) -> Iterator[None]:
+    """A simulated worker ticking in a thread while the block runs."""
+    worker = server.worker()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            worker.tick()
+            stop.wait(every)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        worker.shutdown()

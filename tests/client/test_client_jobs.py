@@ -1,14 +1,10 @@
 """Plans, jobs and the autopilot through the clients; a simulated worker ticks in the test."""
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 from service.client import AsyncScalingClient, ConflictError, NotFoundError, ScalingClient
 from service.schemas.jobs import AutofillSettings, JobOut, PlanOut
-from tests.client.conftest import FAST_RETRY, JobServer
+from tests.client.conftest import FAST_RETRY, JobServer, ticking
 from tests.conftest import ADMIN_TOKEN
 
 # The CPU demo of docs/autopilot.md: a cold start gets an IsoFLOP seed design within these.
@@ -18,27 +14,6 @@ TINY = {
     "max_flops_per_run": 1e11,
     "min_flops_per_run": 1e9,
 }
-
-
-@contextmanager
-def ticking(server: JobServer, every: float = 0.05) -> Iterator[None]:
-    """A simulated worker ticking in a thread while the block runs."""
-    worker = server.worker()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            worker.tick()
-            stop.wait(every)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        worker.shutdown()
 
 
 def test_plan_queue_wait_cancel(job_server: JobServer) -> None:
