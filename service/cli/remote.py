@@ -993,11 +993,20 @@ def autofill_show(
 def autofill_set(
     ctx: typer.Context,
     experiment: ExperimentArg,
-    budget_flops: Annotated[float, typer.Option(help="Total FLOPs the autopilot may use.")],
-    target_flops: Annotated[float, typer.Option(help="Budget whose N_opt should become certain.")],
-    max_flops_per_run: Annotated[float, typer.Option(help="The largest single run (FLOPs).")],
+    budget_flops: Annotated[
+        float | None, typer.Option(help="Total FLOPs the autopilot may use.")
+    ] = None,
+    target_flops: Annotated[
+        float | None, typer.Option(help="Budget whose N_opt should become certain.")
+    ] = None,
+    max_flops_per_run: Annotated[
+        float | None, typer.Option(help="The largest single run (FLOPs).")
+    ] = None,
     min_flops_per_run: MinPerRun = None,
-    enable: Annotated[bool, typer.Option("--enable/--disable", help="Run it or pause it.")] = True,
+    enable: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Run it or pause it [default: on, or as it was]."),
+    ] = None,
     stop_width: Annotated[
         float | None,
         typer.Option(help="Stop when N_opt's 90% interval is narrower than this, log(high/low)."),
@@ -1006,7 +1015,9 @@ def autofill_set(
     bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Configure the autopilot of an experiment (replaces its settings)."""
+    """Configure the autopilot of an experiment. The first time needs --budget-flops,
+    --target-flops and --max-flops-per-run; later, options not given keep their values (so
+    `set NAME --disable` pauses it and `set NAME --enable` resumes it)."""
     given: dict[str, Any] = {
         "enabled": enable,
         "experiment_budget_flops": budget_flops,
@@ -1018,7 +1029,24 @@ def autofill_set(
         "bootstrap": bootstrap,
     }
     with _api(ctx) as api:
-        out = api.set_autofill(experiment, {k: v for k, v in given.items() if v is not None})
+        current = api.get_autofill(experiment).settings
+        fields = current.model_dump() if current is not None else {"enabled": True}
+        fields |= {k: v for k, v in given.items() if v is not None}
+        missing = [
+            flag
+            for flag, key in (
+                ("--budget-flops", "experiment_budget_flops"),
+                ("--target-flops", "target_flops"),
+                ("--max-flops-per-run", "max_flops_per_run"),
+            )
+            if key not in fields
+        ]
+        if missing:
+            _err().print(
+                f"[red]error:[/red] {experiment} has no autopilot yet: give {', '.join(missing)}"
+            )
+            raise typer.Exit(2)
+        out = api.set_autofill(experiment, fields)
     if json_out:
         _echo_json(out)
     else:

@@ -101,6 +101,8 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
 def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None:
     invoke(remote, "experiments", "create", "auto")
     assert "autopilot of auto: off" in invoke(remote, "autofill", "show", "auto")
+    first = invoke(remote, "autofill", "set", "auto", "--disable", code=2)
+    assert "no autopilot yet: give --budget-flops, --target-flops, --max-flops-per-run" in first
     out = json.loads(
         invoke(
             remote,
@@ -133,19 +135,10 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
     shown = json.loads(invoke(remote, "autofill", "show", "auto", "--json"))
     assert shown["spent_flops"] > 0
     assert json.loads(invoke(remote, "jobs", "list", "--origin", "autofill", "--json"))
-    table = invoke(
-        remote,
-        "autofill",
-        "set",
-        "auto",
-        "--budget-flops",
-        "2e12",
-        "--target-flops",
-        "1e14",
-        "--max-flops-per-run",
-        "1e11",
-        "--disable",
-    )
-    assert "enabled" in table
+    table = invoke(remote, "autofill", "set", "auto", "--disable")  # the rest as it was
     assert "False" in table
+    paused = json.loads(invoke(remote, "autofill", "show", "auto", "--json"))["settings"]
+    assert {**paused, "enabled": True} == out["settings"]
+    resumed = json.loads(invoke(remote, "autofill", "set", "auto", "--enable", "--json"))
+    assert resumed["settings"] == out["settings"]
     assert "404" in invoke(remote, "autofill", "show", "absent", code=1)
