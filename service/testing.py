@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
@@ -27,10 +28,15 @@ def free_port() -> int:
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
     """Serve the app; yields its base URL and stops it on exit."""
+    with serve_app(create_app(settings)) as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serve an app already made (its `app.state` stays at hand, e.g. for an in-test worker)."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -5,16 +5,17 @@ Tables for people by default, `--json` for scripts. The server is `--url` or `$S
 API's code and message (and an import's row errors as a table) and exit 1; an unreachable server
 exits 3.
 
-Groups: `experiments`, `runs`, `fits`, `keys`; top-level `fit`, `recommend`, `laws`, `hardware`.
-New groups (jobs, plans) go in `register_groups` below.
+Groups: `experiments`, `runs`, `fits`, `keys`, `jobs`, `autofill`; top-level `fit`, `recommend`,
+`plan`, `laws`, `hardware`. New groups go in `register_groups` below.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,11 +25,14 @@ import typer
 from pydantic import BaseModel
 from pydantic import ValidationError as InvalidRequest
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from service.client import ApiError, FitFailedError, RetryPolicy, RunFilters, ScalingClient
 from service.schemas.fits import FitOut
+from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlanOut
 from service.schemas.keys import Scope
 from service.schemas.recommendations import Recommendation
 from service.schemas.runs import RunOut
@@ -46,6 +50,14 @@ fits_app = typer.Typer(
     help="List and show fits (request one with `remote fit`).", no_args_is_help=True
 )
 keys_app = typer.Typer(help="API keys through the API (needs an admin key).", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Queue, list, show, cancel and watch training jobs (a worker runs them).",
+    no_args_is_help=True,
+)
+autofill_app = typer.Typer(
+    help="The autopilot: workers plan, run and refit until N_opt is certain or the budget spent.",
+    no_args_is_help=True,
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ExperimentArg = Annotated[str, typer.Argument(help="The experiment's name.")]
@@ -622,14 +634,436 @@ def keys_revoke(ctx: typer.Context, prefix: Annotated[str, typer.Argument()]) ->
     _err().print(f"revoked {prefix}")
 
 
+# -- plans, jobs and the autopilot ---------------------------------------------------------------
+
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE: tuple[JobStatus, ...] = ("running", "queued")
+STATUS_STYLE = {
+    "queued": "cyan",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "dim",
+}
+
+TargetFlops = Annotated[
+    float | None,
+    typer.Option(help="The budget whose recommendation should become certain (FLOPs)."),
+]
+BudgetFlops = Annotated[float | None, typer.Option(help="FLOPs to spend in total.")]
+MaxPerRun = Annotated[float | None, typer.Option(help="The largest single run (FLOPs).")]
+MinPerRun = Annotated[
+    float | None,
+    typer.Option(help="The smallest run worth planning (FLOPs) [server default: 1e15]."),
+]
+BatchSize = Annotated[int | None, typer.Option(min=1, max=100, help="Most runs in an active plan.")]
+
+
+def _job_status(value: str | None) -> JobStatus | None:
+    if value is None:
+        return None
+    for status in JOB_STATUSES:
+        if value == status:
+            return status
+    _err().print(f"[red]error:[/red] --status is one of {', '.join(JOB_STATUSES)}")
+    raise typer.Exit(2)
+
+
+def _plan_fields(
+    target_flops: float | None,
+    budget_flops: float | None,
+    max_flops_per_run: float | None,
+    min_flops_per_run: float | None,
+    batch_size: int | None,
+) -> dict[str, Any]:
+    needed = {
+        "--target-flops": target_flops,
+        "--budget-flops": budget_flops,
+        "--max-flops-per-run": max_flops_per_run,
+    }
+    missing = [name for name, value in needed.items() if value is None]
+    if missing:
+        _err().print(f"[red]error:[/red] missing {', '.join(missing)}")
+        raise typer.Exit(2)
+    fields = {
+        "target_flops": target_flops,
+        "budget_flops": budget_flops,
+        "max_flops_per_run": max_flops_per_run,
+        "min_flops_per_run": min_flops_per_run,
+        "batch_size": batch_size,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _print_plan(experiment: str, plan: PlanOut) -> None:
+    console = Console()
+    title = (
+        f"{plan.phase} plan for {experiment}: {len(plan.runs)} runs, "
+        f"{_fmt(plan.total_flops)} FLOPs, target {_fmt(plan.target_flops)}"
+    )
+    table = Table("#", "params", "tokens", "flops", "layers x d_model", "gain", "why", title=title)
+    for index, run in enumerate(plan.runs, 1):
+        shape = f"{run.shape.get('n_layer', '?')} x {run.shape.get('d_model', '?')}"
+        table.add_row(
+            str(index),
+            _fmt(run.params),
+            _fmt(run.tokens),
+            _fmt(run.flops),
+            shape,
+            _fmt(run.gain),
+            run.reason,
+        )
+    console.print(table)
+    if plan.sd_before is not None:
+        console.print(
+            f"sd of log N_opt(target): {_fmt(plan.sd_before)} now, {_fmt(plan.sd_after)} after"
+        )
+    for note in plan.notes:
+        console.print(f"note: {note}")
+
+
+def plan_command(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    target_flops: TargetFlops = None,
+    budget_flops: BudgetFlops = None,
+    max_flops_per_run: MaxPerRun = None,
+    min_flops_per_run: MinPerRun = None,
+    batch_size: BatchSize = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Propose the next training runs for an experiment (nothing is queued)."""
+    fields = _plan_fields(
+        target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
+    )
+    with _api(ctx) as api:
+        plan = api.plan(experiment, fields)
+    if json_out:
+        _echo_json(plan)
+    else:
+        _print_plan(experiment, plan)
+
+
+def _progress_cell(job: JobOut) -> Any:
+    if job.status == "running":
+        return ProgressBar(total=1.0, completed=job.progress, width=20)
+    return f"{job.progress:.0%}" if job.status == "succeeded" else ""
+
+
+def _jobs_table(jobs: list[JobOut], title: str) -> Table:
+    table = Table(
+        "id",
+        "experiment",
+        "status",
+        "origin",
+        "params",
+        "tokens",
+        "flops",
+        "progress",
+        "run",
+        title=title,
+    )
+    for job in jobs:
+        style = STATUS_STYLE.get(job.status, "")
+        table.add_row(
+            str(job.id),
+            job.experiment,
+            f"[{style}]{job.status}[/{style}]" if style else job.status,
+            job.origin,
+            _fmt(job.params),
+            _fmt(job.tokens),
+            _fmt(job.flops),
+            _progress_cell(job),
+            str(job.result_run_id or ""),
+        )
+    return table
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed or cancelled.")
+    ] = None,
+    origin: Annotated[str | None, typer.Option(help="request, plan or autofill.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+    json_out: JsonFlag = False,
+) -> None:
+    """List jobs, newest first."""
+    wanted = _job_status(status)
+    with _api(ctx) as api:
+        jobs: list[JobOut] = []
+        for job in api.iter_jobs(
+            experiment=experiment, status=wanted, origin=origin, page_size=min(limit, 1000)
+        ):
+            if len(jobs) >= limit:
+                break
+            jobs.append(job)
+    if json_out:
+        _echo_json(jobs)
+    else:
+        Console().print(_jobs_table(jobs, "jobs"))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    ctx: typer.Context, job_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False
+) -> None:
+    """One job: status, attempts, progress, its config, the log's tail, its run."""
+    with _api(ctx) as api:
+        job = api.get_job(job_id)
+    if json_out:
+        _echo_json(job)
+        return
+    table = Table(show_header=False, title=f"job {job.id} ({job.experiment})")
+    for key, value in job.model_dump(mode="json").items():
+        if key == "log_tail":
+            continue
+        shown = json.dumps(value) if isinstance(value, dict) else "" if value is None else value
+        table.add_row(key, str(shown))
+    console = Console()
+    console.print(table)
+    if job.log_tail:
+        console.print("log tail:")
+        console.print(job.log_tail, markup=False, highlight=False)
+
+
+def _run_spec(text: str) -> dict[str, Any]:
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError(text)
+        spec: dict[str, Any] = {"params": float(parts[0]), "tokens": float(parts[1])}
+        if len(parts) == 3:
+            spec["seed"] = int(parts[2])
+    except ValueError:
+        _err().print(f"[red]error:[/red] --run is PARAMS:TOKENS[:SEED], e.g. 3e5:6e6, not {text!r}")
+        raise typer.Exit(2) from None
+    return spec
+
+
+@jobs_app.command("queue")
+def jobs_queue(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    run: Annotated[
+        list[str] | None,
+        typer.Option(help="A run PARAMS:TOKENS[:SEED]; repeatable (instead of a plan)."),
+    ] = None,
+    target_flops: TargetFlops = None,
+    budget_flops: BudgetFlops = None,
+    max_flops_per_run: MaxPerRun = None,
+    min_flops_per_run: MinPerRun = None,
+    batch_size: BatchSize = None,
+    trainer: Annotated[
+        str | None,
+        typer.Option(
+            help='Trainer config fields as JSON for every job, e.g. \'{"device": "cpu"}\'.'
+        ),
+    ] = None,
+    max_attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Queue jobs: what the planner proposes now (the plan options) or explicit --run sizes."""
+    plan_given = any(
+        v is not None
+        for v in (target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size)
+    )
+    if bool(run) == plan_given:
+        _err().print("[red]error:[/red] give --run PARAMS:TOKENS or the plan options, not both")
+        raise typer.Exit(2)
+    fields: dict[str, Any] = {}
+    if trainer is not None:
+        try:
+            fields = json.loads(trainer)
+        except json.JSONDecodeError as exc:
+            _err().print(f"[red]error:[/red] --trainer is not JSON: {exc}")
+            raise typer.Exit(2) from exc
+        if not isinstance(fields, dict):
+            _err().print("[red]error:[/red] --trainer is a JSON object")
+            raise typer.Exit(2)
+    with _api(ctx) as api:
+        if run:
+            jobs = api.queue_jobs(
+                experiment,
+                runs=[_run_spec(text) for text in run],
+                trainer=fields,
+                max_attempts=max_attempts,
+            )
+        else:
+            plan = _plan_fields(
+                target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
+            )
+            jobs = api.queue_jobs(experiment, plan=plan, trainer=fields, max_attempts=max_attempts)
+    if json_out:
+        _echo_json(jobs)
+        return
+    Console().print(_jobs_table(jobs, f"queued {len(jobs)} job(s) for {experiment}"))
+    _err().print("a worker runs them: `scaling-service worker`; follow with `remote jobs watch`")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    ctx: typer.Context, job_id: Annotated[int, typer.Argument()], json_out: JsonFlag = False
+) -> None:
+    """Cancel a job: a queued one at once, a running one by its worker within a tick."""
+    with _api(ctx) as api:
+        job = api.cancel_job(job_id)
+    if json_out:
+        _echo_json(job)
+    elif job.status == "cancelled":
+        _err().print(f"cancelled job {job.id}")
+    else:
+        _err().print(f"job {job.id} is {job.status}: its worker stops it within a tick")
+
+
+@jobs_app.command("watch")
+def jobs_watch(
+    ctx: typer.Context,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up (exit 1) after this many seconds.")] = (
+        3600.0
+    ),
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    json_out: JsonFlag = False,
+) -> None:
+    """Follow queued and running jobs live until none are left; then show how they ended."""
+    seen: dict[int, JobOut] = {}
+    deadline = time.monotonic() + timeout
+    title = f"jobs of {experiment}" if experiment else "jobs"
+    live = Live(console=_err(), refresh_per_second=4)
+    with _api(ctx) as api, nullcontext() if json_out else live:
+        while True:
+            active = [
+                job
+                for status in ACTIVE
+                for job in api.iter_jobs(experiment=experiment, status=status)
+            ]
+            now_active = {job.id for job in active}
+            for job_id, job in list(seen.items()):
+                if job_id not in now_active and job.status in ACTIVE:
+                    seen[job_id] = api.get_job(job_id)  # finished since the last poll
+            seen.update({job.id: job for job in active})
+            jobs = sorted(seen.values(), key=lambda job: job.id)
+            if not json_out:
+                counts = {s: sum(job.status == s for job in jobs) for s in JOB_STATUSES}
+                summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"
+                live.update(_jobs_table(jobs, f"{title}: {summary}"))
+            if not active:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"{len(active)} job(s) still queued or running after {timeout:g} s"
+                )
+            time.sleep(min(interval, left))
+    if json_out:
+        _echo_json(jobs)
+    elif not jobs:
+        _err().print("no queued or running jobs")
+
+
+def _print_autofill(experiment: str, out: AutofillOut) -> None:
+    table = Table(show_header=False, title=f"autopilot of {experiment}: {out.state}")
+    table.add_row("message", out.message)
+    table.add_row("spent FLOPs", _fmt(out.spent_flops))
+    table.add_row("remaining FLOPs", _fmt(out.remaining_flops))
+    table.add_row("N_opt width log(high/low)", _fmt(out.n_opt_width))
+    if out.settings is not None:
+        for key, value in out.settings.model_dump().items():
+            table.add_row(key, str(value) if isinstance(value, bool | int) else _fmt(value))
+    Console().print(table)
+
+
+@autofill_app.command("show")
+def autofill_show(
+    ctx: typer.Context, experiment: ExperimentArg, json_out: JsonFlag = False
+) -> None:
+    """The autopilot's settings and state: spent and remaining FLOPs, N_opt's width."""
+    with _api(ctx) as api:
+        out = api.get_autofill(experiment)
+    if json_out:
+        _echo_json(out)
+    else:
+        _print_autofill(experiment, out)
+
+
+@autofill_app.command("set")
+def autofill_set(
+    ctx: typer.Context,
+    experiment: ExperimentArg,
+    budget_flops: Annotated[
+        float | None, typer.Option(help="Total FLOPs the autopilot may use.")
+    ] = None,
+    target_flops: Annotated[
+        float | None, typer.Option(help="Budget whose N_opt should become certain.")
+    ] = None,
+    max_flops_per_run: Annotated[
+        float | None, typer.Option(help="The largest single run (FLOPs).")
+    ] = None,
+    min_flops_per_run: MinPerRun = None,
+    enable: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Run it or pause it [default: on, or as it was]."),
+    ] = None,
+    stop_width: Annotated[
+        float | None,
+        typer.Option(help="Stop when N_opt's 90% interval is narrower than this, log(high/low)."),
+    ] = None,
+    batch_size: BatchSize = None,
+    bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Configure the autopilot of an experiment. The first time needs --budget-flops,
+    --target-flops and --max-flops-per-run; later, options not given keep their values (so
+    `set NAME --disable` pauses it and `set NAME --enable` resumes it)."""
+    given: dict[str, Any] = {
+        "enabled": enable,
+        "experiment_budget_flops": budget_flops,
+        "target_flops": target_flops,
+        "max_flops_per_run": max_flops_per_run,
+        "min_flops_per_run": min_flops_per_run,
+        "stop_when_n_opt_width_below": stop_width,
+        "batch_size": batch_size,
+        "bootstrap": bootstrap,
+    }
+    with _api(ctx) as api:
+        current = api.get_autofill(experiment).settings
+        fields = current.model_dump() if current is not None else {"enabled": True}
+        fields |= {k: v for k, v in given.items() if v is not None}
+        missing = [
+            flag
+            for flag, key in (
+                ("--budget-flops", "experiment_budget_flops"),
+                ("--target-flops", "target_flops"),
+                ("--max-flops-per-run", "max_flops_per_run"),
+            )
+            if key not in fields
+        ]
+        if missing:
+            _err().print(
+                f"[red]error:[/red] {experiment} has no autopilot yet: give {', '.join(missing)}"
+            )
+            raise typer.Exit(2)
+        out = api.set_autofill(experiment, fields)
+    if json_out:
+        _echo_json(out)
+    else:
+        _print_autofill(experiment, out)
+
+
 def register_groups(app: typer.Typer) -> None:
-    """The sub-commands of `remote`. Later: `app.add_typer(jobs_app, name="jobs")` and plans."""
+    """The sub-commands of `remote`."""
     app.add_typer(experiments_app, name="experiments")
     app.add_typer(runs_app, name="runs")
     app.add_typer(fits_app, name="fits")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(autofill_app, name="autofill")
     app.command("fit")(fit_command)
     app.command("recommend")(recommend_command)
+    app.command("plan")(plan_command)
     app.command("laws")(laws_command)
     app.command("hardware")(hardware_command)
 

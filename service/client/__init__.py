@@ -8,9 +8,18 @@ with ScalingClient() as client:  # $SCALING_URL, $SCALING_API_KEY
     client.import_runs("chinchilla", Path("runs.csv"))
     fit = client.create_fit("chinchilla", bootstrap=100)
     rec = client.recommend({"experiment": "chinchilla"}, {"flops": 5.88e23})
+
+    # Training runs: what the planner proposes, queued as jobs a worker runs.
+    plan = client.plan("bytes", target_flops=1e14, budget_flops=2e12, max_flops_per_run=1e11)
+    jobs = client.queue_jobs("bytes", plan={"target_flops": 1e14, "budget_flops": 2e12,
+                                            "max_flops_per_run": 1e11})
+    done = client.wait_for_job(jobs[0].id, on_progress=lambda job: print(job.progress))
+    client.set_autofill("bytes", AutofillSettings(enabled=True, experiment_budget_flops=2e12,
+                                                  target_flops=1e14, max_flops_per_run=1e11))
 ```
 
-Responses are the service's own pydantic models (`service.schemas`).
+Requests and responses are the service's own pydantic models (`service.schemas`, e.g.
+`service.schemas.jobs.AutofillSettings`, `JobOut`, `PlanOut`).
 """
 
 from service.client.aio import AsyncScalingClient

@@ -27,6 +27,15 @@ from service.client.errors import FitFailedError, error_from_response
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
 from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.jobs import (
+    AutofillOut,
+    AutofillSettings,
+    JobOut,
+    JobRunSpec,
+    JobStatus,
+    PlanOut,
+    PlanRequest,
+)
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
@@ -352,6 +361,127 @@ class AsyncScalingClient:
     async def hardware(self) -> list[Hardware]:
         return await self.send(core.hardware())
 
+    # -- plans, jobs and the autopilot -----------------------------------------------------------
+
+    async def plan(
+        self,
+        experiment: str,
+        request: PlanRequest | Mapping[str, Any] | None = None,
+        *,
+        target_flops: float | None = None,
+        budget_flops: float | None = None,
+        max_flops_per_run: float | None = None,
+        min_flops_per_run: float | None = None,
+        batch_size: int | None = None,
+        overhead_flops: float | None = None,
+        prior: str | None = None,
+    ) -> PlanOut:
+        """The planner's proposal for an experiment (nothing is queued). Give a whole `request`
+        or the keyword fields (`target_flops`, `budget_flops`, `max_flops_per_run` required)."""
+        return await self.send(
+            core.plan(
+                experiment,
+                _plan_request(
+                    request,
+                    target_flops,
+                    budget_flops,
+                    max_flops_per_run,
+                    min_flops_per_run,
+                    batch_size,
+                    overhead_flops,
+                    prior,
+                ),
+            )
+        )
+
+    async def queue_jobs(
+        self,
+        experiment: str,
+        *,
+        plan: PlanRequest | Mapping[str, Any] | None = None,
+        runs: Sequence[JobRunSpec | Mapping[str, Any]] | None = None,
+        trainer: Mapping[str, Any] | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> list[JobOut]:
+        """Queue training jobs: what the planner proposes for `plan`, or explicit `runs`
+        (`{"params", "tokens", "seed", "trainer"}`); `trainer` fields go to every job of a
+        plan or to each run (its own fields win). A run that repeats a stored run or an active
+        job is refused (`ConflictError`)."""
+        return await self.send(
+            core.queue_jobs(experiment, plan, runs, trainer, max_attempts, idempotency_key)
+        )
+
+    async def list_jobs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: JobStatus | None = None,
+        origin: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[JobOut]:
+        """One page of jobs, newest first; `origin` is `request`, `plan` or `autofill`."""
+        return await self.send(core.list_jobs(experiment, status, origin, limit, page_token))
+
+    def iter_jobs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: JobStatus | None = None,
+        origin: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[JobOut]:
+        return iterate_pages(
+            lambda token: self.list_jobs(
+                experiment=experiment,
+                status=status,
+                origin=origin,
+                limit=page_size,
+                page_token=token,
+            )
+        )
+
+    async def get_job(self, job_id: int) -> JobOut:
+        return await self.send(core.get_job(job_id))
+
+    async def cancel_job(self, job_id: int) -> JobOut:
+        """Cancel a job: a queued one at once, a running one by its worker within a tick
+        (`cancel_requested` until then). `ConflictError` for a finished job."""
+        return await self.send(core.cancel_job(job_id))
+
+    async def wait_for_job(
+        self,
+        job_id: int,
+        *,
+        timeout: float = 3600.0,
+        poll_interval: float = 1.0,
+        on_progress: Callable[[JobOut], None] | None = None,
+    ) -> JobOut:
+        """Poll a job until it is `succeeded`, `failed` or `cancelled` and return it (check its
+        `status`); `TimeoutError` after `timeout` seconds. `on_progress` sees every poll."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get_job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.status in core.TERMINAL_JOB_STATUSES:
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
+            await anyio.sleep(min(poll_interval, left))
+
+    async def get_autofill(self, experiment: str) -> AutofillOut:
+        """The autopilot's settings and state: spent and remaining FLOPs, N_opt's width."""
+        return await self.send(core.get_autofill(experiment))
+
+    async def set_autofill(
+        self, experiment: str, settings: AutofillSettings | Mapping[str, Any]
+    ) -> AutofillOut:
+        """Configure the autopilot (replaces its settings; `enabled=False` pauses it)."""
+        return await self.send(core.set_autofill(experiment, settings))
+
     # -- keys and health -------------------------------------------------------------------------
 
     async def list_keys(self) -> list[KeyOut]:
@@ -368,3 +498,28 @@ class AsyncScalingClient:
     async def ready(self) -> dict[str, Any]:
         """GET /readyz: `{"status": "ready"}`, or `ServiceUnavailableError` after retries."""
         return await self.send(core.health())
+
+
+def _plan_request(
+    request: PlanRequest | Mapping[str, Any] | None,
+    target_flops: float | None,
+    budget_flops: float | None,
+    max_flops_per_run: float | None,
+    min_flops_per_run: float | None,
+    batch_size: int | None,
+    overhead_flops: float | None,
+    prior: str | None,
+) -> PlanRequest | Mapping[str, Any]:
+    if request is not None:
+        return request
+    if target_flops is None or budget_flops is None or max_flops_per_run is None:
+        raise TypeError("give a request or target_flops, budget_flops and max_flops_per_run")
+    return core.plan_request(
+        target_flops,
+        budget_flops,
+        max_flops_per_run,
+        min_flops_per_run,
+        batch_size,
+        overhead_flops,
+        prior,
+    )

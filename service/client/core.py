@@ -24,6 +24,16 @@ from service.client.errors import ApiError
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
 from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.jobs import (
+    AutofillOut,
+    AutofillSettings,
+    JobOut,
+    JobRunSpec,
+    JobsCreate,
+    JobStatus,
+    PlanOut,
+    PlanRequest,
+)
 from service.schemas.keys import KeyCreate, KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
@@ -475,6 +485,125 @@ def laws() -> Call[list[dict[str, Any]]]:
 
 def hardware() -> Call[list[Hardware]]:
     return Call("GET", "/v1/hardware", adapter(list[Hardware]))
+
+
+# -- plans, jobs and the autopilot ---------------------------------------------------------------
+
+TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def plan_request(
+    target_flops: float,
+    budget_flops: float,
+    max_flops_per_run: float,
+    min_flops_per_run: float | None,
+    batch_size: int | None,
+    overhead_flops: float | None,
+    prior: str | None,
+) -> PlanRequest:
+    given = {
+        "target_flops": target_flops,
+        "budget_flops": budget_flops,
+        "max_flops_per_run": max_flops_per_run,
+        "min_flops_per_run": min_flops_per_run,
+        "batch_size": batch_size,
+        "overhead_flops": overhead_flops,
+        "prior": prior,
+    }
+    return PlanRequest.model_validate({k: v for k, v in given.items() if v is not None})
+
+
+def plan(experiment: str, request: PlanRequest | Mapping[str, Any]) -> Call[PlanOut]:
+    return Call(
+        "POST",
+        f"/v1/experiments/{experiment}/plans",
+        model(PlanOut),
+        json=_dump(_as(PlanRequest, request)),
+        timeout=SLOW_TIMEOUT,
+    )
+
+
+def queue_jobs(
+    experiment: str,
+    plan: PlanRequest | Mapping[str, Any] | None,
+    runs: Sequence[JobRunSpec | Mapping[str, Any]] | None,
+    trainer: Mapping[str, Any] | None,
+    max_attempts: int | None,
+    idempotency_key: str | None,
+) -> Call[list[JobOut]]:
+    """Exactly one of `plan` and `runs` (checked here, before anything is sent). `trainer`
+    fields go to every job: the plan's, or each run's (where the run does not set them)."""
+    if (plan is None) == (runs is None):
+        raise ValueError("give exactly one of plan, runs")
+    fields: dict[str, Any] = {}
+    if plan is not None:
+        fields["plan"] = _dump(_as(PlanRequest, plan))
+        if trainer:
+            fields["trainer"] = dict(trainer)
+    if runs is not None:
+        specs = [_as(JobRunSpec, run) for run in runs]
+        fields["runs"] = [
+            {**_dump(spec), "trainer": {**(trainer or {}), **spec.trainer}}
+            if trainer
+            else _dump(spec)
+            for spec in specs
+        ]
+    if max_attempts is not None:
+        fields["max_attempts"] = max_attempts
+    body = JobsCreate.model_validate(fields)
+    return Call(
+        "POST",
+        f"/v1/experiments/{experiment}/jobs",
+        adapter(list[JobOut]),
+        json=_dump(body),
+        headers=_creating(idempotency_key),
+        timeout=SLOW_TIMEOUT,
+    )
+
+
+def list_jobs(
+    experiment: str | None,
+    status: JobStatus | None,
+    origin: str | None,
+    limit: int | None,
+    page_token: str | None,
+) -> Call[Page[JobOut]]:
+    return Call(
+        "GET",
+        "/v1/jobs",
+        model(Page[JobOut]),
+        params={
+            "experiment": experiment,
+            "status": status,
+            "origin": origin,
+            "limit": limit,
+            "page_token": page_token,
+        },
+    )
+
+
+def get_job(job_id: int) -> Call[JobOut]:
+    return Call("GET", f"/v1/jobs/{job_id}", model(JobOut))
+
+
+def cancel_job(job_id: int) -> Call[JobOut]:
+    return Call("POST", f"/v1/jobs/{job_id}:cancel", model(JobOut))
+
+
+def get_autofill(experiment: str) -> Call[AutofillOut]:
+    return Call("GET", f"/v1/experiments/{experiment}/autofill", model(AutofillOut))
+
+
+def set_autofill(
+    experiment: str, settings: AutofillSettings | Mapping[str, Any]
+) -> Call[AutofillOut]:
+    body = _as(AutofillSettings, settings)
+    return Call(
+        "PUT",
+        f"/v1/experiments/{experiment}/autofill",
+        model(AutofillOut),
+        json=body.model_dump(mode="json"),
+    )
 
 
 # -- keys and health -----------------------------------------------------------------------------
