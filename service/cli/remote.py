@@ -972,7 +972,8 @@ def _print_autofill(experiment: str, out: AutofillOut) -> None:
     table.add_row("N_opt width log(high/low)", _fmt(out.n_opt_width))
     if out.settings is not None:
         for key, value in out.settings.model_dump().items():
-            table.add_row(key, str(value) if isinstance(value, bool | int) else _fmt(value))
+            shown = _fmt(value) if isinstance(value, float) else str(value)
+            table.add_row(key, shown)
     Console().print(table)
 
 

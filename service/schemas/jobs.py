@@ -124,6 +124,10 @@ class AutofillSettings(StrictModel):
     batch_size: int = Field(default=8, ge=1, le=100)
     overhead_flops: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     bootstrap: int = Field(default=200, ge=20, le=2000, description="Resamples of its fits.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Trainer config fields for its jobs (device, corpus, context, recipe).",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

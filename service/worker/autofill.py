@@ -121,7 +121,9 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
         overhead_flops=settings.overhead_flops,
     )
     try:
-        queued = queue_plan(session, experiment, request, cache, ORIGIN, max_attempts=3)
+        queued = queue_plan(
+            session, experiment, request, cache, ORIGIN, max_attempts=3, trainer=settings.trainer
+        )
     except InsufficientBudgetError as exc:
         return f"cannot plan: {exc}"
     return f"queued {len(queued.jobs)} {queued.plan.phase} job(s)"
