@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,22 @@ def serve_app(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=20)
 
 
+def wait_until_ok(
+    url: str, timeout: float, gone: Callable[[], bool] = lambda: False, interval: float = 0.1
+) -> None:
+    """Poll `url` until it answers 200; RuntimeError after `timeout` s or once `gone()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or gone():
+            raise RuntimeError(f"{url} did not answer within {timeout:g} s")
+        time.sleep(interval)
+
+
 @contextmanager
 def serve_in_subprocess(
     env: dict[str, str], workers: int = 1, stderr_path: Path | None = None
@@ -85,16 +101,7 @@ def serve_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+        wait_until_ok(f"{base}/healthz", 30, gone=lambda: process.poll() is not None)
         yield base, process
     finally:
         process.terminate()

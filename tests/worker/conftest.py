@@ -4,15 +4,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from service.testing import free_port
+from service.testing import free_port, wait_until_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,16 +61,7 @@ def ray_head() -> Iterator[str]:
     subprocess.run(command, check=True, capture_output=True, timeout=180)
     address = f"http://127.0.0.1:{dashboard}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{address}/api/version", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the Ray dashboard at {address} did not answer in 180 s")
-            time.sleep(0.5)
+        wait_until_ok(f"{address}/api/version", 180, interval=0.5)
         yield address
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
