@@ -1,5 +1,6 @@
 """The FastAPI application: routers, error handlers, middleware and the start-up checks."""
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -89,6 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
         if runner is not None:
             runner.start()
+        # Everything alive now (modules, schemas, the engine) lives as long as the process:
+        # keep it out of the cyclic collector, whose full passes would otherwise walk it every
+        # time a large request allocates (a 10,000-run batch spent a third of its time there).
+        gc.collect()
+        gc.freeze()
         yield
         if runner is not None:
             runner.stop()

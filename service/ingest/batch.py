@@ -125,8 +125,8 @@ def _row(run: RunIn, digest: str) -> dict[str, Any]:
         "loss": run.loss,
         "unique_tokens": run.unique_tokens,
         "seed": run.seed,
-        "hyperparameters": run.hyperparameters,
-        "metadata": run.metadata,
+        "hyperparameters": orjson.dumps(run.hyperparameters).decode(),
+        "metadata": orjson.dumps(run.metadata).decode(),
         "source": run.source,
         "body_hash": digest,
     }

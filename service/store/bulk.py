@@ -6,10 +6,10 @@ per chunk: a short statement with array parameters, which psycopg sends in binar
 VALUES list with hundreds of thousands of placeholders that the driver must parse.
 """
 
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -47,15 +47,16 @@ _PG_INSERT = sa.text(
 )
 
 
+# One C-level call per row, in _ARRAYS order (JSON columns arrive already encoded).
+_COLUMN_VALUES = operator.itemgetter(*_ARRAYS)
+
+
 def _insert_postgresql(
     session: Session, experiment_id: int, now: datetime, rows: list[dict[str, Any]]
 ) -> list[tuple[int, str | None]]:
     parameters: dict[str, Any] = {"experiment_id": experiment_id, "now": now}
     for column in _ARRAYS:
-        values = [row[column] for row in rows]
-        if column in _JSON_COLUMNS:
-            values = [orjson.dumps(value).decode() for value in values]
-        parameters[column] = values
+        parameters[column] = [row[column] for row in rows]
     return [(run_id, key) for run_id, key in session.execute(_PG_INSERT, parameters)]
 
 
@@ -76,19 +77,8 @@ def _insert_sqlite(
     """
     # SQLAlchemy's storage format for DateTime on SQLite, so the ORM reads these back.
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    values = [
-        (
-            experiment_id,
-            False,
-            stamp,
-            stamp,
-            *(
-                orjson.dumps(row[column]).decode() if column in _JSON_COLUMNS else row[column]
-                for column in _ARRAYS
-            ),
-        )
-        for row in rows
-    ]
+    fixed = (experiment_id, False, stamp, stamp)
+    values = [fixed + _COLUMN_VALUES(row) for row in rows]
     connection = session.connection().connection.driver_connection
     assert connection is not None
     before = connection.total_changes
@@ -108,7 +98,8 @@ def _insert_sqlite(
 def insert_runs(
     session: Session, experiment_id: int, now: datetime, rows: list[dict[str, Any]]
 ) -> list[tuple[int, str | None]]:
-    """Insert `rows` (dicts keyed by the columns of `_ARRAYS`); return (id, run_key) stored.
+    """Insert `rows` (dicts keyed by the columns of `_ARRAYS`, the JSON columns as JSON text);
+    return (id, run_key) of each row stored.
 
     Ids come back in insertion order within each statement, so rows without a run_key map to
     the ascending ids returned for them.
