@@ -6,10 +6,11 @@ drop the experiment's answers at once, so only another replica's write can take 
 show here.
 """
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 
 class AnswerCache:
@@ -18,6 +19,33 @@ class AnswerCache:
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, Hashable], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, Hashable], asyncio.Future[bytes]] = {}
+
+    async def get_or_compute(
+        self, experiment: str, key: Hashable, compute: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """The cached answer, or one computation shared by every request that asks meanwhile
+        (when an answer expires, concurrent clients would otherwise all recompute it)."""
+        cached = self.get(experiment, key)
+        if cached is not None:
+            return cached
+        full = (experiment, key)
+        pending = self._inflight.get(full)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[full] = future
+        try:
+            body = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters (if any) re-raise it themselves
+            raise
+        finally:
+            del self._inflight[full]
+        self.put(experiment, key, body)
+        future.set_result(body)
+        return body
 
     def get(self, experiment: str, key: Hashable) -> bytes | None:
         if self.ttl <= 0:

@@ -76,9 +76,10 @@ async def get_recommendation(
 ) -> Response:
     # async, and no database on a cache hit: this is the endpoint clients poll.
     key = (law, method, flops, max_params, confidence)
-    body = answers.get(name, key)
-    if body is None:
-        body = await run_in_threadpool(
+    body = await answers.get_or_compute(
+        name,
+        key,
+        lambda: run_in_threadpool(
             current_answer_json,
             sessions,
             name,
@@ -88,8 +89,8 @@ async def get_recommendation(
             ConstraintsSpec(max_params=max_params),
             confidence,
             cache,
-        )
-        answers.put(name, key, body)
+        ),
+    )
     return Response(body, media_type="application/json")
 
 
