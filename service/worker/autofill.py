@@ -2,7 +2,7 @@
 within a compute budget, by planning and queueing runs whenever none are in flight."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -106,7 +106,8 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
                     "include_excluded": False,
                     "filters": {},
                 },
-                FitPolicy(0, policy.refit_debounce, policy.lease, on_change=policy.on_change),
+                # queued, never inline: the fit runner (here in the worker) takes it next tick
+                replace(policy, inline_max_bootstrap=0),
             )
             return "queued a fit of the new runs"
         except ScalingError as exc:
