@@ -3,7 +3,7 @@
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from service.errors import InvalidInputError
 
@@ -33,3 +33,19 @@ def decode_token(token: str | None, filters: dict[str, Any]) -> int | None:
     if not isinstance(after, int) or fingerprint != _fingerprint(filters):
         raise InvalidInputError("page_token belongs to a query with other filters")
     return after
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_HasId)
+
+
+def split_page(
+    rows: list[Row], limit: int, filters: dict[str, Any]
+) -> tuple[list[Row], str | None]:
+    """Rows fetched with `limit + 1`: the page, and the token of the next page (None: last)."""
+    page = rows[:limit]
+    return page, encode_token(page[-1].id, filters) if len(rows) > limit else None

@@ -60,7 +60,8 @@ def test_batch_size(limited: TestClient) -> None:
 
 
 def test_page_size(limited: TestClient) -> None:
-    for path in ("/v1/experiments", "/v1/experiments/exp/runs", "/v1/experiments/exp/fits"):
+    paths = ("/v1/experiments", "/v1/experiments/exp/runs", "/v1/experiments/exp/fits", "/v1/jobs")
+    for path in paths:
         body = error(limited.get(path, params={"limit": 6}), 422)
         assert "SCALING_MAX_PAGE_SIZE" in body["message"], body
         assert body["details"] == {"field": "limit", "limit": 5}

@@ -17,7 +17,7 @@ from service.schemas.common import Page, errors
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
 from service.store import experiments as store
 from service.store.models import Experiment
-from service.store.pagination import decode_token, encode_token
+from service.store.pagination import decode_token, split_page
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -77,11 +77,10 @@ def list_experiments(
 ) -> Page[ExperimentOut]:
     limit = page_size(limit, settings, default=100)
     rows = store.list_page(session, decode_token(page_token, {}), limit + 1)
-    page, more = rows[:limit], len(rows) > limit
+    page, next_token = split_page(rows, limit, {})
     counts = store.run_counts(session, [e.id for e in page])
     return Page[ExperimentOut](
-        items=[_out(e, counts.get(e.id, 0)) for e in page],
-        next_page_token=encode_token(page[-1].id, {}) if more else None,
+        items=[_out(e, counts.get(e.id, 0)) for e in page], next_page_token=next_token
     )
 
 

@@ -22,7 +22,7 @@ from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
 from service.store import fits as store
 from service.store.models import Fit
-from service.store.pagination import decode_token, encode_token
+from service.store.pagination import decode_token, split_page
 
 router = APIRouter(tags=["fits"])
 
@@ -116,11 +116,8 @@ def list_fits(
 ) -> Page[FitOut]:
     limit = page_size(limit, settings, default=50)
     rows = store.list_page(session, experiment.id, decode_token(page_token, {}), limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    return Page[FitOut](
-        items=[fit_out(row) for row in page],
-        next_page_token=encode_token(page[-1].id, {}) if more else None,
-    )
+    page, next_token = split_page(rows, limit, {})
+    return Page[FitOut](items=[fit_out(row) for row in page], next_page_token=next_token)
 
 
 @router.get(

@@ -4,7 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from service.api.deps import ExperimentDep, FitCacheDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import (
+    ExperimentDep,
+    FitCacheDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    page_size,
+)
 from service.errors import InvalidInputError
 from service.scaling import Plan
 from service.schemas.common import MAX_ID, Page, errors
@@ -20,7 +28,7 @@ from service.schemas.jobs import (
 from service.store import experiments as experiment_store
 from service.store import jobs as store
 from service.store.models import Job
-from service.store.pagination import decode_token, encode_token
+from service.store.pagination import decode_token, split_page
 from service.worker import autofill
 from service.worker.planning import make_plan, queue_plan, queue_runs
 
@@ -116,19 +124,19 @@ def list_jobs(
     experiment: Annotated[str | None, Query(max_length=64)] = None,
     status: JobStatus | None = None,
     origin: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[JobOut]:
     experiment_id = experiment_store.get_by_name(session, experiment).id if experiment else None
     where = store.JobFilter(experiment_id=experiment_id, status=status, origin=origin)
     filters = where.as_dict()
-    limit = min(limit, settings.max_page_size)
-    rows = store.list_page(session, where, decode_token(page_token, filters), limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    return Page[JobOut](
-        items=[job_out(job) for job in page],
-        next_page_token=encode_token(page[-1].id, filters) if more else None,
-    )
+    size = page_size(limit, settings, default=100)
+    rows = store.list_page(session, where, decode_token(page_token, filters), size + 1)
+    page, next_token = split_page(rows, size, filters)
+    return Page[JobOut](items=[job_out(job) for job in page], next_page_token=next_token)
 
 
 @router.get(

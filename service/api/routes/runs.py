@@ -22,7 +22,7 @@ from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunOut,
 from service.settings import Settings
 from service.store import runs as store
 from service.store.models import Run
-from service.store.pagination import decode_token, encode_token
+from service.store.pagination import decode_token, split_page
 
 router = APIRouter(tags=["runs"])
 
@@ -198,10 +198,9 @@ def list_runs(
     rows = store.list_page(
         session, experiment.id, where, decode_token(page_token, filters), limit + 1
     )
-    page, more = rows[:limit], len(rows) > limit
+    page, next_token = split_page(rows, limit, filters)
     return Page[RunOut](
-        items=[run_out(run, experiment.name) for run in page],
-        next_page_token=encode_token(page[-1].id, filters) if more else None,
+        items=[run_out(run, experiment.name) for run in page], next_page_token=next_token
     )
 
 
