@@ -20,11 +20,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 from alembic import command
 
 from service.db import alembic_config
-from service.testing import serve_in_subprocess
+from service.testing import scratch_database, serve_in_subprocess
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TOKEN = "ss_benchadmin01_" + "b" * 40
@@ -110,19 +109,8 @@ def main() -> None:
         bench("sqlite", f"sqlite:///{Path(folder) / 'api.db'}", args.seconds, args.connections)
     if args.sqlite_only:
         return
-    database = f"scaling_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    try:
-        url = sa.make_url(args.postgres).set(database=database)
-        bench(
-            "postgresql", url.render_as_string(hide_password=False), args.seconds, args.connections
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.postgres, "scaling_bench") as url:
+        bench("postgresql", url, args.seconds, args.connections)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from alembic import command
 
 from service.db import alembic_config
 from service.store.models import Run
-from service.testing import serve_in_subprocess
+from service.testing import scratch_database, serve_in_subprocess
 
 RUNS: sa.Table = Run.__table__  # type: ignore[assignment]
 
@@ -107,18 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         bench_backend("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.runs, args.repeats)
-    server = sa.make_url(args.postgres)
-    database = f"scaling_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    try:
-        url = server.set(database=database).render_as_string(hide_password=False)
+    with scratch_database(args.postgres, "scaling_bench") as url:
         bench_backend("postgresql", url, args.runs, args.repeats)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

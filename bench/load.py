@@ -16,7 +16,6 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from service.db import alembic_config
-from service.testing import serve_in_subprocess
+from service.testing import scratch_database, serve_in_subprocess
 
 EXPERIMENT = "load"
 # Operation mix (weights): mostly reads, like clients polling, with steady ingestion.
@@ -136,13 +135,7 @@ def main() -> int:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     random.seed(0)
-    server = sa.make_url(args.postgres)
-    database = f"scaling_load_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    try:
-        url = server.set(database=database).render_as_string(hide_password=False)
+    with scratch_database(args.postgres, "scaling_load") as url:
         command.upgrade(alembic_config(url), "head")
         env = {"SCALING_DATABASE_URL": url, "SCALING_AUTH": "false"}
         with serve_in_subprocess(env, workers=args.workers) as base:
@@ -156,10 +149,6 @@ def main() -> int:
             load = Load(base, args.seconds, args.threads)
             wall = load.run()
         missing, doubled, unacknowledged = audit(url, load.acknowledged)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
 
     total = sum(len(v) for v in load.latencies.values())
     errors = sum(len(v) for v in load.errors.values())

@@ -6,11 +6,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
@@ -108,3 +110,32 @@ def serve_process(
         process.wait(timeout=30)
         if stderr is not None:
             stderr.close()
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    """A new, empty PostgreSQL database on the server of `server_url`; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database of `url` (made by create_database), closing its connections."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        name = sa.make_url(url).database
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A throw-away PostgreSQL database for a benchmark or a test; dropped on exit."""
+    url = create_database(server_url, prefix)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, url)

@@ -6,7 +6,6 @@ the run when CI=true and is skipped with the reason otherwise.
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.db import alembic_config
 from service.settings import Settings
+from service.testing import create_database, drop_database
 
 POSTGRES_URL = os.environ.get(
     "SCALING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -44,21 +44,11 @@ def postgres_or_fail() -> str:
 
 def create_postgres_database(prefix: str) -> str:
     """A new empty database on the test server; returns its URL."""
-    server = postgres_or_fail()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    return create_database(postgres_or_fail(), prefix)
 
 
 def drop_postgres_database(url: str) -> None:
-    name = sa.make_url(url).database
-    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    drop_database(POSTGRES_URL, url)
 
 
 @pytest.fixture(scope="session")
