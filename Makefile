@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Training jobs the local worker runs at once on CPU (one thread each).
+CPU_SLOTS ?= 2
 
 .PHONY: run test lint typecheck pytest openapi bench clean
 
@@ -24,11 +26,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev,train,plots,ray]"
 	touch $@ $(VENV)/.installed-run
 
-# The API and a local worker (CPU: one training job at a time); Ctrl-C stops both.
+# The API and a local worker (CPU: CPU_SLOTS training jobs at a time); Ctrl-C stops both.
 run: $(VENV)/.installed-run
 	mkdir -p var
 	$(BIN)/scaling-service migrate
-	$(BIN)/scaling-service worker --executor local & worker=$$!; \
+	$(BIN)/scaling-service worker --executor local --cpu-slots $(CPU_SLOTS) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	SCALING_AUTH=false $(BIN)/scaling-service serve --host $(HOST) --port $(PORT)
 

@@ -657,6 +657,28 @@ MinPerRun = Annotated[
     typer.Option(help="The smallest run worth planning (FLOPs) [server default: 1e15]."),
 ]
 BatchSize = Annotated[int | None, typer.Option(min=1, max=100, help="Most runs in an active plan.")]
+TrainerJson = Annotated[
+    str | None,
+    typer.Option(
+        help='Trainer config fields as JSON, e.g. \'{"device": "cpu", "shape": '
+        "{\"context_tokens\": 64}}'; the shape's context and vocabulary choose the sizes planned."
+    ),
+]
+
+
+def _trainer_fields(text: str | None) -> dict[str, Any] | None:
+    """--trainer's JSON object, or None when not given; exit 2 on anything else."""
+    if text is None:
+        return None
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _err().print(f"[red]error:[/red] --trainer is not JSON: {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(fields, dict):
+        _err().print("[red]error:[/red] --trainer is a JSON object")
+        raise typer.Exit(2)
+    return fields
 
 
 def _job_status(value: str | None) -> JobStatus | None:
@@ -730,12 +752,17 @@ def plan_command(
     max_flops_per_run: MaxPerRun = None,
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
+    trainer: TrainerJson = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Propose the next training runs for an experiment (nothing is queued)."""
+    """Propose the next training runs for an experiment (nothing is queued), as shapes the
+    trainer will build (default: the autopilot's trainer fields, else context 1024)."""
     fields = _plan_fields(
         target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
     )
+    trainer_fields = _trainer_fields(trainer)
+    if trainer_fields is not None:
+        fields["trainer"] = trainer_fields
     with _api(ctx) as api:
         plan = api.plan(experiment, fields)
     if json_out:
@@ -856,12 +883,7 @@ def jobs_queue(
     max_flops_per_run: MaxPerRun = None,
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
-    trainer: Annotated[
-        str | None,
-        typer.Option(
-            help='Trainer config fields as JSON for every job, e.g. \'{"device": "cpu"}\'.'
-        ),
-    ] = None,
+    trainer: TrainerJson = None,
     max_attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -873,16 +895,7 @@ def jobs_queue(
     if bool(run) == plan_given:
         _err().print("[red]error:[/red] give --run PARAMS:TOKENS or the plan options, not both")
         raise typer.Exit(2)
-    fields: dict[str, Any] = {}
-    if trainer is not None:
-        try:
-            fields = json.loads(trainer)
-        except json.JSONDecodeError as exc:
-            _err().print(f"[red]error:[/red] --trainer is not JSON: {exc}")
-            raise typer.Exit(2) from exc
-        if not isinstance(fields, dict):
-            _err().print("[red]error:[/red] --trainer is a JSON object")
-            raise typer.Exit(2)
+    fields = _trainer_fields(trainer) or {}
     with _api(ctx) as api:
         if run:
             jobs = api.queue_jobs(
@@ -1014,6 +1027,7 @@ def autofill_set(
     ] = None,
     batch_size: BatchSize = None,
     bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
+    trainer: TrainerJson = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Configure the autopilot of an experiment. The first time needs --budget-flops,
@@ -1028,6 +1042,7 @@ def autofill_set(
         "stop_when_n_opt_width_below": stop_width,
         "batch_size": batch_size,
         "bootstrap": bootstrap,
+        "trainer": _trainer_fields(trainer),
     }
     with _api(ctx) as api:
         current = api.get_autofill(experiment).settings

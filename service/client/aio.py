@@ -375,9 +375,11 @@ class AsyncScalingClient:
         batch_size: int | None = None,
         overhead_flops: float | None = None,
         prior: str | None = None,
+        trainer: Mapping[str, Any] | None = None,
     ) -> PlanOut:
         """The planner's proposal for an experiment (nothing is queued). Give a whole `request`
-        or the keyword fields (`target_flops`, `budget_flops`, `max_flops_per_run` required)."""
+        or the keyword fields (`target_flops`, `budget_flops`, `max_flops_per_run` required);
+        `trainer` fields (its shape's context and vocabulary) choose the shapes planned."""
         return await self.send(
             core.plan(
                 experiment,
@@ -390,6 +392,7 @@ class AsyncScalingClient:
                     batch_size,
                     overhead_flops,
                     prior,
+                    trainer,
                 ),
             )
         )
@@ -509,6 +512,7 @@ def _plan_request(
     batch_size: int | None,
     overhead_flops: float | None,
     prior: str | None,
+    trainer: Mapping[str, Any] | None,
 ) -> PlanRequest | Mapping[str, Any]:
     if request is not None:
         return request
@@ -522,4 +526,5 @@ def _plan_request(
         batch_size,
         overhead_flops,
         prior,
+        trainer,
     )

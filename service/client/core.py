@@ -500,8 +500,10 @@ def plan_request(
     batch_size: int | None,
     overhead_flops: float | None,
     prior: str | None,
+    trainer: Mapping[str, Any] | None = None,
 ) -> PlanRequest:
     given = {
+        "trainer": dict(trainer) if trainer is not None else None,
         "target_flops": target_flops,
         "budget_flops": budget_flops,
         "max_flops_per_run": max_flops_per_run,

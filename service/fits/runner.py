@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,7 +16,7 @@ from service.errors import FitTimeoutError
 from service.fits.service import Deadline, FitPolicy, execute
 from service.scaling import ScalingError
 from service.store import fits as store
-from service.store.models import Fit
+from service.store.models import Experiment, Fit
 
 log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 0.5
@@ -70,6 +71,10 @@ class FitRunner:
         with session_scope(self.session_factory) as session:
             fit_row = session.get(Fit, fit_id)
             assert fit_row is not None
+            # A failed fit records the data it failed on, so that nobody retries it unchanged.
+            version = session.scalar(
+                sa.select(Experiment.data_version).where(Experiment.id == fit_row.experiment_id)
+            )
             try:
                 progress = Deadline(self.policy.timeout_seconds, self._progress(fit_id))
                 execute(session, fit_row, progress, self.policy)
@@ -80,23 +85,27 @@ class FitRunner:
                     session,
                     fit_id,
                     {"code": exc.code, "message": exc.message, "details": exc.details},
+                    version,
                 )
                 log.warning(
                     "fit_timed_out", fit_id=fit_id, limit_seconds=exc.details["limit_seconds"]
                 )
             except ScalingError as exc:
                 session.rollback()
-                _fail(session, fit_id, exc.to_json())
-                log.info("fit_failed", fit_id=fit_id, code=exc.code)
+                _fail(session, fit_id, exc.to_json(), version)
+                log.warning("fit_failed", fit_id=fit_id, code=exc.code, message=exc.message)
             except Exception as exc:
                 session.rollback()
-                _fail(session, fit_id, {"code": "internal_error", "message": str(exc)})
+                _fail(session, fit_id, {"code": "internal_error", "message": str(exc)}, version)
                 log.exception("fit_crashed", fit_id=fit_id)
 
 
-def _fail(session: Session, fit_id: int, error: dict[str, object]) -> None:
+def _fail(
+    session: Session, fit_id: int, error: dict[str, object], data_version: int | None
+) -> None:
     fit_row = session.get(Fit, fit_id)
     assert fit_row is not None
+    fit_row.data_version = data_version
     fit_row.status = "failed"
     fit_row.error = error
     fit_row.finished_at = datetime.now(UTC)

@@ -1,10 +1,16 @@
 """Plan the next training runs of an experiment (the gap-filling worker's planner).
 
-Cold start ("seed"): an IsoFLOP design, ``n_sizes`` model sizes log-spaced symmetrically around
-the best guess of N_opt(C) at each of ``seed_budgets`` budgets a decade apart, the largest at most
-``max_flops_per_run``; the seed spends at most ``seed_share`` of the budget left (the largest
-budgets are dropped first). Active: from a grid of candidates (budgets up to the max per run,
-sizes around each budget's N_opt under the current fit) pick greedily the run that most reduces
+Every planned size is a shape of the trainer's family (``ShapeFamily``): ``params`` is its total
+parameter count, so what is planned is what gets trained.
+
+Cold start ("seed"): an IsoFLOP design, ``n_sizes`` distinct shapes as near as the family allows
+to sizes log-spaced symmetrically around the best guess of N_opt(C), at each of ``seed_budgets``
+budgets a decade apart, the largest at most ``max_flops_per_run``; the seed spends at most
+``seed_share`` of the budget left (the largest budgets are dropped first). Widened seed
+(``widen`` >= 1, when a fit could not pin an exponent): 7 sizes over a wider spread, on budgets
+half a decade off the seed's, from the whole budget left. Active: from a grid of candidates
+(budgets up to the max per run, shapes around each budget's N_opt under the current fit, each
+on at least the family's min_tokens) pick greedily the run that most reduces
 the linearised Var[log N_opt(C_target)] per FLOP (plus an optional per-run overhead), updating
 the information after each pick (``design_info``). Every run trains a model of ``params``
 (total) on ``tokens``: C = 6 N D.
@@ -36,7 +42,8 @@ from service.scaling.laws import Chinchilla
 from service.scaling.presets import preset
 from service.scaling.result import FitResult, Source
 from service.scaling.runs import RunArrays
-from service.scaling.shapes import shape_for_params
+from service.scaling.shape_family import ShapeFamily
+from service.scaling.shapes import ModelShape
 
 FloatArray = NDArray[np.float64]
 
@@ -78,18 +85,19 @@ def _run(
     sig: FloatArray | None,
     g: FloatArray,
     sigma: float,
-    N: float,
+    shape: ModelShape,
     D: float,
     reason: str,
     overhead: float = 0.0,
 ) -> tuple[PlannedRun, FloatArray | None]:
+    N = float(shape.params)
     drop = 0.0
     if law is not None and sig is not None:
         j = log_loss_jacobian(law, N, D)[0]
         drop = float(variance_drops(sig, g, j[None], sigma)[0])
         sig = add_run(sig, j, sigma)
     C = 6.0 * N * D
-    return PlannedRun(N, D, C, shape_for_params(N), drop / (C + overhead), drop, reason), sig
+    return PlannedRun(N, D, C, shape, drop / (C + overhead), drop, reason), sig
 
 
 def plan_runs(
@@ -108,6 +116,8 @@ def plan_runs(
     seed_share: float = 0.5,
     overhead_flops: float = 0.0,
     min_run_flops: float = MIN_RUN_FLOPS,
+    family: ShapeFamily | None = None,
+    widen: int = 0,
 ) -> Plan:
     """Propose the next runs of an experiment.
 
@@ -119,7 +129,10 @@ def plan_runs(
     prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset);
     overhead_flops: a fixed cost per run (start-up, evaluation) added to its FLOPs when active
     candidates are scored, so that fewer, larger runs win when runs are costly to launch;
-    min_run_flops: the smallest run worth planning (tiny CPU sweeps lower it).
+    min_run_flops: the smallest run worth planning (tiny CPU sweeps lower it; raised to the
+    smallest budget that fits ``n_sizes`` distinct shapes of the family);
+    family: the trainer's shapes (default: byte vocabulary, context 1024);
+    widen: 0, or how many times a fit of these runs failed for lack of spread (a wider seed).
     Raises InvalidBudgetError for a non-positive budget and InsufficientBudgetError when the max
     per run or the budget left cannot pay for the smallest sensible plan.
     """
@@ -145,11 +158,12 @@ def plan_runs(
             reason="needs batch_size >= 1, 0 < seed_share <= 1, overhead_flops >= 0 and "
             f"half_width > 0, got {batch_size}, {seed_share}, {overhead_flops}, {half_width}",
         )
+    shapes = family or ShapeFamily()
     sigma, how = _noise(result, noise)
     pairs = list(zip(runs.params.tolist(), runs.tokens.tolist(), strict=True))
     done = Taken([*pairs, *taken])
     fitted = result is not None and isinstance(result.law, Chinchilla) and len(runs) > 5
-    if fitted:
+    if fitted and not widen:
         assert result is not None and isinstance(result.law, Chinchilla)
         return _active(
             runs,
@@ -164,9 +178,15 @@ def plan_runs(
             how,
             float(overhead_flops),
             smallest,
+            shapes,
         )
     law = result.law if result is not None else (prior or preset("epoch-2024").law)
-    why = "no fit yet" if result is None else "the fit cannot be used for active planning"
+    if widen:
+        # 7 sizes, a wider spread, budgets half a decade off the seed's, from all that is left.
+        why = f"widened (x{widen}): the last fit could not pin an exponent"
+        n_sizes, half_width, seed_share = 7, half_width * (1.0 + 0.5 * widen), 1.0
+    else:
+        why = "no fit yet" if result is None else "the fit cannot be used for active planning"
     return _seed(
         runs,
         law,
@@ -182,6 +202,8 @@ def plan_runs(
         half_width,
         seed_share,
         smallest,
+        shapes,
+        offset_decades=0.5 if widen else 0.0,
     )
 
 
@@ -209,28 +231,37 @@ def _seed(
     half_width: float,
     share: float,
     min_run: float,
+    family: ShapeFamily,
+    offset_decades: float = 0.0,
 ) -> Plan:
-    if per_run < min_run * 10.0 ** (k - 1):
+    # The smallest budget must hold n_sizes distinct shapes, each on at least min_tokens.
+    min_run = max(min_run, 6.0 * family.min_tokens * float(family.sizes[n_sizes - 1]))
+    top = per_run * 10.0**-offset_decades
+    spacing = 10.0
+    if offset_decades and top < min_run * spacing ** (k - 1):
+        # A widened seed may pack its budgets closer (never under 2x apart) to stay in range.
+        spacing = max((top / min_run) ** (1.0 / (k - 1)), 1.0)
+    if spacing < 2.0 or top < min_run * spacing ** (k - 1):
         raise InsufficientBudgetError(
-            what=f"a seed of {k} budgets a decade apart, the smallest at least {min_run:.0e}",
-            needed=min_run * 10.0 ** (k - 1),
+            what=f"a seed of {k} budgets a decade apart, the smallest at least {min_run:.3g} "
+            f"FLOPs ({n_sizes} distinct model shapes of at least {family.min_tokens} tokens)",
+            needed=min_run * 10.0 ** (k - 1 + offset_decades),
             have_name="max_flops_per_run",
             have=per_run,
         )
     allowed = share * left
     budgets: FloatArray | None = None
     for shift in range(64):
-        b = per_run * 10.0 ** -(shift + np.arange(k, dtype=np.float64))[::-1]
-        if b.min() < min_run:
+        b = top * spacing ** -(shift + np.arange(k, dtype=np.float64))[::-1]
+        if b.min() < min_run * (1 - 1e-9):
             break
         if n_sizes * b.sum() <= allowed:
             budgets = np.asarray(b, dtype=np.float64)
             break
     if budgets is None:
-        smallest = min_run * 10.0 ** np.arange(k)
+        smallest = min_run * spacing ** np.arange(k)
         raise InsufficientBudgetError(
-            what=f"a seed of {k} budgets a decade apart x {n_sizes} sizes "
-            f"(at most {share:g} of the budget left)",
+            what=f"a seed of {k} budgets x {n_sizes} sizes (at most {share:g} of the budget left)",
             needed=n_sizes * float(smallest.sum()) / share,
             have_name="budget_left",
             have=left,
@@ -245,23 +276,25 @@ def _seed(
     skipped = 0
     for C in budgets:
         n_opt = _n_opt(law, float(C))
-        for x in offsets:
-            N = n_opt * float(np.exp(x))
+        shapes = family.distinct_near((n_opt * np.exp(offsets)).tolist(), float(C))
+        assert shapes is not None  # min_run above guarantees n_sizes shapes fit
+        for shape in shapes:
+            N = float(shape.params)
             D = float(C) / (6.0 * N)
             if done.clashes(np.log([N]), np.log([D]))[0]:
                 skipped += 1
                 continue
             reason = (
-                f"seed IsoFLOP profile at {C:.3g} FLOPs: N = {np.exp(x):.3g} x the guessed "
-                f"N_opt(C) = {n_opt:.3g}"
+                f"seed IsoFLOP profile at {C:.3g} FLOPs: N = {N / n_opt:.3g} x the guessed "
+                f"N_opt(C) = {n_opt:.3g} ({shape.n_layer} x {shape.d_model})"
             )
-            run, sig = _run(info, sig, g, sigma, N, D, reason)
+            run, sig = _run(info, sig, g, sigma, shape, D, reason)
             done.add(N, D)
             out.append(run)
     assert sig is not None
     notes = [
         f"seed design ({why}): {budgets.size} budgets {', '.join(f'{c:.3g}' for c in budgets)} "
-        f"FLOPs x {n_sizes} sizes, N_opt(C) guessed by {law.name}",
+        f"FLOPs x {n_sizes} distinct shapes, N_opt(C) guessed by {law.name}",
         f"log-loss noise {sigma:.3g}: {how}",
     ]
     if skipped:
@@ -294,6 +327,7 @@ def _active(
     how: str,
     overhead: float,
     min_run: float,
+    family: ShapeFamily,
 ) -> Plan:
     g = log_nopt_gradient(law, target)
     sig = covariance(law, runs.params, runs.tokens, sigma)
@@ -302,9 +336,19 @@ def _active(
     n_b = max(int(np.ceil(np.log10(per_run / lo) * CANDIDATES_PER_DECADE)) + 1, 2)
     budgets = np.geomspace(lo, per_run, n_b)
     n_opt = law.G * (budgets / 6.0) ** law.a
-    N = (n_opt[:, None] * np.exp(CANDIDATE_OFFSETS)[None, :]).ravel()
+    # Candidates are shapes of the family (distinct per budget), each on at least min_tokens.
+    wanted = (n_opt[:, None] * np.exp(CANDIDATE_OFFSETS)[None, :]).ravel()
     C = np.repeat(budgets, CANDIDATE_OFFSETS.size)
+    index = family.nearest_index(wanted)
+    _, first = np.unique(
+        np.stack([index, np.arange(C.size) // CANDIDATE_OFFSETS.size]), axis=1, return_index=True
+    )
+    keep = np.sort(first)
+    index, C = index[keep], C[keep]
+    N = family.sizes[index]
     D = C / (6.0 * N)
+    trainable = family.min_tokens <= D
+    index, C, N, D = index[trainable], C[trainable], N[trainable], D[trainable]
     J = log_loss_jacobian(law, N, D)
     avail = ~done.clashes(np.log(N), np.log(D))
     out: list[PlannedRun] = []
@@ -323,7 +367,8 @@ def _active(
             f"{C[idx]:.3g} FLOPs at {ratio:.3g} x N_opt(C) of the fit: the largest expected cut "
             f"of Var[log N_opt({target:.3g})] per FLOP among the candidates left"
         )
-        run, new = _run(law, sig, g, sigma, float(N[idx]), float(D[idx]), reason, overhead)
+        shape = family.shape(int(index[idx]))
+        run, new = _run(law, sig, g, sigma, shape, float(D[idx]), reason, overhead)
         assert new is not None
         sig = new
         out.append(run)

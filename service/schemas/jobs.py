@@ -29,6 +29,12 @@ class PlanRequest(StrictModel):
         default=0.0, ge=0, allow_inf_nan=False, description="Fixed cost per run when scoring."
     )
     prior: str = Field(default="epoch-2024", description="Preset guessing N_opt before a fit.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Trainer config fields of the runs; `shape.context_tokens` and "
+        "`shape.vocab_size` choose the shape family planned in (default: the autopilot's "
+        "trainer fields, else byte vocabulary and context 1024).",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -38,10 +44,13 @@ class PlanRequest(StrictModel):
 
 
 class PlannedRunOut(BaseModel):
-    params: float = Field(description="Total parameters.")
+    params: float = Field(description="Total parameters of the shape the trainer will build.")
     tokens: float
     flops: float = Field(description="6 * params * tokens.")
-    shape: dict[str, int]
+    shape: dict[str, int] = Field(
+        description="The shape the trainer will build: n_layer, d_model, n_heads, head_dim, "
+        "params (total) and non_embedding_params."
+    )
     gain: float = Field(description="Expected drop of Var[log N_opt(target)] per FLOP.")
     reason: str
 
@@ -57,7 +66,10 @@ class PlanOut(BaseModel):
 
 
 class JobRunSpec(StrictModel):
-    params: Params = Field(description="Parameters (the trainer's non-embedding target).")
+    params: Params = Field(
+        description="Total parameters; the trainer builds the nearest shape of its family "
+        "(or the full shape given in `trainer.shape`)."
+    )
     tokens: Tokens
     seed: int = Field(default=0, ge=0, lt=2**31)
     trainer: dict[str, Any] = Field(
@@ -88,9 +100,9 @@ class JobOut(BaseModel):
     experiment: str
     status: JobStatus
     origin: str = Field(description="request, plan or autofill.")
-    params: float
-    tokens: float
-    flops: float
+    params: float = Field(description="Total parameters of the shape built (config.built).")
+    tokens: float = Field(description="Tokens the trainer trains (whole batches).")
+    flops: float = Field(description="6 * params * tokens, as built; config.planned: as asked.")
     config: dict[str, Any]
     attempts: int
     max_attempts: int
@@ -145,9 +157,10 @@ class AutofillSettings(StrictModel):
 
 class AutofillOut(BaseModel):
     settings: AutofillSettings | None
-    state: Literal["off", "waiting", "running", "done", "exhausted"]
+    state: Literal["off", "waiting", "running", "blocked", "done", "exhausted"]
     spent_flops: float = Field(
-        description="FLOPs of the autopilot's queued, running and done jobs."
+        description="FLOPs (6 N D) of the autopilot's finished runs as trained, plus its queued "
+        "and running jobs as they will be built."
     )
     remaining_flops: float | None
     n_opt_width: float | None = Field(description="log(high / low) of N_opt(target) now.")

@@ -28,19 +28,30 @@ def create(session: Session, experiment: Experiment, **fields: Any) -> Fit:
     return fit
 
 
-def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
-    """The fit in force: the latest that succeeded for this law and method."""
+def _latest(
+    session: Session, experiment_id: int, law: str, method: str, statuses: tuple[str, ...]
+) -> Fit | None:
     return session.scalar(
         sa.select(Fit)
         .where(
             Fit.experiment_id == experiment_id,
             Fit.law == law,
             Fit.method == method,
-            Fit.status == "succeeded",
+            Fit.status.in_(statuses),
         )
         .order_by(Fit.id.desc())
         .limit(1)
     )
+
+
+def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
+    """The fit in force: the latest that succeeded for this law and method."""
+    return _latest(session, experiment_id, law, method, ("succeeded",))
+
+
+def latest_finished(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
+    """The last fit of this law and method that ended, succeeded or failed."""
+    return _latest(session, experiment_id, law, method, ("succeeded", "failed"))
 
 
 def pending(session: Session, experiment_id: int, law: str, method: str) -> bool:

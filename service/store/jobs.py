@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, NotFoundError
-from service.store.models import Experiment, Job
+from service.store.models import Experiment, Job, Run
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -78,9 +78,19 @@ def active_sizes(session: Session, experiment_id: int) -> list[tuple[float, floa
 
 
 def spent_flops(session: Session, experiment_id: int, origin: str | None = None) -> float:
-    """FLOPs of the experiment's jobs that ran or will run (not failed before starting)."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(Job.flops), 0.0)).where(
-        Job.experiment_id == experiment_id, Job.status.in_(("queued", "running", "succeeded"))
+    """6 N D of what the experiment's jobs trained or will train: a finished job's run as
+    stored, a queued or running job's built shape and tokens (failed and cancelled: nothing)."""
+    spent = sa.case(
+        (Job.status == "succeeded", sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops
+    )
+    query = (
+        sa.select(sa.func.coalesce(sa.func.sum(spent), 0.0))
+        .select_from(Job)
+        .outerjoin(Run, Run.id == Job.result_run_id)
+        .where(
+            Job.experiment_id == experiment_id,
+            Job.status.in_(("queued", "running", "succeeded")),
+        )
     )
     if origin is not None:
         query = query.where(Job.origin == origin)

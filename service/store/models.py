@@ -66,6 +66,8 @@ class Experiment(Base):
     tokenizer_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     # Autopilot settings (see service/worker/autofill.py); null: never configured.
     autofill: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    # Why the autopilot stopped on this data version ({"state", "message", "data_version"}).
+    autofill_state: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     # Bumped whenever the runs a fit could use change (added, excluded, included).
     data_version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from service.scaling.shape_family import ShapeFamily
+from service.scaling.shapes import ModelShape as FamilyShape
 from service.trainer.errors import ConfigError
 
 CompileMode = Literal["auto", "on", "off"]
@@ -31,20 +32,31 @@ class ModelShape:
             raise ConfigError("head dimension must be even (rotary embeddings)")
 
 
+def _from_family(shape: FamilyShape, context_tokens: int, vocab_size: int) -> ModelShape:
+    return ModelShape(shape.n_layer, shape.d_model, shape.n_heads, context_tokens, vocab_size)
+
+
+def shape_for_params(
+    params: float, context_tokens: int = 1024, vocab_size: int = 256
+) -> ModelShape:
+    """The shape of the family (service.scaling.shape_family, the planner's too) whose total
+    parameters (tied embedding counted once) are nearest to ``params``."""
+    if params <= 0:
+        raise ConfigError("target params must be positive")
+    family = ShapeFamily(vocab_size, context_tokens)
+    return _from_family(family.snap(params), context_tokens, vocab_size)
+
+
 def shape_for_non_embedding_params(
     non_embedding_params: float, context_tokens: int = 1024, vocab_size: int = 256
 ) -> ModelShape:
-    """A smooth family with d_model ~ 64 * n_layer: non-embedding ~ 12 n_layer d_model^2, so
-    n_layer ~ (N / 49152)^(1/3); heads of 64 dims where d_model allows (else 32 or 16)."""
+    """The shape of the family whose non-embedding parameters are nearest."""
     if non_embedding_params <= 0:
         raise ConfigError("target params must be positive")
-    n_layer = max(1, round((non_embedding_params / (12 * 64**2)) ** (1 / 3)))
-    d_raw = math.sqrt(non_embedding_params / (12 * n_layer))
-    # Finer steps below d_model 128 so that tiny sweeps still get distinct sizes.
-    step = 16 if d_raw < 128 else 32
-    d_model = max(16, round(d_raw / step) * step)
-    head_dim = next(h for h in (64, 32, 16) if d_model % h == 0)
-    return ModelShape(n_layer, d_model, d_model // head_dim, context_tokens, vocab_size)
+    family = ShapeFamily(vocab_size, context_tokens)
+    return _from_family(
+        family.nearest_non_embedding(non_embedding_params), context_tokens, vocab_size
+    )
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from JSON-like data; `shape` may be a dict or {"non_embedding_params": N}."""
+        """Build from JSON-like data; `shape` is a full shape, or {"params": N} (total) or
+        {"non_embedding_params": N}, with optional context_tokens and vocab_size: the nearest
+        shape of the family."""
         if not isinstance(data, dict):
             raise ConfigError("config must be an object")
         known = {f.name for f in fields(cls)}
@@ -144,7 +158,10 @@ class TrainConfig:
         kwargs = dict(data)
         try:
             shape = kwargs.pop("shape")
-            if "non_embedding_params" in shape:
+            if "params" in shape:
+                extra = {k: v for k, v in shape.items() if k != "params"}
+                kwargs["shape"] = shape_for_params(float(shape["params"]), **extra)
+            elif "non_embedding_params" in shape:
                 extra = {k: v for k, v in shape.items() if k != "non_embedding_params"}
                 kwargs["shape"] = shape_for_non_embedding_params(
                     float(shape["non_embedding_params"]), **extra

@@ -1,5 +1,6 @@
 """HTML forms to the service's request models: blank fields are left out, pydantic validates."""
 
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -59,7 +60,15 @@ def confidence(form: dict[str, str]) -> float:
 
 def autofill(form: dict[str, str]) -> AutofillSettings:
     values: dict[str, Any] = {
-        k: form[k].strip() for k in AUTOFILL_FIELDS if k != "enabled" and form.get(k, "").strip()
+        k: form[k].strip()
+        for k in AUTOFILL_FIELDS
+        if k not in ("enabled", "trainer") and form.get(k, "").strip()
     }
     values["enabled"] = form.get("enabled") == "on"
+    trainer = form.get("trainer", "").strip()
+    if trainer:
+        try:
+            values["trainer"] = json.loads(trainer)
+        except json.JSONDecodeError as exc:
+            raise FormError([f"trainer: not JSON ({exc.msg})"]) from None
     return _validate(AutofillSettings, values)

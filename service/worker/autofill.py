@@ -1,8 +1,15 @@
 """The autopilot: keep an experiment's recommendation at its target budget getting more certain,
-within a compute budget, by planning and queueing runs whenever none are in flight."""
+within a compute budget, by planning and queueing runs whenever none are in flight.
+
+It never loops on a failure: a fit that failed is not requested again until the runs change; a
+fit that failed for lack of spread in N or D gets a wider design (up to ``MAX_WIDEN`` times);
+anything else it cannot cure stops it as ``blocked`` (or ``exhausted``) with the reason, kept in
+``experiments.autofill_state`` for the data version it was decided on.
+"""
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -13,16 +20,21 @@ from service.schemas.jobs import AutofillSettings, PlanRequest
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
 from service.store import jobs as job_store
-from service.store.models import Experiment, Job
+from service.store.models import Experiment, Fit, Job
 from service.worker.planning import current_fit, queue_plan
 
 ORIGIN = "autofill"
 MIN_RUNS_TO_FIT = 6
+# Fit errors that more spread in N or D can cure: the planner widens the design.
+WIDENABLE = frozenset({"exponent_at_bound", "degenerate_data", "insufficient_data"})
+MAX_WIDEN = 2
+# This many of its latest jobs failing in a row stops the autopilot (a broken trainer).
+MAX_FAILED_IN_A_ROW = 3
 
 
 @dataclass(frozen=True)
 class Status:
-    state: str  # off | waiting | running | done | exhausted
+    state: str  # off | waiting | running | blocked | done | exhausted
     spent_flops: float
     remaining_flops: float | None
     n_opt_width: float | None
@@ -34,8 +46,10 @@ def settings_of(experiment: Experiment) -> AutofillSettings | None:
 
 
 def configure(session: Session, experiment: Experiment, settings: AutofillSettings) -> None:
-    """Store the autopilot's settings (HTTP PUT and the dashboard's form)."""
+    """Store the autopilot's settings (HTTP PUT and the dashboard's form); new settings clear
+    a stop decided under the old ones."""
     experiment.autofill = settings.model_dump(mode="json")
+    experiment.autofill_state = None
     session.flush()
 
 
@@ -48,6 +62,30 @@ def n_opt_width(
         return None
     interval = recommend(result, FlopBudget(target), confidence=0.9).intervals.get("params")
     return None if interval is None else math.log(interval[1] / interval[0])
+
+
+def failed_fit(session: Session, experiment: Experiment) -> Fit | None:
+    """The last parametric fit, if it failed on the runs the experiment has now."""
+    last = fit_store.latest_finished(session, experiment.id, "chinchilla", "parametric")
+    if last is None or last.status != "failed":
+        return None
+    return last if last.data_version == experiment.data_version else None
+
+
+def _fit_error(fit_row: Fit) -> tuple[str, str]:
+    error: dict[str, Any] = fit_row.error or {}
+    return str(error.get("code", "fit_failed")), str(error.get("message", "the fit failed"))
+
+
+def _stopped(experiment: Experiment) -> dict[str, Any] | None:
+    state = experiment.autofill_state
+    if state and state.get("data_version") == experiment.data_version:
+        return state
+    return None
+
+
+def _widen_rounds(jobs: list[Job]) -> int:
+    return max((int((job.config.get("plan") or {}).get("widen", 0)) for job in jobs), default=0)
 
 
 def status(session: Session, experiment: Experiment, cache: FitCache) -> Status:
@@ -68,8 +106,21 @@ def status(session: Session, experiment: Experiment, cache: FitCache) -> Status:
             width,
             f"N_opt interval {width:.3f} is below {settings.stop_when_n_opt_width_below}",
         )
+    stopped = _stopped(experiment)
+    if stopped is not None:
+        return Status(stopped["state"], spent, remaining, width, stopped["message"])
     if remaining < settings.min_flops_per_run:
         return Status("exhausted", spent, remaining, width, "the experiment budget is spent")
+    failure = failed_fit(session, experiment)
+    if failure is not None:
+        code, message = _fit_error(failure)
+        return Status(
+            "waiting",
+            spent,
+            remaining,
+            width,
+            f"fit {failure.id} failed ({code}: {message}); next: a wider design",
+        )
     return Status("waiting", spent, remaining, width, "ready to plan the next batch")
 
 
@@ -79,52 +130,102 @@ def experiment_jobs(session: Session, experiment: Experiment) -> list[Job]:
     )
 
 
+def _stop(experiment: Experiment, state: str, message: str) -> str:
+    """Stop on the current data: the reason stays until the runs or the settings change."""
+    experiment.autofill_state = {
+        "state": state,
+        "message": message,
+        "data_version": experiment.data_version,
+    }
+    return message
+
+
 def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: FitCache) -> str:
     """One step of the autopilot for one experiment; returns what it did."""
     settings = settings_of(experiment)
     now = status(session, experiment, cache)
     if settings is None or now.state != "waiting":
         return now.message
-    current = fit_store.current(session, experiment.id, "chinchilla", "parametric")
-    n_runs = experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0)
-    stale = current is None or (current.data_version or 0) < experiment.data_version
-    if n_runs >= MIN_RUNS_TO_FIT and stale:
-        pending = fit_store.pending(session, experiment.id, "chinchilla", "parametric")
-        if pending:
-            return "waiting for a refit"
-        try:
-            request_fit(
-                session,
+    jobs = experiment_jobs(session, experiment)
+    finished = [job for job in jobs if job.status in ("succeeded", "failed")]
+    recent = finished[:MAX_FAILED_IN_A_ROW]  # newest first
+    if len(recent) == MAX_FAILED_IN_A_ROW and all(job.status == "failed" for job in recent):
+        return _stop(
+            experiment,
+            "blocked",
+            f"its last {MAX_FAILED_IN_A_ROW} jobs failed (job {recent[0].id}: {recent[0].error}); "
+            "fix the trainer or its settings, then set the autopilot again",
+        )
+    failure = failed_fit(session, experiment)
+    widen = 0
+    if failure is not None:
+        code, message = _fit_error(failure)
+        rounds = _widen_rounds(jobs)
+        if code not in WIDENABLE:
+            return _stop(
                 experiment,
-                "chinchilla",
-                "parametric",
-                {
-                    "huber_delta": 1e-3,
-                    "bootstrap": settings.bootstrap,
-                    "seed": 0,
-                    "budget_tol": 0.1,
-                    "include_excluded": False,
-                    "filters": {},
-                },
-                # queued, never inline: the fit runner (here in the worker) takes it next tick
-                replace(policy, inline_max_bootstrap=0),
+                "blocked",
+                f"fit {failure.id} failed ({code}: {message}); more runs of the same kind will "
+                "not cure this: add or exclude runs, or change the settings",
             )
-            return "queued a fit of the new runs"
-        except ScalingError as exc:
-            if current is not None:
-                return f"cannot refit yet: {exc}"
+        if rounds >= MAX_WIDEN:
+            return _stop(
+                experiment,
+                "blocked",
+                f"fit {failure.id} failed ({code}: {message}) after {rounds} wider designs; "
+                "stopped: these runs do not follow a Chinchilla law here",
+            )
+        widen = rounds + 1
+    else:
+        current = fit_store.current(session, experiment.id, "chinchilla", "parametric")
+        n_runs = experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0)
+        stale = current is None or (current.data_version or 0) < experiment.data_version
+        if n_runs >= MIN_RUNS_TO_FIT and stale:
+            if fit_store.pending(session, experiment.id, "chinchilla", "parametric"):
+                return "waiting for a refit"
+            try:
+                request_fit(
+                    session,
+                    experiment,
+                    "chinchilla",
+                    "parametric",
+                    {
+                        "huber_delta": 1e-3,
+                        "bootstrap": settings.bootstrap,
+                        "seed": 0,
+                        "budget_tol": 0.1,
+                        "include_excluded": False,
+                        "filters": {},
+                    },
+                    # queued, never inline: the fit runner (here in the worker) takes it next
+                    replace(policy, inline_max_bootstrap=0),
+                )
+                return "queued a fit of the new runs"
+            except ScalingError as exc:
+                if current is not None:
+                    return _stop(experiment, "blocked", f"cannot refit: {exc}")
+    left = now.remaining_flops or 0.0
     request = PlanRequest(
         target_flops=settings.target_flops,
-        budget_flops=now.remaining_flops or 0.0,
-        max_flops_per_run=min(settings.max_flops_per_run, now.remaining_flops or 0.0),
+        budget_flops=left,
+        max_flops_per_run=min(settings.max_flops_per_run, left),
         min_flops_per_run=settings.min_flops_per_run,
         batch_size=settings.batch_size,
         overhead_flops=settings.overhead_flops,
+        trainer=settings.trainer,
     )
     try:
-        queued = queue_plan(
-            session, experiment, request, cache, ORIGIN, max_attempts=3, trainer=settings.trainer
+        queued = queue_plan(session, experiment, request, cache, ORIGIN, 3, widen=widen)
+    except (InsufficientBudgetError, ScalingError) as exc:
+        return _stop(experiment, "exhausted", f"cannot plan another run: {exc}")
+    if not queued.jobs:
+        return _stop(
+            experiment,
+            "exhausted",
+            "no run fits the budget left or adds information: " + "; ".join(queued.plan.notes),
         )
-    except InsufficientBudgetError as exc:
-        return f"cannot plan: {exc}"
-    return f"queued {len(queued.jobs)} {queued.plan.phase} job(s)"
+    for job in queued.jobs:
+        job.config = {**job.config, "plan": {**job.config["plan"], "widen": widen}}
+    return f"queued {len(queued.jobs)} {queued.plan.phase} job(s)" + (
+        f" (wider design, round {widen})" if widen else ""
+    )

@@ -1,4 +1,11 @@
-"""Plans and jobs for an experiment: the planner (pure core) fed from the database."""
+"""Plans and jobs for an experiment: the planner (pure core) fed from the database.
+
+The size contract: every job trains a shape of the trainer's family (service.scaling.
+shape_family) for the experiment's vocabulary and context. A job stores what was asked
+(`config.planned`) and what the trainer will build (`config.built`, the job's params, tokens and
+flops): N is total parameters as trained, D the tokens the recipe will train (whole batches),
+and FLOPs are 6 N D of those.
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -6,17 +13,21 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from service.errors import ConflictError
+from service.errors import ConflictError, InvalidInputError
 from service.fits import data
 from service.fits.cache import FitCache
 from service.scaling import FitResult, Plan, plan_runs, preset
-
-# The planner's own rule (within 2% in both params and tokens), so plans never clash here.
 from service.scaling.design_plan import Taken
+from service.scaling.shape_family import ShapeFamily
 from service.schemas.jobs import JobRunSpec, PlanRequest
 from service.store import fits as fit_store
 from service.store import jobs as job_store
 from service.store.models import Experiment, Job
+from service.trainer.config import ModelShape, TrainConfig
+from service.trainer.counts import param_counts
+from service.trainer.errors import ConfigError
+from service.trainer.recipe import make_plan as recipe_plan
+from service.trainer.recipe import min_tokens
 
 
 def current_fit(session: Session, experiment: Experiment, cache: FitCache) -> FitResult | None:
@@ -28,14 +39,39 @@ def current_fit(session: Session, experiment: Experiment, cache: FitCache) -> Fi
     return cache.get(row.id, row.runs_sha256 or "", lambda: FitResult.from_json(stored))
 
 
+def autopilot_trainer(experiment: Experiment) -> dict[str, Any]:
+    """The trainer fields of the experiment's autopilot settings (empty without any)."""
+    trainer = (experiment.autofill or {}).get("trainer") or {}
+    return dict(trainer) if isinstance(trainer, dict) else {}
+
+
+def shape_family(trainer: dict[str, Any]) -> ShapeFamily:
+    """The shapes the trainer builds with these fields: their vocabulary and context."""
+    shape = trainer.get("shape") or {}
+    if not isinstance(shape, dict):
+        raise InvalidInputError("trainer.shape must be an object", field="trainer.shape")
+    defaults = ModelShape(1, 16, 1)
+    try:
+        vocab = int(shape.get("vocab_size", defaults.vocab_size))
+        context = int(shape.get("context_tokens", defaults.context_tokens))
+        return ShapeFamily(vocab, context, min_tokens(context))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"trainer.shape: {exc}", field="trainer.shape") from exc
+
+
 def make_plan(
     session: Session,
     experiment: Experiment,
     request: PlanRequest,
     cache: FitCache,
     budget_flops: float | None = None,
+    trainer: dict[str, Any] | None = None,
+    widen: int = 0,
 ) -> Plan:
+    """The planner's proposal, in the shape family of `trainer` (default: the request's, then
+    the autopilot's trainer fields)."""
     runs = data.load(session, experiment.id, {"filters": {}}, "parametric").runs
+    fields = trainer or request.trainer or autopilot_trainer(experiment)
     return plan_runs(
         runs,
         current_fit(session, experiment, cache),
@@ -47,18 +83,59 @@ def make_plan(
         overhead_flops=request.overhead_flops,
         prior=preset(request.prior).law,
         min_run_flops=request.min_flops_per_run,
+        family=shape_family(fields),
+        widen=widen,
     )
 
 
-def trainer_config(spec: JobRunSpec) -> dict[str, Any]:
-    """The trainer's config for a job: a model of about `params` non-embedding parameters
-    trained on `tokens` tokens (the run records the exact counts it reached); `spec.trainer`
-    adds fields; its `shape` entry is either a full shape or extra fields (context_tokens)."""
+@dataclass(frozen=True)
+class BuiltRun:
+    """What the trainer will build for one requested run."""
+
+    trainer: dict[str, Any]  # the trainer's TrainConfig as JSON
+    shape: dict[str, int]
+    params: float  # total, tied head counted once
+    non_embedding_params: float
+    tokens: float  # whole batches, as the recipe trains them
+
+    @property
+    def flops(self) -> float:
+        return 6.0 * self.params * self.tokens
+
+
+def build_run(spec: JobRunSpec) -> BuiltRun:
+    """Resolve a requested run to the shape and tokens the trainer will train.
+
+    `spec.params` is total parameters, snapped to the nearest shape of the family; a full shape
+    in `spec.trainer["shape"]` (n_layer, d_model, n_head) is built as given.
+    """
     extra = dict(spec.trainer)
-    shape = dict(extra.pop("shape", {}))
-    if "n_layer" not in shape:  # not a full shape: the trainer sizes the model to `params`
-        shape["non_embedding_params"] = spec.params
-    return {"trainer": {**extra, "shape": shape, "tokens": int(spec.tokens), "seed": spec.seed}}
+    shape = dict(extra.pop("shape", None) or {})
+    if "n_layer" not in shape:
+        family = shape_family({"shape": shape})
+        snapped = family.snap(spec.params)
+        shape.update(n_layer=snapped.n_layer, d_model=snapped.d_model, n_head=snapped.n_heads)
+    config = {**extra, "shape": shape, "tokens": max(1, round(spec.tokens)), "seed": spec.seed}
+    try:
+        built = TrainConfig.from_dict(config)
+    except ConfigError as exc:
+        raise InvalidInputError(f"trainer config: {exc}", field="trainer") from exc
+    plan = recipe_plan(built)
+    counts = built.shape
+    n = param_counts(counts)
+    return BuiltRun(
+        trainer=config,
+        shape={
+            "n_layer": counts.n_layer,
+            "d_model": counts.d_model,
+            "n_head": counts.n_head,
+            "context_tokens": counts.context_tokens,
+            "vocab_size": counts.vocab_size,
+        },
+        params=float(n.total_params),
+        non_embedding_params=float(n.non_embedding_params),
+        tokens=float(plan.tokens),
+    )
 
 
 def queue_runs(
@@ -68,7 +145,8 @@ def queue_runs(
     origin: str,
     max_attempts: int,
 ) -> list[Job]:
-    """Queue one job per spec; refuse (409) any that repeats a stored run or an active job."""
+    """Queue one job per spec; refuse (409) any whose built shape and tokens repeat a stored
+    run, an active job or another spec."""
     known = data.load(session, experiment.id, {"include_excluded": True}, "parametric").runs
     taken = Taken(
         [
@@ -76,28 +154,45 @@ def queue_runs(
             *job_store.active_sizes(session, experiment.id),
         ]
     )
+    built = [build_run(spec) for spec in specs]
     duplicates = []
-    for index, spec in enumerate(specs):
-        logs = np.log([spec.params]), np.log([spec.tokens])
-        if bool(taken.clashes(*logs)[0]):
-            duplicates.append({"row": index, "params": spec.params, "tokens": spec.tokens})
-        taken.add(spec.params, spec.tokens)
+    for index, run in enumerate(built):
+        if bool(taken.clashes(np.log([run.params]), np.log([run.tokens]))[0]):
+            duplicates.append(
+                {"row": index, "params": run.params, "tokens": run.tokens, "shape": run.shape}
+            )
+        taken.add(run.params, run.tokens)
     if duplicates:
         raise ConflictError(
-            f"{len(duplicates)} run(s) repeat a stored run, an active job or each other",
+            f"{len(duplicates)} run(s) repeat a stored run, an active job or each other "
+            "(same built shape and tokens)",
             duplicates=duplicates,
         )
     return [
         job_store.queue(
             session,
             experiment,
-            spec.params,
-            spec.tokens,
-            trainer_config(spec),
+            run.params,
+            run.tokens,
+            {
+                "trainer": run.trainer,
+                "planned": {
+                    "params": spec.params,
+                    "tokens": spec.tokens,
+                    "flops": 6.0 * spec.params * spec.tokens,
+                },
+                "built": {
+                    "shape": run.shape,
+                    "params": run.params,
+                    "non_embedding_params": run.non_embedding_params,
+                    "tokens": run.tokens,
+                    "flops": run.flops,
+                },
+            },
             origin,
             max_attempts,
         )
-        for spec in specs
+        for spec, run in zip(specs, built, strict=True)
     ]
 
 
@@ -116,11 +211,13 @@ def queue_plan(
     max_attempts: int,
     budget_flops: float | None = None,
     trainer: dict[str, Any] | None = None,
+    widen: int = 0,
 ) -> QueuedPlan:
-    plan = make_plan(session, experiment, request, cache, budget_flops)
+    fields = trainer or request.trainer or autopilot_trainer(experiment)
+    plan = make_plan(session, experiment, request, cache, budget_flops, fields, widen)
     specs = [
-        JobRunSpec(params=run.params, tokens=run.tokens, seed=index, trainer=trainer or {})
-        for index, run in enumerate(plan.runs)
+        JobRunSpec(params=run.params, tokens=run.tokens, seed=0, trainer=fields)
+        for run in plan.runs
     ]
     jobs = queue_runs(session, experiment, specs, origin, max_attempts)
     for job, run in zip(jobs, plan.runs, strict=True):

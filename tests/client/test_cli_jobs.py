@@ -11,13 +11,15 @@ from tests.conftest import ADMIN_TOKEN
 
 TINY = [
     "--target-flops",
-    "1e14",
+    "1e15",
     "--budget-flops",
-    "2e12",
+    "2e13",
     "--max-flops-per-run",
-    "1e11",
+    "1e12",
     "--min-flops-per-run",
-    "1e9",
+    "1e10",
+    "--trainer",
+    '{"shape": {"context_tokens": 64}}',
 ]
 
 
@@ -42,12 +44,14 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
     assert "IsoFLOP" in table
     plan = json.loads(invoke(remote, "plan", "tiny", *TINY, "--batch-size", "4", "--json"))
     assert plan["phase"] == "seed"
-    assert all(run["flops"] <= 1.01e11 for run in plan["runs"])
+    assert all(run["flops"] <= 1.01e12 for run in plan["runs"])
     assert "missing --budget-flops" in invoke(
-        remote, "plan", "tiny", "--target-flops", "1e14", "--max-flops-per-run", "1e11", code=2
+        remote, "plan", "tiny", "--target-flops", "1e15", "--max-flops-per-run", "1e12", code=2
     )
+    assert "--trainer is not JSON" in invoke(remote, "plan", "tiny", *TINY[:-1], "{", code=2)
 
     queued = json.loads(invoke(remote, "jobs", "queue", "tiny", *TINY, "--json"))
+    assert {job["config"]["trainer"]["shape"]["context_tokens"] for job in queued} == {64}
     assert len(queued) == len(plan["runs"])
     assert {job["origin"] for job in queued} == {"plan"}
     shown = invoke(
@@ -110,13 +114,15 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
             "set",
             "auto",
             "--budget-flops",
-            "2e12",
+            "2e13",
             "--target-flops",
-            "1e14",
+            "1e15",
             "--max-flops-per-run",
-            "1e11",
+            "1e12",
             "--min-flops-per-run",
-            "1e9",
+            "1e10",
+            "--trainer",
+            '{"shape": {"context_tokens": 64}}',
             "--stop-width",
             "0.2",
             "--batch-size",
@@ -128,6 +134,7 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
     )
     assert out["settings"]["enabled"] is True
     assert out["settings"]["stop_when_n_opt_width_below"] == 0.2
+    assert out["settings"]["trainer"] == {"shape": {"context_tokens": 64}}
     worker = job_server.worker()
     worker.tick()
     worker.tick()

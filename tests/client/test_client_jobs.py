@@ -1,5 +1,7 @@
 """Plans, jobs and the autopilot through the clients; a simulated worker ticks in the test."""
 
+from typing import Any
+
 import pytest
 
 from service.client import AsyncScalingClient, ConflictError, NotFoundError, ScalingClient
@@ -8,11 +10,12 @@ from tests.client.conftest import FAST_RETRY, JobServer, ticking
 from tests.conftest import ADMIN_TOKEN
 
 # The CPU demo of docs/autopilot.md: a cold start gets an IsoFLOP seed design within these.
-TINY = {
-    "target_flops": 1e14,
-    "budget_flops": 2e12,
-    "max_flops_per_run": 1e11,
-    "min_flops_per_run": 1e9,
+TINY: dict[str, Any] = {
+    "target_flops": 1e15,
+    "budget_flops": 2e13,
+    "max_flops_per_run": 1e12,
+    "min_flops_per_run": 1e10,
+    "trainer": {"shape": {"context_tokens": 64}},
 }
 
 
@@ -24,12 +27,16 @@ def test_plan_queue_wait_cancel(job_server: JobServer) -> None:
         assert plan.phase == "seed"
         assert len(plan.runs) >= 10
         assert plan.total_flops <= TINY["budget_flops"]
-        assert all(1e9 * 0.99 <= r.flops <= 1e11 * 1.01 for r in plan.runs)
+        assert all(1e10 * 0.99 <= r.flops <= 1e12 * 1.01 for r in plan.runs)
         assert api.plan("tiny", TINY).runs == plan.runs  # a whole request gives the same
         with pytest.raises(TypeError):
-            api.plan("tiny", target_flops=1e14)
+            api.plan("tiny", target_flops=1e15)
 
         queued = api.queue_jobs("tiny", plan={**TINY, "batch_size": 4})
+        # planned and built agree: the plan's shapes are what the jobs build
+        assert [(j.params, j.config["built"]["shape"]["d_model"]) for j in queued] == [
+            (r.params, r.shape["d_model"]) for r in plan.runs
+        ]
         assert all(isinstance(job, JobOut) for job in queued)
         assert {job.origin for job in queued} == {"plan"}
         assert {job.status for job in queued} == {"queued"}
@@ -70,7 +77,9 @@ def test_plan_queue_wait_cancel(job_server: JobServer) -> None:
         assert done.result_run_id is not None
         run = api.get_run(done.result_run_id)
         assert run.source == "simulated"
-        assert run.params == pytest.approx(3e5)
+        assert run.params == done.params == done.config["built"]["params"]  # total, as built
+        assert done.config["planned"]["params"] == 3e5
+        assert run.flops == pytest.approx(6 * done.params * done.tokens)
         assert len(list(api.iter_jobs(experiment="tiny", status="succeeded"))) == len(queued) + 1
         with pytest.raises(TimeoutError):
             api.wait_for_job(
@@ -91,6 +100,7 @@ def test_autofill_settings_and_the_autopilot(job_server: JobServer) -> None:
             target_flops=TINY["target_flops"],
             max_flops_per_run=TINY["max_flops_per_run"],
             min_flops_per_run=TINY["min_flops_per_run"],
+            trainer=TINY["trainer"],
             batch_size=4,
             bootstrap=20,
         )

@@ -101,6 +101,7 @@ def test_changing_the_autopilot_needs_the_write_scope(client: TestClient) -> Non
         "target_flops": "1e23",
         "max_flops_per_run": "1e18",
         "batch_size": "4",
+        "trainer": '{"shape": {"context_tokens": 64}}',
     }
     url = "/ui/experiments/exp/autofill"
     denied = client.post(url, data=form, headers={"Authorization": f"Bearer {reader}"})
@@ -119,10 +120,16 @@ def test_changing_the_autopilot_needs_the_write_scope(client: TestClient) -> Non
     page = client.get(saved.headers["location"], headers=headers).text
     assert "Autopilot settings saved." in page
     assert 'name="batch_size" value="4"' in page
+    # the trainer fields survive a save from the page (they choose the shapes planned)
+    assert stored["settings"]["trainer"] == {"shape": {"context_tokens": 64}}
+    assert "context_tokens" in page
 
     bad = client.post(url, data={**form, "batch_size": "0"}, headers=headers)
     assert bad.status_code == 422
     assert "batch_size" in bad.text
+    not_json = client.post(url, data={**form, "trainer": "{"}, headers=headers)
+    assert not_json.status_code == 422
+    assert "trainer: not JSON" in not_json.text
 
 
 @pytest.mark.slow

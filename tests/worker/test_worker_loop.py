@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.db import session_scope
-from service.scaling import preset
+from service.scaling import Chinchilla, preset
 from service.store import jobs as job_store
-from service.store.models import Job
+from service.store.models import Fit, Job
+from service.worker.executors.base import Outcome
 from service.worker.executors.local import LocalExecutor
 from service.worker.executors.simulated import SimulatedExecutor
 from service.worker.loop import Worker
@@ -55,16 +56,21 @@ def test_jobs_become_runs_exactly_once(client: TestClient) -> None:
 
 
 def test_duplicates_of_runs_and_jobs_are_refused(client: TestClient) -> None:
+    """Judged on the built shape and tokens: 1.01e8 params builds the shape 1e8 built."""
     make_experiment(client)
-    client.post(
-        "/v1/experiments/exp/runs", json={"runs": [{"params": 1e8, "tokens": 2e9, "loss": 3}]}
-    )
+    (first,) = queue(client, [{"params": 1e8, "tokens": 2e9}])
+    worker = simulated_worker(client)
+    for _ in range(2):
+        worker.tick()
+    assert client.get(f"/v1/jobs/{first}").json()["status"] == "succeeded"
     refused = client.post(
         "/v1/experiments/exp/jobs",
         json={"runs": [{"params": 1.01e8, "tokens": 2e9}, {"params": 5e8, "tokens": 1e9}]},
     )
     assert refused.status_code == 409
-    assert refused.json()["error"]["details"]["duplicates"][0]["row"] == 0
+    duplicate = refused.json()["error"]["details"]["duplicates"][0]
+    assert duplicate["row"] == 0
+    assert duplicate["shape"] == client.get(f"/v1/jobs/{first}").json()["config"]["built"]["shape"]
     queue(client, [{"params": 5e8, "tokens": 1e9}])
     again = client.post("/v1/experiments/exp/jobs", json={"runs": [{"params": 5e8, "tokens": 1e9}]})
     assert again.status_code == 409
@@ -107,7 +113,7 @@ def test_jobs_fail_after_max_attempts(client: TestClient) -> None:
 
 def test_two_workers_never_claim_the_same_job(client: TestClient) -> None:
     make_experiment(client)
-    queue(client, [{"params": 1e7 * (k + 1), "tokens": 1e9} for k in range(40)])
+    queue(client, [{"params": 1e7, "tokens": 1e9 * 1.05**k} for k in range(40)])
     state: Any = client.app.state  # type: ignore[attr-defined]
     claimed: dict[str, list[int]] = {"a": [], "b": []}
 
@@ -232,3 +238,85 @@ def test_diverging_training_fails_the_job_and_stores_nothing(
     assert job["error"].startswith(("training diverged", "training nan"))
     assert job["result_run_id"] is None
     assert runs_of(client) == []
+
+
+AUTO = {
+    "enabled": True,
+    "experiment_budget_flops": 3e22,
+    "target_flops": 1e24,
+    "max_flops_per_run": 1e21,
+    "min_flops_per_run": 1e18,
+    "bootstrap": 20,
+    "batch_size": 6,
+}
+
+
+def _fits(database_url: str) -> list[tuple[str, int | None]]:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(Fit.status, Fit.data_version).order_by(Fit.id)).all()
+    engine.dispose()
+    return [(status, version) for status, version in rows]
+
+
+def test_a_failing_fit_widens_the_design_then_blocks_and_never_loops(
+    client: TestClient, database_url: str
+) -> None:
+    """Losses that do not fall with params: every fit fails (exponent_at_bound). The
+    autopilot fits each data version once, widens the design twice, then stops as blocked."""
+    make_experiment(client, "flat")
+    assert client.put("/v1/experiments/flat/autofill", json=AUTO).status_code == 200
+    flat = Chinchilla(E=2.0, A=1e-6, B=400.0, alpha=0.3, beta=0.3)
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    worker = Worker(state.session_factory, SimulatedExecutor(flat, "flat", 0.005), state.fit_policy)
+    status: dict[str, Any] = {}
+    for _ in range(40):
+        worker.tick()
+        status = client.get("/v1/experiments/flat/autofill").json()
+        if status["state"] == "blocked":
+            break
+    assert status["state"] == "blocked", status
+    assert "after 2 wider designs" in status["message"]
+    assert "exponent_at_bound" in status["message"]
+    jobs = client.get("/v1/jobs", params={"experiment": "flat", "limit": 1000}).json()["items"]
+    widen = sorted({job["config"]["plan"].get("widen", 0) for job in jobs})
+    assert widen == [0, 1, 2]
+    wide = [job for job in jobs if job["config"]["plan"].get("widen") == 1]
+    assert len(wide) >= 7 and all(job["status"] == "succeeded" for job in jobs)
+    fits = _fits(database_url)
+    assert [status for status, _ in fits] == ["failed"] * 3
+    assert len({version for _, version in fits}) == 3  # one fit per data version
+    for _ in range(5):  # stopped: nothing more is queued or fitted
+        worker.tick()
+    assert _fits(database_url) == fits
+    after = client.get("/v1/jobs", params={"experiment": "flat", "limit": 1000}).json()["items"]
+    assert len(after) == len(jobs)
+    # New settings lift the stop; the data are unchanged, so the failed fit is not retried.
+    again = client.put("/v1/experiments/flat/autofill", json={**AUTO, "bootstrap": 30})
+    assert again.json()["state"] == "waiting"
+    assert "failed" in again.json()["message"]
+
+
+class FailingExecutor(SimulatedExecutor):
+    """Every job fails, as a broken trainer would."""
+
+    def poll(self, handle: str) -> Outcome:
+        super().poll(handle)
+        return Outcome("failed", error="trainer exited with code 7")
+
+
+def test_jobs_failing_in_a_row_block_the_autopilot(client: TestClient) -> None:
+    make_experiment(client, "broken")
+    settings = {**AUTO, "batch_size": 2}
+    assert client.put("/v1/experiments/broken/autofill", json=settings).status_code == 200
+    state: Any = client.app.state  # type: ignore[attr-defined]
+    executor = FailingExecutor(preset("epoch-2024").law, "epoch-2024", slots=2)
+    worker = Worker(state.session_factory, executor, state.fit_policy)
+    for _ in range(10):
+        worker.tick()
+    status = client.get("/v1/experiments/broken/autofill").json()
+    assert status["state"] == "blocked"
+    assert "trainer exited with code 7" in status["message"]
+    assert status["spent_flops"] == 0.0  # failed jobs spend nothing
+    jobs = client.get("/v1/jobs", params={"experiment": "broken", "limit": 1000}).json()["items"]
+    assert len(jobs) == 15  # the seed, once: never queued again
