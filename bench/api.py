@@ -25,7 +25,7 @@ from alembic import command
 from service.db import alembic_config
 from service.testing import scratch_database, serve_in_subprocess
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 TOKEN = "ss_benchadmin01_" + "b" * 40
 
 

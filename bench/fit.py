@@ -2,7 +2,7 @@
 `chinchilla` package (kyo-takano), all in one run; prints time, ratio and objective.
 
     PYTHONPATH=. python bench/fit.py [--starts 200] [--full-grid] [--boot 4000]
-        [--package-python /work/venv-bench/bin/python] [--package-starts 0]
+        [--package-python PYTHON] [--package-starts 0]
 
 Baselines are measured here, in the same run:
 - paper: scipy L-BFGS-B (finite-difference gradient, as in Epoch's replication) on the summed
@@ -34,7 +34,7 @@ from service.scaling.fit_parametric import bootstrap_refits, global_fit
 from service.scaling.objective import chinchilla_objective
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "scaling" / "data" / "epoch_chinchilla_svg_extracted_data.csv"
+DATA = ROOT / "examples" / "data" / "epoch_chinchilla_svg_extracted_data.csv"
 MAX_LOSS = 3.446995  # Epoch drop the 5 highest-loss rows
 DELTA = 1e-3
 
@@ -89,7 +89,11 @@ def main() -> None:
     ap.add_argument("--full-grid", action="store_true")
     ap.add_argument("--boot", type=int, default=4000)
     ap.add_argument("--boot-baseline", type=int, default=100, help="baseline refits to time")
-    ap.add_argument("--package-python", default="/work/venv-bench/bin/python")
+    ap.add_argument(
+        "--package-python",
+        default=None,
+        help="a Python with the `chinchilla` package installed: adds its fit as a baseline",
+    )
     ap.add_argument("--package-starts", type=int, default=0, help="0: the full 4500 grid")
     args = ap.parse_args()
 
@@ -126,8 +130,8 @@ def main() -> None:
     rows.append(("paper: L-BFGS-B from the 4500-start grid", t_paper, best, note))
 
     # The chinchilla package, in its own virtualenv.
-    py = Path(args.package_python)
-    if py.exists():
+    py = Path(args.package_python) if args.package_python else None
+    if py is not None and py.exists():
         with tempfile.TemporaryDirectory() as project:
             C = 6.0 * runs.params * runs.tokens
             lines = ["C,N,D,loss"] + [

@@ -13,7 +13,7 @@ from service.io.runs_csv import parse_runs_csv
 from service.plots import PLOT_KINDS, render_plot
 from service.scaling import fit
 
-DATA = Path(__file__).resolve().parents[1] / "tests/scaling/data"
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 EPOCH_MAX_LOSS = 3.446995  # Epoch's reference refit drops the 5 highest-loss rows
 
 

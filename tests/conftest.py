@@ -24,7 +24,7 @@ POSTGRES_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ADMIN_TOKEN = "ss_adminadmin01_" + "s" * 43
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
 def postgres_or_fail() -> str:

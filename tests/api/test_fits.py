@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.fits.runner import FitRunner
 from service.settings import Settings
-from tests.conftest import ADMIN_TOKEN, SHARED, make_experiment
+from tests.conftest import ADMIN_TOKEN, EXAMPLES, make_experiment
 
-EPOCH_CSV = SHARED / "data" / "epoch_chinchilla_svg_extracted_data.csv"
+EPOCH_CSV = EXAMPLES / "epoch_chinchilla_svg_extracted_data.csv"
 # The reference refit (shared/reference/scaling-laws.md) drops the 5 highest-loss rows.
 EPOCH_MAX_LOSS = 3.446995
 REFERENCE = {"E": 1.8172, "alpha": 0.3473, "beta": 0.3672}

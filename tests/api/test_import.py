@@ -1,4 +1,4 @@
-"""Bulk import of the published data sets (../shared/data) and of bad files."""
+"""Bulk import of the published data sets (examples/data) and of bad files."""
 
 import csv
 import io
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SHARED, make_experiment
+from tests.conftest import EXAMPLES, make_experiment
 
-DATA = SHARED / "data"
+DATA = EXAMPLES
 FILES = {
     "epoch_chinchilla_svg_extracted_data.csv": 245,
     "kyo_chinchilla_llm_df.csv": 234,

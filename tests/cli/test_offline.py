@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from service.cli.main import app
 
-DATA = Path(__file__).resolve().parents[1] / "scaling" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 EPOCH = DATA / "epoch_chinchilla_svg_extracted_data.csv"
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 
 from service.io.runs_csv import CsvFormatError, parse_runs_csv
 
-DATA = Path(__file__).resolve().parents[1] / "scaling" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 
 
 def test_three_published_formats_parse_with_aliases() -> None:

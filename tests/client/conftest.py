@@ -18,9 +18,9 @@ from service.settings import Settings
 from service.testing import live_server, serve_app
 from service.worker.executors.simulated import SimulatedExecutor
 from service.worker.loop import Worker
-from tests.conftest import ADMIN_TOKEN, SHARED
+from tests.conftest import ADMIN_TOKEN, EXAMPLES
 
-EPOCH_CSV = SHARED / "data" / "epoch_chinchilla_svg_extracted_data.csv"
+EPOCH_CSV = EXAMPLES / "epoch_chinchilla_svg_extracted_data.csv"
 # Epoch's reference refit drops the 5 highest-loss rows (shared/reference/scaling-laws.md).
 EPOCH_MAX_LOSS = 3.446995
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_wait=0.2)

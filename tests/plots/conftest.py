@@ -10,7 +10,7 @@ from plots_svg import sweep
 from service.io.runs_csv import parse_runs_csv
 from service.scaling import FitResult, RunArrays, fit
 
-DATA = Path(__file__).resolve().parents[1] / "scaling" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 # As in tests/scaling: Epoch's reference refit drops the 5 highest-loss rows.
 EPOCH_MAX_LOSS = 3.446995
 

@@ -9,7 +9,7 @@ import pytest
 from service.io.runs_csv import parse_runs_csv
 from service.scaling import RunArrays
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 # Epoch's reference refit drops the 5 highest-loss rows (loss >= 3.446995).
 EPOCH_MAX_LOSS = 3.446995
 
