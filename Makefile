@@ -15,10 +15,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The local worker trains with torch, so `make run` installs the train extra too.
+# The local worker trains with torch and the dashboard draws plots with matplotlib, so
+# `make run` installs the train and plots extras too.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
-	$(BIN)/python -m pip install -q -e ".[train]"
+	$(BIN)/python -m pip install -q -e ".[train,plots]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

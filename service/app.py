@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from service import __version__, auth
 from service.api import errors
+from service.api.docs import install_docs
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
 from service.api.limits import BodyLimitMiddleware
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
         openapi_tags=[
             {"name": "experiments", "description": "Groups of runs fitted together."},
             {"name": "runs", "description": "Training-run results: params, tokens, flops, loss."},
@@ -141,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(metrics.router)
     install_ui(app)  # the dashboard at /ui (not in the OpenAPI document)
+    install_docs(app)  # Swagger UI at /docs, ReDoc at /redoc, with local assets
 
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
