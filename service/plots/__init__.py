@@ -5,6 +5,7 @@
 matplotlib is imported lazily, so importing this package works without it.
 """
 
+from service.plots.common import plots_available
 from service.plots.errors import (
     PlotRunsMismatchError,
     PlotsUnavailableError,
@@ -17,5 +18,6 @@ __all__ = [
     "PlotRunsMismatchError",
     "PlotsUnavailableError",
     "UnknownPlotKindError",
+    "plots_available",
     "render_plot",
 ]

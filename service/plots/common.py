@@ -8,6 +8,7 @@ to the same values: a fixed hash salt (stable element ids) and text as <text> (s
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import threading
 from dataclasses import dataclass
@@ -50,6 +51,13 @@ AXIS_LOSS = "loss (nats/token)"
 
 _configure_lock = threading.Lock()
 _configured = False
+
+
+def plots_available() -> str | None:
+    """None when plots can be drawn, else why not (the 501's message, for pages to show)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return str(PlotsUnavailableError())
+    return None
 
 
 def _matplotlib() -> Any:

@@ -16,6 +16,7 @@ from service.errors import NotFoundError, ServiceError
 from service.fits.cache import FitCache
 from service.fits.plots import render_fit_plot
 from service.fits.recommend import answer, resolve_current
+from service.plots import plots_available
 from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
 from service.store import experiments as experiment_store
@@ -97,6 +98,7 @@ def _experiment_page(
             session, job_store.JobFilter(experiment_id=experiment.id), None, JOBS_SHOWN
         ),
         "autopilot": autopilot,
+        "plots_unavailable": plots_available(),
         "autofill_settings": autofill.settings_of(experiment),
         "gpus": sorted(CATALOGUE),
         "default_gpu": DEFAULT_GPU,

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from unittest.mock import patch
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -151,6 +153,13 @@ def test_recommendation_form_answers_from_the_chinchilla_fit(client: TestClient)
     assert plot.status_code == 200
     assert plot.headers["content-type"] == "image/svg+xml"
     assert plot.content.lstrip().startswith(b"<?xml") or b"<svg" in plot.content[:500]
+
+    # Without matplotlib the page says why instead of showing broken images.
+    with patch("importlib.util.find_spec", return_value=None):
+        bare = client.get("/ui/experiments/chinchilla").text
+    assert 'id="plots-unavailable"' in bare
+    assert "pip install &#39;scaling-service[plots]&#39;" in bare
+    assert "/plots/isoflop.svg" not in bare
 
     index = client.get("/ui").text
     assert "/ui/experiments/chinchilla" in index
