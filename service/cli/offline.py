@@ -90,7 +90,11 @@ def _print_allocation(a: Allocation, console: Console) -> None:
         iv = a.intervals.get(name)
         table.add_row(name, _fmt(value), "-" if iv is None else f"{iv[0]:.4g} – {iv[1]:.4g}")
     s = a.shape
-    table.add_row("shape", f"{s.n_layer} layers x d_model {s.d_model}, {s.n_heads} heads", "")
+    table.add_row(
+        "shape",
+        f"{s.n_layer} layer{'s' * (s.n_layer != 1)} x d_model {s.d_model}, {s.n_heads} heads",
+        "",
+    )
     console.print(table)
     console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.items()))
     for b in a.binding:

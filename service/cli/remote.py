@@ -30,7 +30,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from service.client import ApiError, FitFailedError, RetryPolicy, RunFilters, ScalingClient
+from service.client import (
+    ApiError,
+    ConflictError,
+    FitFailedError,
+    RetryPolicy,
+    RunFilters,
+    ScalingClient,
+)
 from service.schemas.fits import FitOut
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlanOut
 from service.schemas.keys import Scope
@@ -227,7 +234,12 @@ def experiments_delete(
 ) -> None:
     """Delete an experiment (refused while it has runs, unless --force)."""
     with _api(ctx) as api:
-        api.delete_experiment(name, force=force)
+        try:
+            api.delete_experiment(name, force=force)
+        except ConflictError as exc:
+            # The API's words name its query parameter; here the switch is --force.
+            _err().print(f"[red]error:[/red] {name} still has runs: --force deletes them too")
+            raise typer.Exit(1) from exc
     _err().print(f"deleted experiment {name}")
 
 
@@ -478,7 +490,8 @@ def _print_recommendation(rec: Recommendation) -> None:
     if rec.shape:
         table.add_row(
             "shape",
-            f"{rec.shape.get('n_layer')} layers x d_model {rec.shape.get('d_model')}",
+            f"{rec.shape.get('n_layer')} layer{'s' * (rec.shape.get('n_layer') != 1)} x d_model "
+            f"{rec.shape.get('d_model')}",
             "",
         )
     console = Console()

@@ -75,7 +75,8 @@ def test_import_fit_recommend(remote: CliRunner) -> None:
     invoke(remote, "runs", "include", str(runs[0]["id"]))
     assert "chinchilla-2022" in invoke(remote, "laws")
     assert "H100-SXM" in invoke(remote, "hardware")
-    invoke(remote, "experiments", "delete", "chinchilla", code=1)
+    refused = invoke(remote, "experiments", "delete", "chinchilla", code=1)
+    assert "--force deletes them too" in refused and "force=true" not in refused
     invoke(remote, "experiments", "delete", "chinchilla", "--force")
 
 
