@@ -97,6 +97,12 @@ def spent_flops(session: Session, experiment_id: int, origin: str | None = None)
     return float(session.scalar(query) or 0.0)
 
 
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many jobs are in each state, every experiment together."""
+    rows = session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))
+    return {status: int(count) for status, count in rows}
+
+
 def claim(session: Session, owner: str, limit: int) -> list[Job]:
     """Take up to `limit` queued jobs for `owner`, oldest first.
 

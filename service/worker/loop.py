@@ -193,8 +193,6 @@ class Worker:
 
     def _publish_metrics(self) -> None:
         with session_scope(self.sessions) as session:
-            counts = dict(
-                session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status)).all()
-            )
+            counts = store.count_by_status(session)
         set_job_states(counts)
         set_queue_depth(counts.get("queued", 0))

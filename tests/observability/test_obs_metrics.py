@@ -111,3 +111,16 @@ def test_reaper_marks_only_dead_processes(tmp_path: Path) -> None:
     assert not live_file.exists()
     assert mine.exists()
     assert kept.exists()  # counters of dead workers still count
+
+
+def test_job_gauges_are_counted_from_the_database_at_scrape_time(client: TestClient) -> None:
+    """No worker runs in this process: the API itself counts the queue when scraped."""
+    make_experiment(client)
+    runs = [{"params": 1e7, "tokens": 1e9 * 1.1**k} for k in range(9)]
+    queued = client.post("/v1/experiments/exp/jobs", json={"runs": runs})
+    assert queued.status_code == 201, queued.text
+    client.post(f"/v1/jobs/{queued.json()[0]['id']}:cancel")
+    text = client.get("/metrics").text
+    assert samples(text, "scaling_job_queue_depth") == [({}, 8.0)]
+    by_state = {labels["state"]: value for labels, value in samples(text, "scaling_jobs")}
+    assert by_state["queued"] == 8 and by_state["cancelled"] == 1
