@@ -26,9 +26,11 @@ from pydantic import BaseModel
 from pydantic import ValidationError as InvalidRequest
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from service.client import (
     ApiError,
@@ -89,6 +91,17 @@ class Remote:
         )
 
 
+class PlainTable(Table):
+    """A table whose string cells and title are shown as written: names, descriptions, run keys
+    and messages come from users and are never read as rich markup."""
+
+    def __init__(self, *headers: str, title: str | None = None, **options: Any) -> None:
+        super().__init__(*headers, title=Text(title) if title is not None else None, **options)
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+
+
 def _err() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
@@ -121,16 +134,16 @@ def _api(ctx: typer.Context) -> Iterator[ScalingClient]:
         _print_api_error(exc)
         raise typer.Exit(EXIT_API_ERROR) from exc
     except InvalidRequest as exc:  # the request's own checks, before anything is sent
-        _err().print(f"[red]invalid request:[/red] {exc}")
+        _err().print(f"[red]invalid request:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     except FitFailedError as exc:
-        _err().print(f"[red]fit {exc.fit.id} failed:[/red] {json.dumps(exc.fit.error)}")
+        _err().print(f"[red]fit {exc.fit.id} failed:[/red] {escape(json.dumps(exc.fit.error))}")
         raise typer.Exit(EXIT_API_ERROR) from exc
     except TimeoutError as exc:
-        _err().print(f"[red]timed out:[/red] {exc}")
+        _err().print(f"[red]timed out:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_API_ERROR) from exc
     except httpx.TransportError as exc:
-        _err().print(f"[red]cannot reach {client.url}:[/red] {exc}")
+        _err().print(f"[red]cannot reach {escape(client.url)}:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_UNREACHABLE) from exc
     finally:
         client.close()
@@ -138,10 +151,10 @@ def _api(ctx: typer.Context) -> Iterator[ScalingClient]:
 
 def _print_api_error(exc: ApiError) -> None:
     err = _err()
-    err.print(f"[red]error {exc.status} {exc.code}:[/red] {exc.message}")
+    err.print(f"[red]error {exc.status} {escape(exc.code)}:[/red] {escape(exc.message)}")
     rows = exc.row_errors
     if rows:
-        table = Table("row", "field", "message", title=f"{len(rows)} row errors")
+        table = PlainTable("row", "field", "message", title=f"{len(rows)} row errors")
         for item in rows[:200]:
             table.add_row(str(item.get("row", "")), str(item.get("field") or ""), item["message"])
         err.print(table)
@@ -181,7 +194,7 @@ def experiments_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         _echo_json(items)
         return
-    table = Table("name", "runs", "params", "flops", "description", title="experiments")
+    table = PlainTable("name", "runs", "params", "flops", "description", title="experiments")
     for e in items:
         table.add_row(e.name, str(e.run_count), e.param_convention, e.flops_formula, e.description)
     Console().print(table)
@@ -209,7 +222,7 @@ def experiments_create(
     if json_out:
         _echo_json(experiment)
     else:
-        _err().print(f"created experiment {experiment.name}")
+        _err().print(f"created experiment {escape(experiment.name)}")
 
 
 @experiments_app.command("show")
@@ -220,7 +233,7 @@ def experiments_show(ctx: typer.Context, name: ExperimentArg, json_out: JsonFlag
     if json_out:
         _echo_json(experiment)
         return
-    table = Table(show_header=False, title=f"experiment {name}")
+    table = PlainTable(show_header=False, title=f"experiment {name}")
     for key, value in experiment.model_dump(mode="json").items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     Console().print(table)
@@ -238,9 +251,11 @@ def experiments_delete(
             api.delete_experiment(name, force=force)
         except ConflictError as exc:
             # The API's words name its query parameter; here the switch is --force.
-            _err().print(f"[red]error:[/red] {name} still has runs: --force deletes them too")
+            _err().print(
+                f"[red]error:[/red] {escape(name)} still has runs: --force deletes them too"
+            )
             raise typer.Exit(1) from exc
-    _err().print(f"deleted experiment {name}")
+    _err().print(f"deleted experiment {escape(name)}")
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -273,12 +288,12 @@ def runs_import(
         disable=json_out,
     )
     with _api(ctx) as api, progress:
-        task = progress.add_task(f"uploading {file.name}", total=file.stat().st_size)
+        task = progress.add_task(f"uploading {escape(file.name)}", total=file.stat().st_size)
 
         def report(sent: int, total: int) -> None:
             progress.update(task, completed=sent, total=total)
             if sent >= total:
-                progress.update(task, description=f"storing {file.name}")
+                progress.update(task, description=f"storing {escape(file.name)}")
 
         result = api.import_runs(experiment, file, format=fmt, progress=report)
     if json_out:
@@ -286,12 +301,12 @@ def runs_import(
         return
     err = _err()
     err.print(
-        f"{file.name}: {result.rows} rows, {result.created} runs created, "
+        f"{escape(file.name)}: {result.rows} rows, {result.created} runs created, "
         f"{result.existing} already stored (experiment {experiment})"
     )
     for warning in result.warnings:
         where = f"row {warning.row}: " if warning.row is not None else ""
-        err.print(f"[yellow]warning:[/yellow] {where}{warning.message}")
+        err.print(f"[yellow]warning:[/yellow] {escape(where)}{escape(warning.message)}")
 
 
 @runs_app.command("list")
@@ -329,7 +344,9 @@ def runs_list(
     if json_out:
         _echo_json(runs)
         return
-    table = Table("id", "run_key", "params", "tokens", "flops", "loss", "excluded", title="runs")
+    table = PlainTable(
+        "id", "run_key", "params", "tokens", "flops", "loss", "excluded", title="runs"
+    )
     for r in runs:
         table.add_row(
             str(r.id),
@@ -374,7 +391,7 @@ def runs_include(
 def _print_fit(fit: FitOut, plot_url: str) -> None:
     console = Console()
     title = f"fit {fit.id}: {fit.law} {fit.method} on {fit.n_runs} runs ({fit.status})"
-    table = Table("parameter", "estimate", "95% interval", title=title)
+    table = PlainTable("parameter", "estimate", "95% interval", title=title)
     intervals = fit.intervals_95 or {}
     for name, value in (fit.parameters or {}).items():
         interval = intervals.get(name)
@@ -388,7 +405,7 @@ def _print_fit(fit: FitOut, plot_url: str) -> None:
             f"{fit.bootstrap_samples}, converged {fit.goodness.converged}"
         )
     for warning in fit.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
     if fit.status == "succeeded":
         console.print("plots: " + plot_url.replace("KIND", "{isoflop,frontier,residuals}"))
 
@@ -444,7 +461,7 @@ def fits_list(ctx: typer.Context, experiment: ExperimentArg, json_out: JsonFlag 
     if json_out:
         _echo_json(fits)
         return
-    table = Table("id", "law", "method", "status", "runs", "stale", "created", title="fits")
+    table = PlainTable("id", "law", "method", "status", "runs", "stale", "created", title="fits")
     for f in fits:
         table.add_row(
             str(f.id),
@@ -481,7 +498,7 @@ def fits_show(
 def _print_recommendation(rec: Recommendation) -> None:
     source = rec.source
     what = f"fit {source.fit_id} of {source.experiment}" if source.kind == "fit" else source.preset
-    table = Table("quantity", "value", f"{rec.confidence:.0%} interval", title=f"from {what}")
+    table = PlainTable("quantity", "value", f"{rec.confidence:.0%} interval", title=f"from {what}")
     for name in ("params", "tokens", "tokens_per_param", "flops", "loss", "gpu_hours", "cost_usd"):
         value = getattr(rec, name)
         interval = rec.intervals.get(name)
@@ -497,9 +514,9 @@ def _print_recommendation(rec: Recommendation) -> None:
     console = Console()
     console.print(table)
     for binding in rec.binding:
-        console.print(f"binding constraint: {binding}")
+        console.print(f"binding constraint: {escape(str(binding))}")
     for warning in rec.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
 
 
 def recommend_command(
@@ -574,7 +591,7 @@ def laws_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         _echo_json(laws)
         return
-    table = Table("name", "params", "law", "source", title="published laws")
+    table = PlainTable("name", "params", "law", "source", title="published laws")
     for item in laws:
         parameters = item.get("law", {}).get("parameters", item.get("law", {}))
         shown = ", ".join(
@@ -591,7 +608,7 @@ def hardware_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         _echo_json(items)
         return
-    table = Table("name", "peak bf16 FLOP/s", "memory GB", "source", title="hardware")
+    table = PlainTable("name", "peak bf16 FLOP/s", "memory GB", "source", title="hardware")
     for a in items:
         table.add_row(a.name, _fmt(a.peak_bf16_flops), _fmt(a.memory_gb), a.source or "")
     Console().print(table)
@@ -608,7 +625,7 @@ def keys_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         _echo_json(keys)
         return
-    table = Table("prefix", "name", "scopes", "created", "revoked", title="API keys")
+    table = PlainTable("prefix", "name", "scopes", "created", "revoked", title="API keys")
     for k in keys:
         table.add_row(
             k.prefix,
@@ -630,7 +647,7 @@ def keys_create(
     scopes: list[Scope] = []
     for s in scope:
         if s not in ("read", "write", "admin"):
-            _err().print(f"[red]error:[/red] unknown scope {s!r}")
+            _err().print(f"[red]error:[/red] unknown scope {escape(repr(s))}")
             raise typer.Exit(2)
         scopes.append("read" if s == "read" else "write" if s == "write" else "admin")
     with _api(ctx) as api:
@@ -686,7 +703,7 @@ def _trainer_fields(text: str | None) -> dict[str, Any] | None:
     try:
         fields = json.loads(text)
     except json.JSONDecodeError as exc:
-        _err().print(f"[red]error:[/red] --trainer is not JSON: {exc}")
+        _err().print(f"[red]error:[/red] --trainer is not JSON: {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if not isinstance(fields, dict):
         _err().print("[red]error:[/red] --trainer is a JSON object")
@@ -736,7 +753,9 @@ def _print_plan(experiment: str, plan: PlanOut) -> None:
         f"{plan.phase} plan for {experiment}: {len(plan.runs)} runs, "
         f"{_fmt(plan.total_flops)} FLOPs, target {_fmt(plan.target_flops)}"
     )
-    table = Table("#", "params", "tokens", "flops", "layers x d_model", "gain", "why", title=title)
+    table = PlainTable(
+        "#", "params", "tokens", "flops", "layers x d_model", "gain", "why", title=title
+    )
     for index, run in enumerate(plan.runs, 1):
         shape = f"{run.shape.get('n_layer', '?')} x {run.shape.get('d_model', '?')}"
         table.add_row(
@@ -754,7 +773,7 @@ def _print_plan(experiment: str, plan: PlanOut) -> None:
             f"sd of log N_opt(target): {_fmt(plan.sd_before)} now, {_fmt(plan.sd_after)} after"
         )
     for note in plan.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
 
 
 def plan_command(
@@ -791,7 +810,7 @@ def _progress_cell(job: JobOut) -> Any:
 
 
 def _jobs_table(jobs: list[JobOut], title: str) -> Table:
-    table = Table(
+    table = PlainTable(
         "id",
         "experiment",
         "status",
@@ -808,7 +827,7 @@ def _jobs_table(jobs: list[JobOut], title: str) -> Table:
         table.add_row(
             str(job.id),
             job.experiment,
-            f"[{style}]{job.status}[/{style}]" if style else job.status,
+            Text(job.status, style=style),
             job.origin,
             _fmt(job.params),
             _fmt(job.tokens),
@@ -856,7 +875,7 @@ def jobs_show(
     if json_out:
         _echo_json(job)
         return
-    table = Table(show_header=False, title=f"job {job.id} ({job.experiment})")
+    table = PlainTable(show_header=False, title=f"job {job.id} ({job.experiment})")
     for key, value in job.model_dump(mode="json").items():
         if key == "log_tail":
             continue
@@ -878,7 +897,10 @@ def _run_spec(text: str) -> dict[str, Any]:
         if len(parts) == 3:
             spec["seed"] = int(parts[2])
     except ValueError:
-        _err().print(f"[red]error:[/red] --run is PARAMS:TOKENS[:SEED], e.g. 3e5:6e6, not {text!r}")
+        _err().print(
+            "[red]error:[/red] --run is PARAMS:TOKENS\\[:SEED], e.g. 3e5:6e6, "
+            f"not {escape(repr(text))}"
+        )
         raise typer.Exit(2) from None
     return spec
 
@@ -991,7 +1013,7 @@ def jobs_watch(
 
 
 def _print_autofill(experiment: str, out: AutofillOut) -> None:
-    table = Table(show_header=False, title=f"autopilot of {experiment}: {out.state}")
+    table = PlainTable(show_header=False, title=f"autopilot of {experiment}: {out.state}")
     table.add_row("message", out.message)
     table.add_row("spent FLOPs", _fmt(out.spent_flops))
     table.add_row("remaining FLOPs", _fmt(out.remaining_flops))

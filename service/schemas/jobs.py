@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from service.schemas.common import StrictModel
 
@@ -13,6 +13,30 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Flops = Annotated[float, Field(ge=1e6, le=1e40, allow_inf_nan=False)]
 Params = Annotated[float, Field(ge=1.0, le=1e15, allow_inf_nan=False)]
 Tokens = Annotated[float, Field(ge=1.0, le=1e17, allow_inf_nan=False)]
+
+
+# Corpus roots a request may name; directories and caches on a worker are its operator's
+# (SCALING_CACHE_DIR on the worker), never an API caller's to choose.
+REQUEST_CORPUS_ROOTS = ("stdlib", "site")
+
+
+def _operator_paths_refused(fields: dict[str, Any]) -> dict[str, Any]:
+    if "cache_dir" in fields:
+        raise ValueError(
+            "cache_dir is the worker operator's setting (SCALING_CACHE_DIR), not a request field"
+        )
+    corpus = fields.get("corpus")
+    if isinstance(corpus, dict) and "roots" in corpus:
+        roots = corpus["roots"]
+        if not isinstance(roots, list) or any(r not in REQUEST_CORPUS_ROOTS for r in roots):
+            raise ValueError(
+                f"corpus.roots may name only {', '.join(REQUEST_CORPUS_ROOTS)}: directories on a "
+                "worker are its operator's to choose"
+            )
+    return fields
+
+
+TrainerFields = Annotated[dict[str, Any], AfterValidator(_operator_paths_refused)]
 
 
 class PlanRequest(StrictModel):
@@ -29,7 +53,7 @@ class PlanRequest(StrictModel):
         default=0.0, ge=0, allow_inf_nan=False, description="Fixed cost per run when scoring."
     )
     prior: str = Field(default="epoch-2024", description="Preset guessing N_opt before a fit.")
-    trainer: dict[str, Any] = Field(
+    trainer: TrainerFields = Field(
         default_factory=dict,
         description="Trainer config fields of the runs; `shape.context_tokens` and "
         "`shape.vocab_size` choose the shape family planned in (default: the autopilot's "
@@ -72,7 +96,7 @@ class JobRunSpec(StrictModel):
     )
     tokens: Tokens
     seed: int = Field(default=0, ge=0, lt=2**31)
-    trainer: dict[str, Any] = Field(
+    trainer: TrainerFields = Field(
         default_factory=dict,
         description="Extra trainer config fields (device, corpus, context, recipe...).",
     )
@@ -83,7 +107,7 @@ class JobsCreate(StrictModel):
 
     plan: PlanRequest | None = None
     runs: list[JobRunSpec] | None = Field(default=None, min_length=1, max_length=1000)
-    trainer: dict[str, Any] = Field(
+    trainer: TrainerFields = Field(
         default_factory=dict, description="Trainer config fields for every job of a `plan`."
     )
     max_attempts: int = Field(default=3, ge=1, le=10)
@@ -136,7 +160,7 @@ class AutofillSettings(StrictModel):
     batch_size: int = Field(default=8, ge=1, le=100)
     overhead_flops: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     bootstrap: int = Field(default=200, ge=20, le=2000, description="Resamples of its fits.")
-    trainer: dict[str, Any] = Field(
+    trainer: TrainerFields = Field(
         default_factory=dict,
         description="Trainer config fields for its jobs (device, corpus, context, recipe).",
     )

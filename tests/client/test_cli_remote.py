@@ -122,3 +122,22 @@ def test_fit_in_the_background_is_followed(remote: CliRunner) -> None:
     assert done["bootstrap_samples"] == 202
     shown = json.loads(invoke(remote, "fits", "show", str(queued["id"]), "--json"))
     assert shown["id"] == queued["id"]
+
+
+def test_user_text_is_never_read_as_markup(remote: CliRunner, sqlite_server: str) -> None:
+    """Descriptions and run keys are shown as written; before, `[/oops]` crashed the listing
+    (MarkupError) for every user of the server and `[link=...]` became a link."""
+    import httpx
+
+    hostile = "[/oops] [link=http://example.invalid]click[/link] [bold]x"
+    invoke(remote, "experiments", "create", "marked", "--description", hostile)
+    body = {"runs": [{"run_key": "[/x]", "params": 1e8, "tokens": 2e9, "loss": 3.0}]}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    stored = httpx.post(f"{sqlite_server}/v1/experiments/marked/runs", json=body, headers=headers)
+    assert stored.status_code == 201, stored.text
+    listed = invoke(remote, "experiments", "list")
+    assert "[/oops]" in listed and "[link=http://example.invalid]" in listed
+    assert "[/x]" in invoke(remote, "runs", "list", "marked")
+    assert "[/oops]" in invoke(remote, "experiments", "show", "marked")
+    missing = invoke(remote, "experiments", "show", "[/nope]", code=1)
+    assert "404" in missing

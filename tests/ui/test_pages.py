@@ -1,7 +1,6 @@
 """The dashboard over HTTP: pages, escaping, cookie login and scopes, the recommendation form."""
 
 from typing import Any
-
 from unittest.mock import patch
 
 import pytest

@@ -36,6 +36,15 @@ def tiny_trainer(cache: Path, tokens: int = 40 * 8 * 32, d_model: int = 32) -> d
     }
 
 
+def request_trainer(monkeypatch: pytest.MonkeyPatch, cache: Path, **options: Any) -> dict[str, Any]:
+    """tiny_trainer as an API caller sends it: the corpus cache is the worker's own setting
+    (SCALING_CACHE_DIR, which the worker's trainers inherit), never a request field."""
+    monkeypatch.setenv("SCALING_CACHE_DIR", str(cache))
+    fields = tiny_trainer(cache, **options)
+    del fields["cache_dir"]
+    return fields
+
+
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[str]:
     """A local Ray head with two logical GPUs; yields the Jobs API address."""

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -17,7 +18,7 @@ from service.worker.executors.local import LocalExecutor
 from service.worker.executors.simulated import SimulatedExecutor
 from service.worker.loop import Worker
 from tests.conftest import make_experiment
-from tests.worker.conftest import tiny_trainer
+from tests.worker.conftest import request_trainer
 
 
 def simulated_worker(client: TestClient, name: str = "sim", **options: Any) -> Worker:
@@ -132,10 +133,10 @@ def test_two_workers_never_claim_the_same_job(client: TestClient) -> None:
 
 
 def test_cancelling_a_running_job_kills_its_process(
-    client: TestClient, tmp_path: Path, corpus_cache: Path
+    client: TestClient, tmp_path: Path, corpus_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_experiment(client)
-    trainer = tiny_trainer(corpus_cache, tokens=20_000_000)
+    trainer = request_trainer(monkeypatch, corpus_cache, tokens=20_000_000)
     (job_id,) = queue(client, [{"params": 2e4, "tokens": 2e7, "trainer": trainer}])
     state: Any = client.app.state  # type: ignore[attr-defined]
     executor = LocalExecutor(tmp_path / "jobs", time_limit_s=300)
@@ -167,10 +168,10 @@ def test_queued_job_cancel_is_immediate(client: TestClient) -> None:
 
 
 def test_shutdown_gives_running_jobs_back(
-    client: TestClient, tmp_path: Path, corpus_cache: Path
+    client: TestClient, tmp_path: Path, corpus_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_experiment(client)
-    trainer = tiny_trainer(corpus_cache, tokens=20_000_000)
+    trainer = request_trainer(monkeypatch, corpus_cache, tokens=20_000_000)
     (job_id,) = queue(client, [{"params": 2e4, "tokens": 2e7, "trainer": trainer}])
     state: Any = client.app.state  # type: ignore[attr-defined]
     worker = Worker(state.session_factory, LocalExecutor(tmp_path / "jobs"), state.fit_policy)
@@ -219,10 +220,10 @@ def test_autopilot_plans_fits_and_stops(client: TestClient, database_url: str) -
 
 
 def test_diverging_training_fails_the_job_and_stores_nothing(
-    client: TestClient, tmp_path: Path, corpus_cache: Path
+    client: TestClient, tmp_path: Path, corpus_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_experiment(client)
-    trainer = {**tiny_trainer(corpus_cache, tokens=200 * 8 * 32), "lr": 50.0}
+    trainer = {**request_trainer(monkeypatch, corpus_cache, tokens=200 * 8 * 32), "lr": 50.0}
     (job_id,) = queue(client, [{"params": 2e4, "tokens": 200 * 8 * 32, "trainer": trainer}])
     state: Any = client.app.state  # type: ignore[attr-defined]
     worker = Worker(state.session_factory, LocalExecutor(tmp_path / "jobs"), state.fit_policy)
@@ -320,3 +321,25 @@ def test_jobs_failing_in_a_row_block_the_autopilot(client: TestClient) -> None:
     assert status["spent_flops"] == 0.0  # failed jobs spend nothing
     jobs = client.get("/v1/jobs", params={"experiment": "broken", "limit": 1000}).json()["items"]
     assert len(jobs) == 15  # the seed, once: never queued again
+
+
+def test_trainer_fields_never_choose_worker_paths(client: TestClient) -> None:
+    """Caches and corpus directories on a worker are its operator's: refused before queueing."""
+    make_experiment(client)
+    for trainer in (
+        {"cache_dir": "/tmp/elsewhere"},
+        {"corpus": {"roots": ["dir:/etc"]}},
+        {"corpus": {"roots": "stdlib"}},
+    ):
+        runs = [{"params": 1e7, "tokens": 1e9, "trainer": trainer}]
+        for body in ({"runs": runs}, {"runs": runs[:1], "trainer": trainer}):
+            refused = client.post("/v1/experiments/exp/jobs", json=body)
+            assert refused.status_code == 422, (trainer, refused.text)
+        bad_autopilot = client.put(
+            "/v1/experiments/exp/autofill", json={**AUTO, "trainer": trainer}
+        )
+        assert bad_autopilot.status_code == 422
+    assert client.get("/v1/jobs").json()["items"] == []
+    fine = {"corpus": {"roots": ["stdlib", "site"]}}
+    ok = client.post("/v1/experiments/exp/jobs", json={"runs": [{**runs[0], "trainer": fine}]})
+    assert ok.status_code == 201, ok.text

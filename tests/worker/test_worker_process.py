@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_experiment
-from tests.worker.conftest import tiny_trainer
+from tests.worker.conftest import request_trainer
 
 
 def start_worker(database_url: str, work_dir: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -61,10 +61,14 @@ def alive(pid: int) -> bool:
 
 
 def test_kill_9_mid_job_completes_the_job_exactly_once(
-    client: TestClient, database_url: str, tmp_path: Path, corpus_cache: Path
+    client: TestClient,
+    database_url: str,
+    tmp_path: Path,
+    corpus_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_experiment(client)
-    trainer = tiny_trainer(corpus_cache, tokens=400 * 8 * 32)
+    trainer = request_trainer(monkeypatch, corpus_cache, tokens=400 * 8 * 32)
     response = client.post(
         "/v1/experiments/exp/jobs",
         json={"runs": [{"params": 2e4, "tokens": 400 * 8 * 32, "trainer": trainer}]},
