@@ -1,14 +1,18 @@
-"""docs/autopilot.md's CPU scenario, unattended: the API, a local worker, the autopilot.
+"""docs/autopilot.md's scenarios, unattended: the API, a worker, the autopilot.
 
-Starts a fresh SQLite database, `scaling-service serve` (auth off) and `scaling-service worker
---executor local --cpu-slots N` as `make run` does, then runs the doc's commands through the CLI
-(`remote experiments create`, `remote autofill set ...`) and polls `remote autofill show` until
-the autopilot stops (done, exhausted or blocked) or the time limit. Reports wall time, jobs,
-FLOPs spent against the budget and against the runs' own 6ND, the fitted exponent a (N_opt ~
-C^a) with its 95% interval, and the answer at the target with its 90% interval.
+Starts a fresh SQLite database, `scaling-service serve` (auth off) and a worker, then runs the
+doc's commands through the CLI (`remote experiments create`, `remote autofill set ...`) and polls
+`remote autofill show` until the autopilot stops (done, exhausted or blocked) or the time limit.
+Reports wall time, jobs, FLOPs spent against the budget and against the runs' own 6ND, the
+fitted law and exponent a (N_opt ~ C^a) with its 95% interval, and the answer at the target
+with its 90% interval.
 
-Usage: PYTHONPATH=. python bench/autopilot.py [--cpu-slots 2] [--limit-minutes 30]
-       [--out bench/results/autopilot_cpu]   (writes <out>.json and <out>.md)
+Scenarios: `cpu` (the default): real training, `worker --executor local --cpu-slots N` as `make
+run` starts it, tiny byte-level models; `simulated`: `worker --executor simulated --simulate-law
+epoch-2024 --noise 0.01` at GPU-sized budgets, and the recovered law against the true one.
+
+Usage: PYTHONPATH=. python bench/autopilot.py [--scenario cpu|simulated] [--cpu-slots 2]
+       [--limit-minutes 30] [--out bench/results/autopilot_<scenario>]   (<out>.json, <out>.md)
 """
 
 from __future__ import annotations
@@ -22,27 +26,62 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from service.client import ScalingClient
 from service.testing import free_port, wait_until_ok
 
-# The doc's scenario (docs/autopilot.md, section 3).
-EXPERIMENT = "bytes"
-AUTOFILL = [
-    "--budget-flops",
-    "2e13",
-    "--target-flops",
-    "1e15",
-    "--max-flops-per-run",
-    "1e12",
-    "--min-flops-per-run",
-    "1e10",
-    "--trainer",
-    '{"device": "cpu", "threads": 1, "shape": {"context_tokens": 64}}',
-]
-BUDGET, TARGET = 2e13, 1e15
+
+@dataclass(frozen=True)
+class Scenario:
+    experiment: str
+    budget: float
+    target: float
+    max_per_run: float
+    min_per_run: float
+    trainer: str | None
+    worker: tuple[str, ...]
+    truth: str | None = None
+
+    @property
+    def autofill(self) -> list[str]:
+        args = [
+            "--budget-flops",
+            f"{self.budget:g}",
+            "--target-flops",
+            f"{self.target:g}",
+            "--max-flops-per-run",
+            f"{self.max_per_run:g}",
+            "--min-flops-per-run",
+            f"{self.min_per_run:g}",
+        ]
+        return args + (["--trainer", self.trainer] if self.trainer else [])
+
+
+# The doc's scenarios (docs/autopilot.md, section 3 and the simulated demo).
+SCENARIOS = {
+    "cpu": Scenario(
+        "bytes",
+        2e13,
+        1e15,
+        1e12,
+        1e10,
+        '{"device": "cpu", "threads": 1, "shape": {"context_tokens": 64}}',
+        ("--executor", "local"),
+    ),
+    "simulated": Scenario(
+        "sim",
+        3e22,
+        1e24,
+        1e21,
+        1e18,
+        None,
+        ("--executor", "simulated", "--simulate-law", "epoch-2024", "--noise", "0.01"),
+        truth="epoch-2024",
+    ),
+}
 
 
 def cli(env: dict[str, str], *args: str) -> str:
@@ -55,10 +94,13 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="cpu")
     parser.add_argument("--cpu-slots", type=int, default=2)
     parser.add_argument("--limit-minutes", type=float, default=30.0)
-    parser.add_argument("--out", default="bench/results/autopilot_cpu")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    scenario = SCENARIOS[args.scenario]
+    args.out = args.out or f"bench/results/autopilot_{args.scenario}"
 
     work = Path(tempfile.mkdtemp(prefix="autopilot-bench-"))
     port = free_port()
@@ -84,8 +126,7 @@ def main() -> None:
         [
             *exe,
             "worker",
-            "--executor",
-            "local",
+            *scenario.worker,
             "--cpu-slots",
             str(args.cpu_slots),
             "--work-dir",
@@ -98,20 +139,20 @@ def main() -> None:
     trail: list[dict[str, Any]] = []
     try:
         wait_until_ok(f"{url}/readyz", 60)
-        cli(env, "experiments", "create", EXPERIMENT)
+        cli(env, "experiments", "create", scenario.experiment)
         started = time.perf_counter()
-        cli(env, "autofill", "set", EXPERIMENT, *AUTOFILL)
+        cli(env, "autofill", "set", scenario.experiment, *scenario.autofill)
         deadline = started + 60 * args.limit_minutes
         status: dict[str, Any] = {}
         while time.perf_counter() < deadline:
-            status = json.loads(cli(env, "autofill", "show", EXPERIMENT, "--json"))
+            status = json.loads(cli(env, "autofill", "show", scenario.experiment, "--json"))
             trail.append({"t": round(time.perf_counter() - started, 1), **status})
             print(f"{trail[-1]['t']:7.1f}s {status['state']:9s} {status['message']}", flush=True)
             if status["state"] in ("done", "exhausted", "blocked"):
                 break
-            time.sleep(10)
+            time.sleep(10 if args.scenario == "cpu" else 1)
         wall = time.perf_counter() - started
-        report = summarise(url, status, wall, args.cpu_slots)
+        report = summarise(url, scenario, status, wall, args.cpu_slots)
     finally:
         for process in (worker, server):
             process.terminate()
@@ -121,18 +162,26 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**report, "trail": trail}, indent=1))
-    out.with_suffix(".md").write_text(markdown(report, args))
-    print(markdown(report, args))
+    out.with_suffix(".md").write_text(markdown(report, scenario, args))
+    print(markdown(report, scenario, args))
     shutil.rmtree(work, ignore_errors=True)
 
 
-def summarise(url: str, status: dict[str, Any], wall: float, slots: int) -> dict[str, Any]:
+def summarise(
+    url: str, scenario: Scenario, status: dict[str, Any], wall: float, slots: int
+) -> dict[str, Any]:
+    name = scenario.experiment
     with ScalingClient(url) as api:
-        jobs = list(api.iter_jobs(experiment=EXPERIMENT))
-        runs = list(api.iter_runs(EXPERIMENT))
-        fit = api.current_fit(EXPERIMENT)
-        answer = api.recommendation(EXPERIMENT, flops=TARGET)
-        fits = list(api.iter_fits(EXPERIMENT))
+        jobs = list(api.iter_jobs(experiment=name))
+        runs = list(api.iter_runs(name))
+        fit = api.current_fit(name)
+        answer = api.recommendation(name, flops=scenario.target)
+        fits = list(api.iter_fits(name))
+        truth = (
+            api.recommend({"preset": scenario.truth}, {"flops": scenario.target})
+            if scenario.truth
+            else None
+        )
     run_flops = sum(run.flops for run in runs)
     params = fit.parameters or {}
     intervals = fit.intervals_95 or {}
@@ -145,7 +194,7 @@ def summarise(url: str, status: dict[str, Any], wall: float, slots: int) -> dict
         "phases": dict(Counter(job.config.get("plan", {}).get("phase") for job in jobs)),
         "runs": len(runs),
         "fits": dict(Counter(f.status for f in fits)),
-        "budget_flops": BUDGET,
+        "budget_flops": scenario.budget,
         "spent_flops": status.get("spent_flops"),
         "runs_6nd_flops": run_flops,
         "n_opt_width": status.get("n_opt_width"),
@@ -154,8 +203,9 @@ def summarise(url: str, status: dict[str, Any], wall: float, slots: int) -> dict
         "beta": params.get("beta"),
         "E": params.get("E"),
         "a": params.get("a"),
+        "parameters": params,
         "a_95": intervals.get("a"),
-        "target_flops": TARGET,
+        "target_flops": scenario.target,
         "answer_params": answer.params,
         "answer_params_90": [answer.intervals["params"].low, answer.intervals["params"].high]
         if "params" in answer.intervals
@@ -163,19 +213,33 @@ def summarise(url: str, status: dict[str, Any], wall: float, slots: int) -> dict
         "answer_tokens": answer.tokens,
         "answer_loss": answer.loss,
         "warnings": answer.warnings,
+        "truth": None
+        if truth is None
+        else {"law": truth.law, "params": truth.params, "tokens": truth.tokens},
     }
 
 
-def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
+def markdown(r: dict[str, Any], scenario: Scenario, args: argparse.Namespace) -> str:
     a95 = r["a_95"] or [float("nan"), float("nan")]
     p90 = r["answer_params_90"] or [float("nan"), float("nan")]
+    truth = r["truth"]
+    known = []
+    if truth is not None:
+        law = truth["law"]
+        known = [
+            f"| true law ({scenario.truth}): alpha, beta, E | {law.get('alpha'):.3f}, "
+            f"{law.get('beta'):.3f}, {law.get('E'):.3g} |",
+            f"| true answer at {r['target_flops']:.0e} FLOPs | N = {truth['params']:.3g}, "
+            f"D = {truth['tokens']:.3g} |",
+        ]
     return "\n".join(
         [
-            "# The autopilot on CPU: docs/autopilot.md's scenario",
+            f"# The autopilot ({args.scenario}): docs/autopilot.md's scenario",
             "",
-            f"`PYTHONPATH=. python bench/autopilot.py --cpu-slots {args.cpu_slots}`: a fresh "
-            "SQLite database, `serve` and `worker --executor local`, the doc's `autofill set "
-            f"{' '.join(AUTOFILL)}`, unattended.",
+            f"`PYTHONPATH=. python bench/autopilot.py --scenario {args.scenario} --cpu-slots "
+            f"{args.cpu_slots}`: a fresh SQLite database, `serve` and `worker "
+            f"{' '.join(scenario.worker)}`, the doc's `autofill set {scenario.experiment} "
+            f"{' '.join(scenario.autofill)}`, unattended.",
             "",
             "| measure | value |",
             "|---|---|",
@@ -193,6 +257,7 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
             f"| answer at {r['target_flops']:.0e} FLOPs | N = {r['answer_params']:.3g} "
             f"(90%: {p90[0]:.3g} - {p90[1]:.3g}), D = {r['answer_tokens']:.3g}, "
             f"loss {r['answer_loss']:.3f} |",
+            *known,
             f"| warnings | {'; '.join(r['warnings']) or '-'} |",
             "",
         ]
