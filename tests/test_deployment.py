@@ -76,5 +76,9 @@ def test_makefile_run_uses_the_cli() -> None:
     commands = re.findall(r"\$\(BIN\)/scaling-service ([^>&;\\\n]*)", text)
     assert {command.split()[0] for command in commands} >= {"migrate", "serve", "worker"}
     for command in commands:
-        values = command.replace("$(HOST)", "127.0.0.1").replace("$(PORT)", "8000")
+        values = (
+            command.replace("$(HOST)", "127.0.0.1")
+            .replace("$(PORT)", "8000")
+            .replace("$(CPU_SLOTS)", "2")
+        )
         check_command(["scaling-service", *shlex.split(values)])

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.io.runs_csv import CsvFormatError, parse_runs_csv
+from service.io.runs_csv import parse_runs_csv
+from service.io.table import TableError, accepted_names, parse_mapping
 from service.scaling import (
     Constraints,
     FitResult,
@@ -108,7 +109,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit_command(
-        file: Annotated[Path, typer.Argument(help="CSV of runs (columns as in shared/data).")],
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="CSV of runs (e.g. examples/data/kyo_chinchilla_llm_df.csv). Columns: "
+                + accepted_names()
+                + "."
+            ),
+        ],
         law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = (
             "chinchilla"
         ),
@@ -124,12 +132,18 @@ def register(app: typer.Typer) -> None:
         experiment: Annotated[
             str | None, typer.Option(help="Use only rows of this `experiment` column value.")
         ] = None,
+        column: Annotated[
+            list[str] | None,
+            typer.Option(help="NAME=HEADER: read column HEADER as NAME, e.g. params=model_size."),
+        ] = None,
         json_out: JsonFlag = False,
     ) -> None:
         """Fit a scaling law to the runs in FILE."""
         try:
-            parsed = parse_runs_csv(file.read_text(), max_loss=max_loss)
-        except (OSError, CsvFormatError) as exc:
+            parsed = parse_runs_csv(
+                file.read_text(), max_loss=max_loss, mapping=parse_mapping(column or [])
+            )
+        except (OSError, TableError) as exc:
             raise _fail(str(exc)) from exc
         experiments = parsed.experiments()
         if experiment is None and len(experiments) > 1:

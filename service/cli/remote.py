@@ -40,6 +40,7 @@ from service.client import (
     RunFilters,
     ScalingClient,
 )
+from service.io.table import TableError, accepted_names, parse_mapping
 from service.schemas.fits import FitOut
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlanOut
 from service.schemas.keys import Scope
@@ -269,9 +270,29 @@ def runs_import(
     format: Annotated[
         str | None, typer.Option(help="csv or jsonl [default: from the file's suffix].")
     ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=HEADER: read your column HEADER as NAME, e.g. params=model_size "
+            "(repeatable). Recognised without it: " + accepted_names() + "."
+        ),
+    ] = None,
+    derive_keys: Annotated[
+        bool,
+        typer.Option(
+            "--derive-keys/--no-derive-keys",
+            help="Key rows without a run_key by their content, so importing a file twice "
+            "stores it once.",
+        ),
+    ] = True,
     json_out: JsonFlag = False,
 ) -> None:
     """Import a file of runs, all or nothing; bad rows are listed and nothing is stored."""
+    try:
+        columns = parse_mapping(column or [])
+    except TableError as exc:
+        _err().print(f"[red]error:[/red] --column: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
     fmt: Literal["csv", "jsonl"] | None = None
     if format is not None:
         if format not in ("csv", "jsonl"):
@@ -295,7 +316,14 @@ def runs_import(
             if sent >= total:
                 progress.update(task, description=f"storing {escape(file.name)}")
 
-        result = api.import_runs(experiment, file, format=fmt, progress=report)
+        result = api.import_runs(
+            experiment,
+            file,
+            format=fmt,
+            progress=report,
+            columns=columns,
+            derive_keys=derive_keys,
+        )
     if json_out:
         _echo_json(result)
         return

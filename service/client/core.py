@@ -267,6 +267,8 @@ def import_runs(
     format: ImportFormat | None,
     idempotency_key: str | None,
     progress: ProgressCallback | None,
+    columns: Mapping[str, str] | None = None,
+    derive_keys: bool = True,
 ) -> Call[ImportResult]:
     if isinstance(data, Path):
         if format is None:
@@ -280,7 +282,11 @@ def import_runs(
         "POST",
         f"/v1/experiments/{experiment}/runs:import",
         model(ImportResult),
-        params={"format": fmt},
+        params={
+            "format": fmt,
+            "column": [f"{name}={header}" for name, header in (columns or {}).items()] or None,
+            "derive_keys": derive_keys,
+        },
         content=content,
         headers={**_creating(idempotency_key), "Content-Type": content_type},
         timeout=SLOW_TIMEOUT,

@@ -189,9 +189,17 @@ class ScalingClient:
         format: ImportFormat | None = None,
         idempotency_key: str | None = None,
         progress: ProgressCallback | None = None,
+        columns: Mapping[str, str] | None = None,
+        derive_keys: bool = True,
     ) -> ImportResult:
-        """Import a CSV or JSON-lines file (a Path: format from its suffix) or its text."""
-        return self.send(core.import_runs(experiment, data, format, idempotency_key, progress))
+        """Import a CSV or JSON-lines file (a Path: format from its suffix) or its text.
+        `columns` maps names to your headers ({"params": "model_size"}); rows without a run_key
+        are keyed by their content unless `derive_keys` is False."""
+        return self.send(
+            core.import_runs(
+                experiment, data, format, idempotency_key, progress, columns, derive_keys
+            )
+        )
 
     def list_runs(
         self,

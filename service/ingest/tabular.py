@@ -1,41 +1,28 @@
-"""Read runs from CSV or JSON lines, accepting the column names of the published data sets.
+"""Runs from an imported CSV or JSON-lines file, read by service.io.table (the offline `fit`
+reads files the same way): the accepted column names, an optional mapping, delimiter sniffing.
 
-Recognised columns (case-sensitive, as the files spell them):
-  params: `params`, `N`, `Model Size`        tokens: `tokens`, `D`
-  flops:  `flops`, `C`, `Training FLOP`      loss:   `loss`
-  and `run_key`, `unique_tokens`, `seed`, `source`. Every other column goes to `metadata`.
-When tokens are absent but params and flops are given, tokens = flops / (6 * params), the
-derivation Epoch AI use for the Chinchilla figure data; the run's metadata says so.
+Canonical columns become the run's fields (`params`, `tokens`, `flops`, `loss`,
+`unique_tokens`, `run_key`, `seed`, `source`); `budget`, `experiment` and `flag` and every other
+column go to `metadata`. When tokens are absent but params and flops are given, tokens = flops /
+(6 * params), the derivation Epoch AI use for the Chinchilla figure data; the run's metadata
+says so. A row without a run_key gets one derived from its content (``derive_keys``), so
+importing the same file twice stores its runs once.
 """
 
-import csv
-import io
-import json
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
+from service.io.table import Format, Row, read_table
 from service.schemas.runs import RunIn
 
-Format = Literal["csv", "jsonl"]
-
-ALIASES = {
-    "params": "params",
-    "N": "params",
-    "Model Size": "params",
-    "tokens": "tokens",
-    "D": "tokens",
-    "flops": "flops",
-    "C": "flops",
-    "Training FLOP": "flops",
-    "loss": "loss",
-    "run_key": "run_key",
-    "unique_tokens": "unique_tokens",
-    "seed": "seed",
-    "source": "source",
-}
-NUMERIC = {"params", "tokens", "flops", "loss", "unique_tokens"}
+RUN_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "run_key", "seed", "source")
+DERIVED_KEY_PREFIX = "content-"
 
 
 @dataclass
@@ -61,22 +48,25 @@ def _scalar(text: str) -> Any:
         return text
 
 
-def _to_run_fields(record: dict[str, Any]) -> dict[str, Any]:
+def _to_run_fields(row: Row, columns: Mapping[str, str]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    for column, value in record.items():
+    for canon, value in row.values.items():
         if value is None or value == "":
             continue
-        target = ALIASES.get(column)
-        if target is None:
-            metadata[column] = _scalar(value) if isinstance(value, str) else value
-        elif target in fields:
-            raise ValueError(f"columns name {target!r} twice")
+        if canon in RUN_FIELDS:
+            fields[canon] = value
+        else:  # budget, experiment, flag: kept, under the column's own name
+            metadata[columns.get(canon, canon)] = (
+                _scalar(value) if isinstance(value, str) else value
+            )
+    for column, value in row.extra.items():
+        if value is None or value == "":
+            continue
+        if column == "metadata" and isinstance(value, dict):
+            metadata.update(value)
         else:
-            fields[target] = value
-    if isinstance(record.get("metadata"), dict):
-        metadata.pop("metadata")
-        metadata.update(record["metadata"])
+            metadata[column] = _scalar(value) if isinstance(value, str) else value
     if "tokens" not in fields and "params" in fields and "flops" in fields:
         try:
             fields["tokens"] = float(fields["flops"]) / (6.0 * float(fields["params"]))
@@ -99,46 +89,40 @@ def _validation_errors(row: int, exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _records(text: str, fmt: Format) -> list[tuple[int, dict[str, Any] | str]]:
-    """(row index, record or the reason it could not be read) for each data row."""
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            return []
-        out: list[tuple[int, dict[str, Any] | str]] = []
-        for index, record in enumerate(reader):
-            if None in record:
-                out.append((index, "more cells than header columns"))
-            elif any(value is None for value in record.values()):
-                out.append((index, "fewer cells than header columns"))
-            else:
-                out.append((index, dict(record)))
-        return out
-    lines = [line for line in text.splitlines() if line.strip()]
-    parsed: list[tuple[int, dict[str, Any] | str]] = []
-    for index, line in enumerate(lines):
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.append((index, f"not JSON: {exc.msg}"))
-            continue
-        parsed.append((index, value if isinstance(value, dict) else "not a JSON object"))
-    return parsed
+def _derive_keys(runs: list[RunIn]) -> list[RunIn]:
+    """A key from each keyless run's content (the n-th identical row gets suffix n)."""
+    seen: Counter[str] = Counter()
+    keyed = []
+    for run in runs:
+        if run.run_key is None:
+            body = orjson.dumps(run.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+            digest = hashlib.sha256(body).hexdigest()[:32]
+            seen[digest] += 1
+            key = f"{DERIVED_KEY_PREFIX}{digest}" + (f"-{seen[digest]}" if seen[digest] > 1 else "")
+            run = run.model_copy(update={"run_key": key})
+        keyed.append(run)
+    return keyed
 
 
-def parse_runs(text: str, fmt: Format) -> ParsedFile:
-    """Every row as a validated run, or a per-row error report; rows are 0-based data rows."""
-    result = ParsedFile()
-    for index, record in _records(text, fmt):
-        result.rows += 1
-        if isinstance(record, str):
-            result.errors.append({"row": index, "field": None, "message": record})
-            continue
+def parse_runs(
+    text: str,
+    fmt: Format,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    derive_keys: bool = True,
+) -> ParsedFile:
+    """Every row as a validated run, or a per-row error report; rows are 0-based data rows.
+    Header problems raise ``service.io.table.TableError``."""
+    table = read_table(text, fmt, mapping)
+    result = ParsedFile(rows=len(table.rows) + len(table.errors))
+    for index, reason in table.errors:
+        result.errors.append({"row": index, "field": None, "message": reason})
+    for row in table.rows:
         try:
-            result.runs.append(RunIn.model_validate(_to_run_fields(record)))
-        except ValueError as exc:
-            if isinstance(exc, ValidationError):
-                result.errors.extend(_validation_errors(index, exc))
-            else:
-                result.errors.append({"row": index, "field": None, "message": str(exc)})
+            result.runs.append(RunIn.model_validate(_to_run_fields(row, table.columns)))
+        except ValidationError as exc:
+            result.errors.extend(_validation_errors(row.index, exc))
+    result.errors.sort(key=lambda error: error["row"])
+    if derive_keys:
+        result.runs = _derive_keys(result.runs)
     return result

@@ -1,35 +1,23 @@
 """Training runs from CSV text: a pure function from text to arrays plus per-row errors.
 
-Column aliases (case-insensitive):
-  params: params, N, Model Size     tokens: tokens, D          flops: flops, C, Training FLOP
-  loss: loss                        budget: budget             unique_tokens: unique_tokens, U_D
-  run_id: run_id                    flag: outlier, flag        experiment: experiment
-Tokens missing but FLOPs present: D = C / (6 N) (Epoch's convention). Nothing is dropped silently:
-bad rows come back in ``errors``, rows removed by a filter are counted in ``filtered``.
+Columns are read by service.io.table (the server's import reads them the same way): params,
+tokens or flops, loss, and optionally unique_tokens, budget, run_key, outlier/flag, experiment,
+under any of the accepted names (``service.io.table.ACCEPTED``) or an explicit mapping. Tokens
+missing but FLOPs present: D = C / (6 N) (Epoch's convention). Nothing is dropped silently: bad
+rows come back in ``errors``, rows removed by a filter are counted in ``filtered``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from service.io.table import TableError, read_table
 from service.scaling.runs import RunArrays
 
-ALIASES: dict[str, tuple[str, ...]] = {
-    "params": ("params", "n", "model size"),
-    "tokens": ("tokens", "d"),
-    "flops": ("flops", "c", "training flop"),
-    "loss": ("loss",),
-    "budget": ("budget",),
-    "unique_tokens": ("unique_tokens", "u_d"),
-    "run_id": ("run_id",),
-    "flag": ("outlier", "flag"),
-    "experiment": ("experiment",),
-}
 _NUMERIC = ("params", "tokens", "flops", "loss", "budget", "unique_tokens")
 _TRUE = {"true", "1", "yes", "y", "t"}
 
@@ -43,7 +31,7 @@ class RowError:
 
 @dataclass
 class ParsedRuns:
-    columns: dict[str, str]  # canonical name -> header found
+    columns: dict[str, str]  # canonical name -> header found (run ids: "run_key")
     values: dict[str, list[float]] = field(default_factory=dict)
     run_id: list[str] = field(default_factory=list)
     flags: list[bool] = field(default_factory=list)
@@ -89,67 +77,56 @@ class ParsedRuns:
         )
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(TableError):
     """The header lacks a required column."""
 
 
-def parse_runs_csv(text: str, max_loss: float | None = None) -> ParsedRuns:
+def parse_runs_csv(
+    text: str, max_loss: float | None = None, mapping: Mapping[str, str] | None = None
+) -> ParsedRuns:
     """Parse CSV ``text``; rows with loss >= ``max_loss`` are filtered (and reported)."""
-    reader = csv.reader(io.StringIO(text))
     try:
-        header = next(reader)
-    except StopIteration:
-        raise CsvFormatError("empty CSV") from None
-    lower = [h.strip().lower() for h in header]
-    found: dict[str, int] = {}
-    for canon, names in ALIASES.items():
-        for name in names:
-            if name in lower:
-                found[canon] = lower.index(name)
-                break
-    missing = [c for c in ("params", "loss") if c not in found]
-    if "tokens" not in found and "flops" not in found:
-        missing.append("tokens or flops")
-    if missing:
-        raise CsvFormatError(f"missing column(s): {', '.join(missing)}; header: {header}")
-    out = ParsedRuns(columns={c: header[i] for c, i in found.items()})
+        table = read_table(text, "csv", mapping)
+    except TableError as exc:
+        raise CsvFormatError(str(exc)) from exc
+    found = table.columns
+    out = ParsedRuns(columns=dict(found))
+    for index, reason in table.errors:
+        out.errors.append(RowError(index + 2, "", reason))
     numeric = [c for c in _NUMERIC if c in found]
     for c in numeric:
         out.values[c] = []
     if "tokens" not in found:
         out.values["tokens"] = []
-    for line, row in enumerate(reader, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
+    for row in table.rows:
         parsed: dict[str, float] = {}
         bad = False
         for c in numeric:
-            i = found[c]
-            cell = row[i].strip() if i < len(row) else ""
+            cell = row.values[c]
             try:
                 v = float(cell)
             except ValueError:
-                out.errors.append(RowError(line, header[i], f"not a number: {cell!r}"))
+                out.errors.append(RowError(row.line, found[c], f"not a number: {cell!r}"))
                 bad = True
                 continue
             if not np.isfinite(v) or v <= 0:
-                out.errors.append(RowError(line, header[i], f"must be finite and > 0: {cell}"))
+                out.errors.append(RowError(row.line, found[c], f"must be finite and > 0: {cell}"))
                 bad = True
             parsed[c] = v
         if bad:
             continue
         if max_loss is not None and parsed["loss"] >= max_loss:
-            out.filtered.append((line, f"loss {parsed['loss']:.6g} >= max_loss {max_loss:g}"))
+            out.filtered.append((row.line, f"loss {parsed['loss']:.6g} >= max_loss {max_loss:g}"))
             continue
         if "tokens" not in found:
             parsed["tokens"] = parsed["flops"] / (6.0 * parsed["params"])
         for c, v in parsed.items():
             out.values[c].append(v)
-        if "run_id" in found:
-            out.run_id.append(row[found["run_id"]].strip())
+        if "run_key" in found:
+            out.run_id.append(row.values["run_key"])
         if "flag" in found:
-            out.flags.append(row[found["flag"]].strip().lower() in _TRUE)
+            out.flags.append(row.values["flag"].lower() in _TRUE)
         if "experiment" in found:
-            out.experiment.append(row[found["experiment"]].strip())
-        out.lines.append(line)
+            out.experiment.append(row.values["experiment"])
+        out.lines.append(row.line)
     return out

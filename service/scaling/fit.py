@@ -203,8 +203,8 @@ def _fit_parametric(
     outliers = _outliers(resid)
     if outliers:
         warnings.append(
-            f"{len(outliers)} possible outlier run(s) (robust |z| > {OUTLIER_Z:g}): "
-            f"rows {list(outliers)[:20]}; kept in the fit"
+            f"{len(outliers)} possible outlier run(s) (robust |z| > {OUTLIER_Z:g}), listed in "
+            "`outliers`; kept in the fit"
         )
     if runs.flags is not None and runs.flags.any():
         warnings.append(f"{int(runs.flags.sum())} row(s) flagged by the caller; kept in the fit")

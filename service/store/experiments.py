@@ -1,5 +1,6 @@
 """Queries on experiments."""
 
+import difflib
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,8 +17,17 @@ def get_by_name(session: Session, name: str, *, for_update: bool = False) -> Exp
         query = query.with_for_update()
     experiment = session.scalar(query)
     if experiment is None:
-        raise NotFoundError(f"experiment {name!r} not found", experiment=name)
+        raise NotFoundError(
+            f"experiment {name!r} not found{_did_you_mean(session, name)}", experiment=name
+        )
     return experiment
+
+
+def _did_you_mean(session: Session, name: str) -> str:
+    """A hint naming the closest existing experiment, for a misspelt name."""
+    names = session.scalars(sa.select(Experiment.name).limit(10_000)).all()
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def create(session: Session, **fields: Any) -> Experiment:

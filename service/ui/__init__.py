@@ -21,7 +21,13 @@ async def _scope_missing(request: Request, exc: Exception) -> Response:
     return page(request, "error.html", {"message": message}, status_code=403)
 
 
+async def _home() -> Response:
+    """`/` is where people land: the dashboard (which asks for a key where auth is on)."""
+    return RedirectResponse("/ui", 307)
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.add_api_route("/", _home, include_in_schema=False)
     app.add_exception_handler(LoginRequiredError, _login_required)
     app.add_exception_handler(ScopeMissingError, _scope_missing)

@@ -16,10 +16,11 @@ from service.settings import Settings
 from tests.api.test_auth import key
 from tests.conftest import ADMIN_TOKEN, make_experiment
 
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/"}
 # The dashboard's login, logout and stylesheet; its pages declare read or write like the API.
 UI_PUBLIC = {"/ui/login", "/ui/logout", "/ui/static/style.css"}
-DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+# The API's documentation: its pages, the OpenAPI document and the pages' own scripts.
+DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs-assets"}
 # POSTs that only compute an answer: reading is enough.
 READ_ONLY_POSTS = {
     "/v1/recommendations",
@@ -30,7 +31,7 @@ READ_ONLY_POSTS = {
 
 
 def expected_scope(route: APIRoute, method: str) -> str | None:
-    if route.path in PUBLIC | UI_PUBLIC:
+    if route.path in PUBLIC | UI_PUBLIC | DOCS:
         return None
     if route.path.startswith("/v1/keys") or method == "DELETE":
         return "admin"

@@ -108,3 +108,18 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     assert "Unknown preset" in result.output
     result = runner.invoke(app, ["recommend", "--law", "epoch-2024"])
     assert result.exit_code == 2
+
+
+def test_fit_reads_renamed_columns_with_a_mapping(tmp_path: Path) -> None:
+    """Epoch's runs under headers of one's own: mapped, the fit is the same as the original's."""
+    original = _json(["fit", str(EPOCH), "--max-loss", "3.446995", "--json"])
+    text = EPOCH.read_text().replace("Model Size", "size_m", 1).replace("loss", "xent", 1)
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(text)
+    refused = runner.invoke(app, ["fit", str(renamed)])
+    assert refused.exit_code == 2 and "Columns seen:" in refused.output
+    mapped = _json(
+        ["fit", str(renamed), "--column", "params=size_m", "--column", "loss=xent"]
+        + ["--max-loss", "3.446995", "--json"]
+    )
+    assert mapped["law"] == original["law"]

@@ -141,3 +141,20 @@ def test_user_text_is_never_read_as_markup(remote: CliRunner, sqlite_server: str
     assert "[/oops]" in invoke(remote, "experiments", "show", "marked")
     missing = invoke(remote, "experiments", "show", "[/nope]", code=1)
     assert "404" in missing
+
+
+def test_import_maps_columns_and_stores_a_file_once(remote: CliRunner, tmp_path: Path) -> None:
+    invoke(remote, "experiments", "create", "mine")
+    mine = tmp_path / "mine.csv"
+    mine.write_text("size_m;toks;xent\n1e8;2e9;3.1\n2e8;4e9;2.9\n")
+    refused = invoke(remote, "runs", "import", str(mine), "-e", "mine", code=1)
+    assert "Columns seen: size_m, toks, xent" in refused
+    args = ["--column", "params=size_m", "--column", "tokens=toks", "--column", "loss=xent"]
+    first = invoke(remote, "runs", "import", str(mine), "-e", "mine", *args)
+    assert "2 runs created" in first
+    again = invoke(remote, "runs", "import", str(mine), "-e", "mine", *args)
+    assert "0 runs created, 2 already stored" in again
+    assert "NAME=COLUMN" in invoke(
+        remote, "runs", "import", str(mine), "-e", "mine", "--column", "params", code=2
+    )
+    assert "model size" in invoke(remote, "runs", "import", "--help")

@@ -236,3 +236,14 @@ def test_a_fit_made_stale_by_new_runs_says_so(client: TestClient) -> None:
         data={"budget_kind": "flops", "flops": "1e22"},
     )
     assert "the fit is stale" in answered.text
+
+
+def test_root_leads_to_the_dashboard_and_misspelt_names_get_a_hint(client: TestClient) -> None:
+    landing = client.get("/", follow_redirects=False)
+    assert landing.status_code == 307 and landing.headers["location"] == "/ui"
+    make_experiment(client, "chinchilla")
+    missing = client.get("/v1/experiments/chinchila")
+    assert missing.status_code == 404
+    assert "did you mean 'chinchilla'?" in missing.json()["error"]["message"]
+    unrelated = client.get("/v1/experiments/zzz").json()["error"]["message"]
+    assert "did you mean" not in unrelated

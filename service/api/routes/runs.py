@@ -17,6 +17,7 @@ from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest.batch import ingest_runs
 from service.ingest.tabular import parse_runs
+from service.io.table import TableError, accepted_names, parse_mapping
 from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunOut, RunPatch
 from service.settings import Settings
@@ -131,36 +132,63 @@ IMPORT_BODY: dict[str, Any] = {
 }
 
 
+IMPORT_DESCRIPTION = " ".join(
+    [
+        "Column names match in any case, with spaces, `_` and `-` alike:",
+        accepted_names() + ".",
+        "Other columns (and `budget`, `experiment`, `outlier`) go to metadata;",
+        "`column=NAME=HEADER` maps a header of yours (repeatable, e.g.",
+        "`column=params=model_size`). CSV delimiters `,` `;` tab `|` are recognised.",
+        "Without tokens, tokens = flops / (6 params). A row without a run_key gets one derived",
+        "from its content (`derive_keys=false` turns that off), so a repeated import stores",
+        "nothing twice and answers 200. All or nothing: a bad header or any bad row refuses the",
+        "file with a report (422). Needs `write`.",
+    ]
+)
+
+
 @router.post(
     "/v1/experiments/{name}/runs:import",
     status_code=status.HTTP_201_CREATED,
     summary="Import runs from CSV or JSON lines",
-    description="Columns may use the names of the published data sets: `params`/`N`/`Model Size`, "
-    "`tokens`/`D`, `flops`/`C`/`Training FLOP`, `loss`, plus `run_key`, `unique_tokens`, `seed`, "
-    "`source`; other columns go to metadata. Without tokens, tokens = flops / (6 params). "
-    "All or nothing: any bad row refuses the file with a per-row report (422). Needs `write`.",
+    description=IMPORT_DESCRIPTION,
     responses={200: {"description": "Every run already existed."}, **errors(404, 409, 413)},
     openapi_extra=IMPORT_BODY,
     response_model=ImportResult,
 )
 def import_runs(
     request: Request,
+    _: Writer,  # before the body is read: a bad key never makes the server read 30 MB
     raw: Annotated[bytes, Depends(_raw_body)],
     experiment: ExperimentDep,
     session: SessionDep,
     settings: SettingsDep,
     policy: FitPolicyDep,
-    _: Writer,
     format: Annotated[
         Literal["csv", "jsonl"] | None, Query(description="Overrides the Content-Type.")
     ] = None,
+    column: Annotated[
+        list[str],
+        Query(
+            max_length=20,
+            description="NAME=HEADER: read column HEADER as NAME (params, tokens, flops, loss, "
+            "unique_tokens, run_key, seed, source, budget, experiment, flag).",
+            examples=["params=model_size"],
+        ),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+    derive_keys: Annotated[
+        bool, Query(description="Key rows without a run_key by their content.")
+    ] = True,
 ) -> Response:
     fmt = _import_format(request, format)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInputError("the file is not UTF-8 text", byte=exc.start) from exc
-    parsed = parse_runs(text, fmt)
+    try:
+        parsed = parse_runs(text, fmt, parse_mapping(column), derive_keys=derive_keys)
+    except TableError as exc:
+        raise InvalidInputError(str(exc), field="header") from exc
     if parsed.errors:
         rows = sorted({error["row"] for error in parsed.errors})
         raise InvalidInputError(
