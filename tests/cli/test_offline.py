@@ -118,8 +118,6 @@ def test_fit_reads_renamed_columns_with_a_mapping(tmp_path: Path) -> None:
     renamed.write_text(text)
     refused = runner.invoke(app, ["fit", str(renamed)])
     assert refused.exit_code == 2 and "Columns seen:" in refused.output
-    mapped = _json(
-        ["fit", str(renamed), "--column", "params=size_m", "--column", "loss=xent"]
-        + ["--max-loss", "3.446995", "--json"]
-    )
+    mapping = ["--column", "params=size_m", "--column", "loss=xent"]
+    mapped = _json(["fit", str(renamed), *mapping, "--max-loss", "3.446995", "--json"])
     assert mapped["law"] == original["law"]
