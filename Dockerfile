@@ -1,9 +1,13 @@
-# A slim, non-root image of the API (and, later, the worker).
+# One non-root image for every service: the API, the job worker (it trains: the `train` extra),
+# and the Ray head and nodes (`ray` extra; a Ray job's entrypoint `scaling-service train` runs in
+# this image). PyPI's torch for Linux x86-64 carries CUDA, so the same image trains on the host's
+# GPUs (compose: `gpus: all` on the worker or Ray node) or on its CPUs.
 FROM python:3.11-slim AS build
+ARG EXTRAS=train,ray
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
-RUN pip install --no-cache-dir --prefix=/install ".[ray]"
+RUN pip install --no-cache-dir --prefix=/install ".[${EXTRAS}]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

@@ -1,15 +1,21 @@
 """docker-compose.yml and the Dockerfile agree with the CLI and settings (no engine here)."""
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer.main
 import yaml
 
 from service.cli.main import app
 from service.settings import Settings
+from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +33,51 @@ def check_command(argv: list[str]) -> None:
     command = group.get_command(context, argv[1])  # type: ignore[attr-defined]
     assert command is not None, f"no command {argv[1]!r}"
     command.make_context(argv[1], list(argv[2:]))  # raises on unknown or malformed options
+
+
+def dockerfile_extras() -> set[str]:
+    found = re.search(r"^ARG EXTRAS=(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert found is not None
+    return set(found.group(1).split(","))
+
+
+def test_every_service_runs_a_command_its_image_has() -> None:
+    """Services built from the Dockerfile run this CLI or Ray, which the image's extras
+    install; the local worker trains, so the image has the train extra (torch) too."""
+    extras = dockerfile_extras()
+    assert {"train", "ray"} <= extras
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(dep.startswith("torch") for dep in optional["train"])
+    assert any(dep.startswith("ray[default]") for dep in optional["ray"])
+    for name, service in compose()["services"].items():
+        if "build" not in service:
+            assert service["image"].startswith("postgres:"), name  # the only stock image
+            continue
+        command = service["command"]
+        if command[0] == "ray":
+            assert command[1] == "start", name
+        else:
+            check_command(command)
+
+
+def test_compose_file_is_valid_compose() -> None:
+    """docker-compose (Debian's, installed by .ci/run) validates the file against the Compose
+    schema without a Docker engine."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    done = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "--profile", "ray", "config", "-q"],
+        env={**os.environ, "SCALING_BOOTSTRAP_ADMIN_KEY": "ss_abc_def"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_compose_commands_exist_in_the_cli() -> None:
