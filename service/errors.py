@@ -45,6 +45,12 @@ class IdempotencyKeyReusedError(ConflictError):
     code = "idempotency_key_reused"
 
 
+class IdempotencyInProgressError(ConflictError):
+    """A request with this Idempotency-Key is still being answered; retry after a moment."""
+
+    code = "idempotency_in_progress"
+
+
 class ExperimentNotEmptyError(ConflictError):
     """The experiment still has runs; pass force=true to delete them with it."""
 

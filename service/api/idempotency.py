@@ -1,13 +1,19 @@
 """`Idempotency-Key` on POST: the first response is stored and replayed for retries.
 
 A retry with the same key, path and body gets the stored status and body back with the header
-`Idempotent-Replayed: true`; the same key with another request is refused (422). Keys belong to the
-caller (the API key, or anonymous in dev mode). Server errors (5xx) and auth failures are not
-stored, so they can be retried.
+`Idempotent-Replayed: true`; the same key with another request is refused (422). Keys belong to
+the authenticated caller (its API key's id, or anonymous in dev mode): a request whose key is
+unknown or revoked is passed on untouched (the route answers 401) and never replays anything.
+
+The key is claimed before the work: an "in progress" record (status 0) is inserted first, unique
+per caller and key, so a concurrent duplicate gets 409 `idempotency_in_progress` with Retry-After
+instead of a second execution. Server errors (5xx) and auth failures release the claim, so they
+can be retried. Responses that carry a secret (new API keys) are never stored, so never replayed.
 """
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -17,9 +23,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import auth
 from service.db import session_scope
 from service.errors import (
     DatabaseUnavailableError,
+    IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     InvalidInputError,
     PayloadTooLargeError,
@@ -31,13 +39,19 @@ log = structlog.get_logger(__name__)
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
 _NOT_STORED = {401, 403, 408, 429}
+# Responses that hold a secret shown once: answered, never stored.
+SECRET_PATHS = ("/v1/keys",)
+IN_PROGRESS = 0
+# A claim this old belongs to a request that died with its process: the key may be used again.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
-def _owner(scope: Scope) -> str:
+def _bearer(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
-            return "token:" + hashlib.sha256(value).hexdigest()[:32]
-    return "anonymous"
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
 
 
 class BodyTooLargeError(Exception):
@@ -99,53 +113,33 @@ class IdempotencyMiddleware:
                 [],
             )
             return
+        # Who is asking, before the body is read: a bogus key never makes the server buffer it.
+        try:
+            principal = await self._principal(scope)
+        except (OperationalError, PoolTimeoutError):
+            await self._unavailable(scope, send)
+            return
+        if principal is None:  # unknown or revoked key: the route answers 401; nothing replays
+            await self.app(scope, receive, send)
+            return
         try:
             body = await read_body(receive, self.max_body)
         except BodyTooLargeError:
             error = PayloadTooLargeError(limit_bytes=self.max_body)
             await _send_json(send, *_error(413, error.code, error.message, error.details), [])
             return
-        owner, key_text = _owner(scope), key.decode("latin-1")
+        owner, key_text = principal.owner, key.decode("latin-1")
         digest = hashlib.sha256(
             b"\0".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
         try:
-            record = await to_thread.run_sync(self._load, owner, key_text)
+            record = await to_thread.run_sync(self._claim, owner, key_text, digest)
         except (OperationalError, PoolTimeoutError):
-            # What the error handlers answer for an unreachable database; this middleware runs
-            # outside them.
-            down = DatabaseUnavailableError()
-            retry_after = str(scope["app"].state.settings.retry_after_seconds).encode()
-            await _send_json(
-                send, *_error(503, down.code, down.message), [(b"retry-after", retry_after)]
-            )
+            await self._unavailable(scope, send)
             return
         if record is not None:
-            if record.request_sha256 != digest:
-                reused = IdempotencyKeyReusedError(idempotency_key=key_text)
-                await _send_json(
-                    send, *_error(422, reused.code, reused.message, reused.details), []
-                )
-                return
-            headers = [
-                (b"content-type", record.content_type.encode()),
-                (b"content-length", str(len(record.response_body)).encode()),
-                (b"idempotent-replayed", b"true"),
-            ]
-            await send(
-                {"type": "http.response.start", "status": record.status_code, "headers": headers}
-            )
-            await send({"type": "http.response.body", "body": record.response_body})
+            await self._answer_existing(record, digest, key_text, send)
             return
-
-        replayed = False
-
-        async def replay_receive() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
         status, content_type, chunks = 0, "application/json", []
 
@@ -160,37 +154,143 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, replay_receive, capture_send)
-        if status < 500 and status not in _NOT_STORED:
+        try:
+            await self.app(scope, _replaying(body, receive), capture_send)
+        finally:
+            keep = (
+                0 < status < 500
+                and status not in _NOT_STORED
+                and not scope["path"].startswith(SECRET_PATHS)
+            )
             await to_thread.run_sync(
-                self._store, owner, key_text, digest, status, content_type, b"".join(chunks)
+                self._finish, owner, key_text, status if keep else None, content_type, chunks
             )
 
-    def _load(self, owner: str, key: str) -> IdempotencyRecord | None:
-        with session_scope(self.session_factory) as session:
-            return session.scalar(
-                sa.select(IdempotencyRecord).where(
-                    IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
-                )
-            )
-
-    def _store(
-        self, owner: str, key: str, digest: str, status: int, content_type: str, body: bytes
-    ) -> None:
-        record = IdempotencyRecord(
-            owner=owner,
-            key=key,
-            request_sha256=digest,
-            status_code=status,
-            response_body=body,
-            content_type=content_type,
+    @staticmethod
+    async def _unavailable(scope: Scope, send: Send) -> None:
+        """What the error handlers answer for an unreachable database (this runs outside them)."""
+        down = DatabaseUnavailableError()
+        retry_after = str(scope["app"].state.settings.retry_after_seconds).encode()
+        await _send_json(
+            send, *_error(503, down.code, down.message), [(b"retry-after", retry_after)]
         )
+
+    async def _principal(self, scope: Scope) -> auth.Principal | None:
+        state = scope["app"].state
+        if not state.settings.auth:
+            return auth.ANONYMOUS
+        token = _bearer(scope)
+        if token is None:
+            return None
+        cache: auth.KeyCache = state.key_cache
+        principal = cache.get(token)
+        if principal is None:
+            principal = await to_thread.run_sync(self._verify, token)
+            if principal is not None:
+                cache.put(token, principal)
+        return principal
+
+    def _verify(self, token: str) -> auth.Principal | None:
+        with session_scope(self.session_factory) as session:
+            return auth.verify(session, token)
+
+    async def _answer_existing(
+        self, record: IdempotencyRecord, digest: str, key_text: str, send: Send
+    ) -> None:
+        if record.request_sha256 != digest:
+            reused = IdempotencyKeyReusedError(idempotency_key=key_text)
+            await _send_json(send, *_error(422, reused.code, reused.message, reused.details), [])
+            return
+        if record.status_code == IN_PROGRESS:
+            busy = IdempotencyInProgressError(idempotency_key=key_text)
+            await _send_json(
+                send,
+                *_error(409, busy.code, busy.message, busy.details),
+                [(b"retry-after", b"1")],
+            )
+            return
+        headers = [
+            (b"content-type", record.content_type.encode()),
+            (b"content-length", str(len(record.response_body)).encode()),
+            (b"idempotent-replayed", b"true"),
+        ]
+        await send(
+            {"type": "http.response.start", "status": record.status_code, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": record.response_body})
+
+    def _claim(self, owner: str, key: str, digest: str) -> IdempotencyRecord | None:
+        """Insert an in-progress record for (owner, key) and return None, or return the record
+        another request holds (finished, in progress, or for another request)."""
         try:
             with session_scope(self.session_factory) as session:
-                session.add(record)
+                session.add(
+                    IdempotencyRecord(
+                        owner=owner,
+                        key=key,
+                        request_sha256=digest,
+                        status_code=IN_PROGRESS,
+                        response_body=b"",
+                        content_type="",
+                    )
+                )
+            return None
         except IntegrityError:
-            pass  # a concurrent request with the same key stored its response first
+            pass
+        with session_scope(self.session_factory) as session:
+            record = session.get(IdempotencyRecord, (owner, key))
+            if record is None:  # released between the two statements: claim it now
+                return self._claim(owner, key, digest)
+            abandoned = datetime.now(UTC) - record.created_at > ABANDONED_AFTER
+            if record.status_code == IN_PROGRESS and abandoned:
+                taken = session.execute(
+                    sa.update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.owner == owner,
+                        IdempotencyRecord.key == key,
+                        IdempotencyRecord.created_at == record.created_at,
+                    )
+                    .values(request_sha256=digest, created_at=datetime.now(UTC))
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return None
+            session.expunge(record)
+            return record
+
+    def _finish(
+        self, owner: str, key: str, status: int | None, content_type: str, chunks: list[bytes]
+    ) -> None:
+        """Store the answer on the claim, or release the claim (status None) for a retry."""
+        try:
+            with session_scope(self.session_factory) as session:
+                where = (IdempotencyRecord.owner == owner, IdempotencyRecord.key == key)
+                if status is None:
+                    session.execute(sa.delete(IdempotencyRecord).where(*where))
+                else:
+                    session.execute(
+                        sa.update(IdempotencyRecord)
+                        .where(*where)
+                        .values(
+                            status_code=status,
+                            content_type=content_type,
+                            response_body=b"".join(chunks),
+                        )
+                    )
         except (OperationalError, PoolTimeoutError):
-            # The answer has been sent; unrecorded, a retry with this key runs the request again,
-            # which the writes behind these POSTs (run_key, unique names) make safe.
+            # The answer has been sent; a claim left behind is abandoned after ABANDONED_AFTER,
+            # and the writes behind these POSTs (run_key, unique names) make a rerun safe.
             log.warning("idempotency_record_not_stored", reason="database unavailable")
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the connection's messages."""
+    replayed = False
+
+    async def replay_receive() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay_receive

@@ -80,8 +80,9 @@ class Hardware(BaseModel):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry 502/503/504 and connection errors: at most `attempts` tries in all, waiting the
-    server's Retry-After (capped at `max_wait`) or else an exponential, jittered backoff."""
+    """Retry 502/503/504, 409 `idempotency_in_progress` (the same request, still being answered:
+    the retry gets its answer) and connection errors: at most `attempts` tries in all, waiting
+    the server's Retry-After (capped at `max_wait`) or else an exponential, jittered backoff."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -89,7 +90,7 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, ApiError):
-            return exc.status in RETRY_STATUSES
+            return exc.status in RETRY_STATUSES or exc.code == "idempotency_in_progress"
         return isinstance(exc, RETRY_TRANSPORT_ERRORS)
 
     def wait(self, state: RetryCallState) -> float:

@@ -187,3 +187,19 @@ def test_database_outage_is_ridden_out(postgres_template: str) -> None:
             assert [e.name for e in api.list_experiments().items] == ["outage"]
     finally:
         proxy.cut()
+
+
+def test_a_request_still_in_progress_is_retried_for_its_answer() -> None:
+    busy = {"error": {"code": "idempotency_in_progress", "message": "wait", "details": None}}
+    handler, seen = scripted(
+        httpx.Response(409, json=busy, headers={"Retry-After": "0"}),
+        httpx.Response(201, json=EXPERIMENT, headers={"Idempotent-Replayed": "true"}),
+    )
+    assert client(handler).create_experiment("exp").name == "exp"
+    assert len(seen) == 2
+    assert len({request.headers["idempotency-key"] for request in seen}) == 1
+    conflict = {"error": {"code": "run_key_conflict", "message": "no", "details": None}}
+    other, seen_other = scripted(httpx.Response(409, json=conflict))
+    with pytest.raises(ApiError):
+        client(other).create_experiment("exp")
+    assert len(seen_other) == 1  # other conflicts are answers, not retried
