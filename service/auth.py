@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, NotFoundError
@@ -79,13 +80,33 @@ def create_key(
     return row, token
 
 
+class BootstrapKeyMismatchError(Exception):
+    """SCALING_BOOTSTRAP_ADMIN_KEY names a key prefix that is stored with another secret (or
+    revoked): refusing to start rather than ignore the new secret. Revoke the old key and choose
+    a new prefix, or set the stored key's token again."""
+
+
 def ensure_key(session: Session, name: str, scopes: list[str], token: str) -> None:
-    """Create the key `token` unless a key with its prefix exists (bootstrap at start)."""
+    """Create the key `token` unless a key with its prefix exists (bootstrap at start).
+
+    Safe when several processes start at once (one insert wins, the others find it); a stored
+    key with the same prefix but another secret, or revoked, raises BootstrapKeyMismatchError.
+    """
     split = _split(token)
     if split is None:
         raise InvalidInputError(f"a key must read {KEY_PREFIX}_<prefix>_<secret>")
-    if session.scalar(sa.select(ApiKey.id).where(ApiKey.prefix == split[0])) is None:
-        create_key(session, name, scopes, token)
+    prefix, secret = split
+    row = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None:
+        try:
+            with session.begin_nested():
+                create_key(session, name, scopes, token)
+            return
+        except IntegrityError:  # another process created it at the same moment
+            row = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+            assert row is not None
+    if row.revoked_at is not None or not hmac.compare_digest(_sha256(secret), row.secret_sha256):
+        raise BootstrapKeyMismatchError(f"{BootstrapKeyMismatchError.__doc__} (prefix {prefix!r})")
 
 
 def verify(session: Session, token: str) -> Principal | None:

@@ -1,8 +1,12 @@
 """API keys and scopes."""
 
+import threading
+
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.auth import BootstrapKeyMismatchError
 from service.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 
@@ -77,3 +81,39 @@ def test_health_needs_no_key(app_client: TestClient) -> None:
     assert app_client.get("/healthz").json() == {"status": "ok"}
     assert app_client.get("/readyz").json() == {"status": "ready"}
     assert ADMIN_TOKEN not in app_client.get("/openapi.json").text
+
+
+def test_bootstrap_key_is_safe_under_concurrent_starts(database_url: str) -> None:
+    """Several API processes start at once with one SCALING_BOOTSTRAP_ADMIN_KEY: one insert
+    wins, the others find it (before, a UniqueViolation stopped uvicorn)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service import auth
+    from service.db import create_db_engine, make_session_factory, session_scope
+
+    engine = create_db_engine(database_url, 10)
+    sessions = make_session_factory(engine)
+    token = "ss_boot01_" + "s" * 40
+    barrier = threading.Barrier(6)
+
+    def start(_: int) -> None:
+        with session_scope(sessions) as session:
+            barrier.wait()
+            auth.ensure_key(session, "bootstrap admin", ["admin"], token)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(start, range(6)))
+    with session_scope(sessions) as session:
+        assert [k.prefix for k in auth.list_keys(session)].count("boot01") == 1
+        assert auth.verify(session, token) is not None
+    engine.dispose()
+
+
+def test_a_changed_bootstrap_secret_refuses_to_start(database_url: str) -> None:
+    first = "ss_boot02_" + "a" * 40
+    with TestClient(create_app(Settings(database_url=database_url, bootstrap_admin_key=first))):
+        pass
+    changed = "ss_boot02_" + "b" * 40
+    app = create_app(Settings(database_url=database_url, bootstrap_admin_key=changed))
+    with pytest.raises(BootstrapKeyMismatchError, match="another secret"), TestClient(app):
+        pass
