@@ -20,6 +20,8 @@ from service.store.models import Experiment, Fit
 
 log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 0.5
+# While the database is away, polls back off up to this many seconds.
+MAX_BACKOFF_SECONDS = 10.0
 
 
 class FitRunner:
@@ -45,12 +47,19 @@ class FitRunner:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        failing = 0  # consecutive failed polls: logged once, then backed off
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # a database outage must not kill the thread
-                log.exception("fit_runner_error")
-                worked = False
+            except Exception as exc:  # a database outage must not kill the thread
+                if failing == 0:
+                    log.warning("fit_runner_unavailable", error=f"{type(exc).__name__}: {exc}")
+                failing += 1
+                self._stop.wait(min(self.poll_seconds * 2.0**failing, MAX_BACKOFF_SECONDS))
+                continue
+            if failing:
+                log.info("fit_runner_recovered", failed_polls=failing)
+                failing = 0
             if not worked:
                 self._stop.wait(self.poll_seconds)
 
