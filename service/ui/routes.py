@@ -26,10 +26,11 @@ from service.store import runs as run_store
 from service.store.models import Experiment
 from service.ui import forms
 from service.ui.auth import COOKIE, UiReader, UiWriter
+from service.ui.origin import same_origin_forms
 from service.ui.render import page
 from service.worker import autofill
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(same_origin_forms)])
 
 STATIC = Path(__file__).parent / "static"
 LAW, METHOD = "chinchilla", "parametric"

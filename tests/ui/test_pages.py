@@ -247,3 +247,27 @@ def test_root_leads_to_the_dashboard_and_misspelt_names_get_a_hint(client: TestC
     assert "did you mean 'chinchilla'?" in missing.json()["error"]["message"]
     unrelated = client.get("/v1/experiments/zzz").json()["error"]["message"]
     assert "did you mean" not in unrelated
+
+
+def test_forms_posted_from_another_site_are_refused(client: TestClient) -> None:
+    """With the cookie (here: the key) but a foreign Origin or Referer, no form is accepted,
+    login included; the dashboard's own pages (same host) and non-browser posts still are."""
+    make_experiment(client, "exp")
+    url = "/ui/experiments/exp/autofill"
+    form = {"enabled": "on", "experiment_budget_flops": "1e20", "target_flops": "1e23"}
+    form["max_flops_per_run"] = "1e18"
+    for header in (
+        {"Origin": "https://evil.example"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "null"},
+    ):
+        refused = client.post(url, data=form, headers=header, follow_redirects=False)
+        assert refused.status_code == 403, header
+        assert "own pages only" in refused.text
+        login = client.post("/ui/login", data={"api_key": ADMIN_TOKEN}, headers=header)
+        assert login.status_code == 403
+    assert client.get("/v1/experiments/exp/autofill").json()["settings"] is None
+    own = client.post(
+        url, data=form, headers={"Origin": "http://testserver"}, follow_redirects=False
+    )
+    assert own.status_code == 303
