@@ -23,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import auth
+from service.api.caller import principal_of
 from service.db import session_scope
 from service.errors import (
     DatabaseUnavailableError,
@@ -44,14 +44,6 @@ SECRET_PATHS = ("/v1/keys",)
 IN_PROGRESS = 0
 # A claim this old belongs to a request that died with its process: the key may be used again.
 ABANDONED_AFTER = timedelta(minutes=15)
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return None
 
 
 class BodyTooLargeError(Exception):
@@ -115,7 +107,7 @@ class IdempotencyMiddleware:
             return
         # Who is asking, before the body is read: a bogus key never makes the server buffer it.
         try:
-            principal = await self._principal(scope)
+            principal = await principal_of(scope)
         except (OperationalError, PoolTimeoutError):
             await self._unavailable(scope, send)
             return
@@ -174,25 +166,6 @@ class IdempotencyMiddleware:
         await _send_json(
             send, *_error(503, down.code, down.message), [(b"retry-after", retry_after)]
         )
-
-    async def _principal(self, scope: Scope) -> auth.Principal | None:
-        state = scope["app"].state
-        if not state.settings.auth:
-            return auth.ANONYMOUS
-        token = _bearer(scope)
-        if token is None:
-            return None
-        cache: auth.KeyCache = state.key_cache
-        principal = cache.get(token)
-        if principal is None:
-            principal = await to_thread.run_sync(self._verify, token)
-            if principal is not None:
-                cache.put(token, principal)
-        return principal
-
-    def _verify(self, token: str) -> auth.Principal | None:
-        with session_scope(self.session_factory) as session:
-            return auth.verify(session, token)
 
     async def _answer_existing(
         self, record: IdempotencyRecord, digest: str, key_text: str, send: Send

@@ -5,7 +5,6 @@ Each process keeps its own buckets, so with N workers or replicas a key gets up 
 rate; this protects the service from one runaway client, it is not a quota.
 """
 
-import hashlib
 import json
 import math
 import threading
@@ -13,7 +12,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api.caller import client_address, principal_of
 
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -50,12 +53,16 @@ class TokenBucketLimiter:
         return wait
 
 
-def _caller(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return "key:" + hashlib.sha256(value).hexdigest()[:32]
-    client = scope.get("client")
-    return f"addr:{client[0] if client else 'unknown'}"
+async def _caller(scope: Scope) -> str:
+    """The caller's API key (however its header is spelt), else the client's address: made-up
+    tokens share their sender's bucket."""
+    try:
+        principal = await principal_of(scope)
+    except (OperationalError, PoolTimeoutError):
+        principal = None  # the route reports the outage
+    if principal is not None and principal.key_id is not None:
+        return f"key:{principal.key_id}"
+    return f"addr:{client_address(scope)}"
 
 
 class RateLimitMiddleware:
@@ -67,7 +74,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        wait = self.limiter.take(_caller(scope))
+        wait = self.limiter.take(await _caller(scope))
         if wait <= 0:
             await self.app(scope, receive, send)
             return

@@ -50,3 +50,27 @@ def test_per_key_429_with_retry_after(database_url: str) -> None:
         assert client.get("/v1/laws", headers=as_other).status_code == 200
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+def test_the_bucket_is_the_key_not_the_header_spelling(database_url: str) -> None:
+    """Twenty spellings of "Bearer" share one key's bucket; made-up tokens share their
+    sender's address bucket instead of getting one each."""
+    settings = Settings(
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_TOKEN,
+        fit_runner=False,
+        rate_limit_per_second=0.1,
+        rate_limit_burst=2,
+    )
+    with TestClient(create_app(settings)) as client:
+        spellings = ["Bearer", "bearer", "BEARER", "bEaReR", "BeArEr"]
+        answers = [
+            client.get("/v1/laws", headers={"Authorization": f"{s} {ADMIN_TOKEN}"}).status_code
+            for s in spellings
+        ]
+        assert answers[:2] == [200, 200] and set(answers[2:]) == {429}
+        forged = [
+            client.get("/v1/laws", headers={"Authorization": f"Bearer ss_x{i}_y"}).status_code
+            for i in range(5)
+        ]
+        assert forged[:2] == [401, 401] and set(forged[2:]) == {429}
