@@ -124,33 +124,39 @@ def _read_csv(text: str, mapping: Mapping[str, str] | None) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         headers = [h.strip() for h in next(reader)]
-        duplicated = sorted({h for h in headers if headers.count(h) > 1})
-        if duplicated:
-            raise TableError(f"the header names {', '.join(map(repr, duplicated))} twice")
-        found = resolve(headers, mapping)
-        _check_required(found, headers)
-        by_header = {header: canon for canon, header in found.items()}
-        table = Table(found, headers, delimiter=delimiter)
-        index = 0
-        for cells in reader:
-            line = reader.line_num
-            if not cells or all(not cell.strip() for cell in cells):
-                continue
-            if len(cells) != len(headers):
-                more = "more" if len(cells) > len(headers) else "fewer"
-                table.errors.append((index, f"{more} cells than header columns"))
-            else:
-                values: dict[str, Any] = {}
-                extra: dict[str, Any] = {}
-                for header, cell in zip(headers, cells, strict=True):
-                    if header in by_header:
-                        values[by_header[header]] = cell.strip()
-                    else:
-                        extra[header] = cell.strip()
-                table.rows.append(Row(line, index, values, extra))
-            index += 1
     except csv.Error as exc:
-        raise TableError(f"not CSV at line {reader.line_num}: {exc}") from exc
+        raise TableError(f"the header line is not CSV: {exc}") from exc
+    duplicated = sorted({h for h in headers if headers.count(h) > 1})
+    if duplicated:
+        raise TableError(f"the header names {', '.join(map(repr, duplicated))} twice")
+    found = resolve(headers, mapping)
+    _check_required(found, headers)
+    by_header = {header: canon for canon, header in found.items()}
+    table = Table(found, headers, delimiter=delimiter)
+    index = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unterminated quote: the rest cannot be read
+            table.errors.append((index, f"not CSV from line {reader.line_num}: {exc}"))
+            break
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(headers):
+            more = "more" if len(cells) > len(headers) else "fewer"
+            table.errors.append((index, f"{more} cells than header columns"))
+        else:
+            values: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
+            for header, cell in zip(headers, cells, strict=True):
+                if header in by_header:
+                    values[by_header[header]] = cell.strip()
+                else:
+                    extra[header] = cell.strip()
+            table.rows.append(Row(reader.line_num, index, values, extra))
+        index += 1
     return table
 
 
