@@ -22,6 +22,7 @@ from service.io.table import Format, Row, read_table
 from service.schemas.runs import RunIn
 
 RUN_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "run_key", "seed", "source")
+NUMERIC_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "seed")
 DERIVED_KEY_PREFIX = "content-"
 
 
@@ -48,14 +49,30 @@ def _scalar(text: str) -> Any:
         return text
 
 
-def _to_run_fields(row: Row, columns: Mapping[str, str]) -> dict[str, Any]:
+def _number(value: Any) -> Any:
+    """A CSV cell of a numeric field as a number (JSON lines bring numbers already); text that
+    is no number stays text, so validation names the field."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _to_run_fields(row: Row, columns: Mapping[str, str], text_cells: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     for canon, value in row.values.items():
         if value is None or value == "":
             continue
         if canon in RUN_FIELDS:
-            fields[canon] = value
+            numeric = text_cells and canon in NUMERIC_FIELDS
+            fields[canon] = _number(value) if numeric else value
         else:  # budget, experiment, flag: kept, under the column's own name
             metadata[columns.get(canon, canon)] = (
                 _scalar(value) if isinstance(value, str) else value
@@ -119,7 +136,8 @@ def parse_runs(
         result.errors.append({"row": index, "field": None, "message": reason})
     for row in table.rows:
         try:
-            result.runs.append(RunIn.model_validate(_to_run_fields(row, table.columns)))
+            fields = _to_run_fields(row, table.columns, text_cells=fmt == "csv")
+            result.runs.append(RunIn.model_validate(fields))
         except ValidationError as exc:
             result.errors.extend(_validation_errors(row.index, exc))
     result.errors.sort(key=lambda error: error["row"])

@@ -2,13 +2,16 @@
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from service.schemas.common import JsonObject, PositiveFinite, SafeText, StrictModel, Warning
 
 MAX_BATCH_RUNS = 10_000
+# Numbers on the wire are JSON numbers: "1e8" strings and true are refused, not coerced.
+WireFloat = Annotated[PositiveFinite, Strict()]
+WireInt = Annotated[int, Strict()]
 
 RUN_EXAMPLE: dict[str, Any] = {
     "run_key": "sweep-3e19-n400m",
@@ -30,16 +33,16 @@ class RunIn(StrictModel):
         max_length=200,
         description="The client's id for the run; makes the POST idempotent.",
     )
-    params: PositiveFinite = Field(description="Parameter count, in the experiment's convention.")
-    tokens: PositiveFinite = Field(description="Training tokens seen.")
-    loss: PositiveFinite = Field(description="Final loss, nats/token.")
-    flops: PositiveFinite | None = Field(
+    params: WireFloat = Field(description="Parameter count, in the experiment's convention.")
+    tokens: WireFloat = Field(description="Training tokens seen.")
+    loss: WireFloat = Field(description="Final loss, nats/token.")
+    flops: WireFloat | None = Field(
         default=None, description="Training FLOPs; when absent, derived as 6 * params * tokens."
     )
-    unique_tokens: PositiveFinite | None = Field(
+    unique_tokens: WireFloat | None = Field(
         default=None, description="Unique tokens in the training data (for repeated data)."
     )
-    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    seed: WireInt | None = Field(default=None, ge=-(2**63), lt=2**63)
     hyperparameters: JsonObject = Field(default_factory=dict)
     metadata: JsonObject = Field(
         default_factory=dict,

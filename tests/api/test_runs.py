@@ -1,5 +1,6 @@
 """Run ingestion, listing and exclusion over HTTP, on each backend."""
 
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -208,3 +209,34 @@ def test_ten_thousand_runs_in_one_batch(client: TestClient) -> None:
     assert client.get("/v1/experiments/exp").json()["run_count"] == 10_000
     page = client.get("/v1/experiments/exp/runs", params={"limit": 1, "params_min": 1e6 + 9999})
     assert page.json()["items"][0]["id"] == ids[-1]
+
+
+def test_numbers_on_the_wire_are_json_numbers(client: TestClient) -> None:
+    """ "1e8" strings, booleans and 5,000-digit integers are refused (422), not coerced."""
+    make_experiment(client)
+    good = {"params": 1e8, "tokens": 2e9, "loss": 3.0}
+    for field, value in (
+        ("params", "1e8"),
+        ("tokens", True),
+        ("loss", "3.0"),
+        ("params", "HUGE"),
+        ("seed", "7"),
+        ("seed", 1.5),
+    ):
+        body = json.dumps({"runs": [{**good, field: value}]})
+        if value == "HUGE":  # a 5,000-digit integer, spelt as JSON (json.dumps refuses it)
+            body = body.replace('"HUGE"', "1" + "0" * 5000)
+        response = client.post(
+            "/v1/experiments/exp/runs",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422, (field, value, response.text[:200])
+    jsonl = json.dumps({**good, "params": "1e8"})
+    lines = client.post(
+        "/v1/experiments/exp/runs:import",
+        content=jsonl,
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert lines.status_code == 422
+    assert client.get("/v1/experiments/exp").json()["run_count"] == 0
