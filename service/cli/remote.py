@@ -112,7 +112,7 @@ def remote_options(
     ctx: typer.Context,
     url: Annotated[
         str | None,
-        typer.Option(envvar="SCALING_URL", help="Server URL [default: http://127.0.0.1:8000]."),
+        typer.Option(envvar="SCALING_URL", help="Server URL (default: http://127.0.0.1:8000)."),
     ] = None,
     api_key: Annotated[
         str | None,
@@ -268,7 +268,7 @@ def runs_import(
     file: Annotated[Path, typer.Argument(help="CSV or JSON-lines file of runs.", exists=True)],
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="Experiment name.")],
     format: Annotated[
-        str | None, typer.Option(help="csv or jsonl [default: from the file's suffix].")
+        str | None, typer.Option(help="csv or jsonl (default: from the file's suffix).")
     ] = None,
     column: Annotated[
         list[str] | None,
@@ -349,7 +349,7 @@ def runs_list(
         bool | None, typer.Option("--excluded/--included", help="Only excluded / included runs.")
     ] = None,
     source: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many runs [default: all].")] = (
+    limit: Annotated[int | None, typer.Option(help="At most this many runs (default: all).")] = (
         None
     ),
     json_out: JsonFlag = False,
@@ -712,7 +712,7 @@ BudgetFlops = Annotated[float | None, typer.Option(help="FLOPs to spend in total
 MaxPerRun = Annotated[float | None, typer.Option(help="The largest single run (FLOPs).")]
 MinPerRun = Annotated[
     float | None,
-    typer.Option(help="The smallest run worth planning (FLOPs) [server default: 1e15]."),
+    typer.Option(help="The smallest run worth planning, FLOPs (server default: 1e15)."),
 ]
 BatchSize = Annotated[int | None, typer.Option(min=1, max=100, help="Most runs in an active plan.")]
 TrainerJson = Annotated[
@@ -784,6 +784,8 @@ def _print_plan(experiment: str, plan: PlanOut) -> None:
     table = PlainTable(
         "#", "params", "tokens", "flops", "layers x d_model", "gain", "why", title=title
     )
+    why = table.columns[-1]
+    why.no_wrap, why.overflow = True, "ellipsis"  # one line a run; --json has the whole reason
     for index, run in enumerate(plan.runs, 1):
         shape = f"{run.shape.get('n_layer', '?')} x {run.shape.get('d_model', '?')}"
         table.add_row(
@@ -1082,7 +1084,7 @@ def autofill_set(
     min_flops_per_run: MinPerRun = None,
     enable: Annotated[
         bool | None,
-        typer.Option("--enable/--disable", help="Run it or pause it [default: on, or as it was]."),
+        typer.Option("--enable/--disable", help="Run it or pause it (default: on, or as it was)."),
     ] = None,
     stop_width: Annotated[
         float | None,

@@ -41,7 +41,7 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
     invoke(remote, "experiments", "create", "tiny")
     table = invoke(remote, "plan", "tiny", *TINY)
     assert "seed plan for tiny: 15 runs" in table
-    assert "IsoFLOP" in table
+    assert sum("seed IsoFLOP" in line for line in table.splitlines()) == 15  # a line a run
     plan = json.loads(invoke(remote, "plan", "tiny", *TINY, "--batch-size", "4", "--json"))
     assert plan["phase"] == "seed"
     assert all(run["flops"] <= 1.01e12 for run in plan["runs"])
@@ -103,6 +103,9 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
 
 
 def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None:
+    help_text = invoke(remote, "autofill", "set", "--help")
+    assert " ." not in help_text  # bracketed help once vanished as rich markup, leaving " ."
+    assert "server default: 1e15" in help_text.replace("\n", " ")
     invoke(remote, "experiments", "create", "auto")
     assert "autopilot of auto: off" in invoke(remote, "autofill", "show", "auto")
     first = invoke(remote, "autofill", "set", "auto", "--disable", code=2)
