@@ -24,12 +24,26 @@ def number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def field(value: float | int | None) -> str:
+    """A number as a form shows it for editing, as short as exact: 2e12, 1e9, 0.1, 8."""
+    if value is None:
+        return ""
+    if isinstance(value, int) or not math.isfinite(value):
+        return str(value)
+    if value != 0 and not 1e-3 <= abs(value) < 1e5:
+        digits = next(p for p in range(17) if float(f"{value:.{p}e}") == value)
+        mantissa, exponent = f"{value:.{digits}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:.15g}"
+
+
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=True,
     undefined=StrictUndefined,
 )
 _env.filters["num"] = number
+_env.filters["field"] = field
 templates = Jinja2Templates(env=_env)
 
 

@@ -121,6 +121,8 @@ def test_changing_the_autopilot_needs_the_write_scope(client: TestClient) -> Non
     page = client.get(saved.headers["location"], headers=headers).text
     assert "Autopilot settings saved." in page
     assert 'name="batch_size" value="4"' in page
+    assert 'name="experiment_budget_flops" value="1e20"' in page  # not 100000000000000000000
+    assert 'name="max_flops_per_run" value="1e18"' in page
     # the trainer fields survive a save from the page (they choose the shapes planned)
     assert stored["settings"]["trainer"] == {"shape": {"context_tokens": 64}}
     assert "context_tokens" in page
@@ -148,6 +150,7 @@ def test_recommendation_form_answers_from_the_chinchilla_fit(client: TestClient)
         assert f"<td>{name}</td>" in page
     for kind in ("isoflop", "frontier", "residuals"):
         assert f'src="/ui/fits/{fit_id}/plots/{kind}.svg"' in page
+        assert f'<a href="/ui/fits/{fit_id}/plots/{kind}.svg"' in page  # opens the full plot
     plot = client.get(f"/ui/fits/{fit_id}/plots/isoflop.svg")
     assert plot.status_code == 200
     assert plot.headers["content-type"] == "image/svg+xml"
