@@ -11,9 +11,10 @@ from service.schemas.recommendations import BudgetSpec
 Model = TypeVar("Model", bound=BaseModel)
 
 # Which fields each kind of budget on the recommendation form sends.
+# GPU, MFU and price ride along with every kind, so the answer shows GPU-hours and cost.
 BUDGET_FIELDS = {
-    "flops": ("flops",),
-    "gpu_hours": ("gpu_hours", "gpu", "mfu"),
+    "flops": ("flops", "gpu", "mfu", "usd_per_gpu_hour"),
+    "gpu_hours": ("gpu_hours", "gpu", "mfu", "usd_per_gpu_hour"),
     "usd": ("usd", "gpu", "usd_per_gpu_hour", "mfu"),
 }
 AUTOFILL_FIELDS = tuple(AutofillSettings.model_fields)

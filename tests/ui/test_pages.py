@@ -198,6 +198,26 @@ def test_recommendation_form_answers_from_the_chinchilla_fit(client: TestClient)
     )
     assert money.status_code == 200, money.text
     assert '<tr><th>Cost (USD)</th><td class="n">2.5e+05</td>' in money.text
+    priced = client.post(
+        url,
+        data={
+            "budget_kind": "flops",
+            "flops": "5.88e23",
+            "gpu": "H100-SXM",
+            "mfu": "0.4",
+            "usd_per_gpu_hour": "2",
+        },
+    )
+    assert priced.status_code == 200, priced.text
+    cost = client.post(
+        "/v1/recommendations",
+        json={
+            "source": {"experiment": "chinchilla"},
+            "budget": {"flops": 5.88e23, "gpu": "H100-SXM", "mfu": 0.4, "usd_per_gpu_hour": 2},
+        },
+    ).json()["cost_usd"]
+    assert cost is not None  # a FLOPs budget with a price shows its cost too
+    assert f'<tr><th>Cost (USD)</th><td class="n">{number(cost)}</td>' in priced.text
 
     for bad in ({"budget_kind": "flops"}, {"budget_kind": "flops", "flops": "-1"}):
         refused = client.post(url, data=bad)
