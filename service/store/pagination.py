@@ -30,7 +30,10 @@ def decode_token(token: str | None, filters: dict[str, Any]) -> int | None:
         fingerprint = data["q"]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError("page_token is not a token this API issued") from exc
-    if not isinstance(after, int) or fingerprint != _fingerprint(filters):
+    # bool is an int to Python; ids are positive and fit a signed 64-bit column.
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 < after < 2**63:
+        raise InvalidInputError("page_token is not a token this API issued")
+    if fingerprint != _fingerprint(filters):
         raise InvalidInputError("page_token belongs to a query with other filters")
     return after
 

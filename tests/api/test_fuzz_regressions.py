@@ -3,6 +3,7 @@
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_experiment
@@ -131,3 +132,25 @@ def test_parametric_fit_of_runs_spread_densely_over_compute(client: TestClient) 
     degenerate = client.post("/v1/experiments/flat/fits", json={})
     assert degenerate.status_code == 422
     assert "one compute budget" in degenerate.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("after", [2**63, -(2**63) - 1, True, 0, 1.5])
+def test_forged_page_tokens_are_422_on_every_list(client: TestClient, after: object) -> None:
+    """A real token of each list route with its id forged to one outside the 64-bit column (or
+    not an id) was a 500 (overflow in the driver); now 422."""
+    import base64
+
+    for name in ("exp", "other"):
+        make_experiment(client, name)
+    runs = [{"params": 1e8 * (k + 1), "tokens": 2e9, "loss": 3.0} for k in range(2)]
+    assert client.post("/v1/experiments/exp/runs", json={"runs": runs}).status_code == 201
+    jobs = [{"params": 1e8 * (k + 1), "tokens": 1e9} for k in range(2)]
+    assert client.post("/v1/experiments/exp/jobs", json={"runs": jobs}).status_code == 201
+    for path in ("/v1/experiments", "/v1/experiments/exp/runs", "/v1/jobs"):
+        real = client.get(path, params={"limit": 1}).json()["next_page_token"]
+        data = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))
+        forged = base64.urlsafe_b64encode(json.dumps({**data, "after": after}).encode())
+        token = forged.decode().rstrip("=")
+        response = client.get(path, params={"limit": 1, "page_token": token})
+        assert response.status_code == 422, (path, after, response.text[:200])
+        assert "not a token this API issued" in response.json()["error"]["message"]
