@@ -189,6 +189,13 @@ def _fit_parametric(
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
     est, objective, iterations, converged, theta = _parametric(runs, law, delta)
+    if not np.all(np.isfinite(est.values())):
+        raise DegenerateDataError(
+            target=f"the {law} law",
+            reason="the fit did not reach finite parameters; a loss far from the others (say "
+            f"{float(runs.loss.min()):.3g} against a median {float(np.median(runs.loss)):.3g}) "
+            "can do that: exclude it",
+        )
     resid = _rmse_log(est, runs)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []

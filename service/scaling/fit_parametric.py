@@ -104,6 +104,15 @@ def newton_polish(
         th = theta[idx]
         w = None if weights is None else weights[idx]
         _, g, H = chinchilla_derivatives(th, log_n, log_d, log_l, delta, w)
+        # A start whose derivatives overflowed (e.g. a loss of 1e-300 among normal ones) stops
+        # where it is; the others go on (eigh of a non-finite matrix raises LinAlgError).
+        finite = np.isfinite(H).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+        if not finite.all():
+            active[idx[~finite]] = False
+            idx, th, g, H = idx[finite], th[finite], g[finite], H[finite]
+            w = None if w is None else w[finite]
+            if idx.size == 0:
+                break
         ev, V = np.linalg.eigh(H)
         floor = (lam[idx] * np.maximum(np.abs(ev).max(axis=1), 1e-300))[:, None]
         inv = 1.0 / np.maximum(np.abs(ev), floor)

@@ -1,5 +1,6 @@
 """Plans, jobs and the autopilot: which training runs to do next, and their progress."""
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,28 @@ Tokens = Annotated[float, Field(ge=1.0, le=1e17, allow_inf_nan=False)]
 REQUEST_CORPUS_ROOTS = ("stdlib", "site")
 
 
+def _storable(value: Any, where: str) -> None:
+    """Every value JSON (and both databases) keep as sent: finite numbers within 64 bits, text
+    without NUL; NaN was silently stored as null, a NUL refused by PostgreSQL (500)."""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: numbers must be finite")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{where}: integers must fit in 64 bits")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where}: text must not contain NUL")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, where)
+            _storable(item, f"{where}.{key}")
+    if isinstance(value, list):
+        for item in value:
+            _storable(item, where)
+
+
 def _operator_paths_refused(fields: dict[str, Any]) -> dict[str, Any]:
+    _storable(fields, "trainer")
     if "cache_dir" in fields:
         raise ValueError(
             "cache_dir is the worker operator's setting (SCALING_CACHE_DIR), not a request field"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, InvalidInputError
@@ -215,10 +216,18 @@ def queue_plan(
 ) -> QueuedPlan:
     fields = trainer or request.trainer or autopilot_trainer(experiment)
     plan = make_plan(session, experiment, request, cache, budget_flops, fields, widen)
-    specs = [
-        JobRunSpec(params=run.params, tokens=run.tokens, seed=0, trainer=fields)
-        for run in plan.runs
-    ]
+    try:
+        specs = [
+            JobRunSpec(params=run.params, tokens=run.tokens, seed=0, trainer=fields)
+            for run in plan.runs
+        ]
+    except ValidationError as exc:  # e.g. a run of 1e38 FLOPs wants more tokens than a job takes
+        error = exc.errors()[0]
+        raise InvalidInputError(
+            f"the plan has runs no job can train ({error['loc'][0]}: {error['msg']}); lower "
+            "max_flops_per_run",
+            field="plan.max_flops_per_run",
+        ) from exc
     jobs = queue_runs(session, experiment, specs, origin, max_attempts)
     for job, run in zip(jobs, plan.runs, strict=True):
         job.config = {**job.config, "plan": {"phase": plan.phase, "reason": run.reason}}

@@ -154,3 +154,43 @@ def test_forged_page_tokens_are_422_on_every_list(client: TestClient, after: obj
         response = client.get(path, params={"limit": 1, "page_token": token})
         assert response.status_code == 422, (path, after, response.text[:200])
         assert "not a token this API issued" in response.json()["error"]["message"]
+
+
+def test_trainer_values_the_databases_cannot_keep_are_422(client: TestClient) -> None:
+    make_experiment(client, "exp")
+    for raw in (
+        '{"lr": NaN}',
+        '{"lr": Infinity}',
+        '{"note": "a\\u0000b"}',
+        '{"x": 1180591620717411303424}',
+    ):
+        body = '{"runs": [{"params": 1e8, "tokens": 1e9, "trainer": ' + raw + "}]}"
+        response = client.post(
+            "/v1/experiments/exp/jobs", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (raw, response.text[:200])
+    assert client.get("/v1/jobs").json()["items"] == []
+
+
+def test_huge_plans_are_answered_not_500(client: TestClient) -> None:
+    make_experiment(client, "exp")
+    plan = {"target_flops": 1e24, "budget_flops": 3.4e38, "max_flops_per_run": 3.4e38}
+    proposed = client.post("/v1/experiments/exp/plans", json=plan)
+    queued = client.post("/v1/experiments/exp/jobs", json={"plan": plan})
+    assert proposed.status_code < 500 and queued.status_code < 500, queued.text[:300]
+    assert proposed.status_code == 200 or proposed.status_code == queued.status_code == 422
+
+
+def test_one_absurd_loss_among_normal_runs_is_a_422_fit(client: TestClient) -> None:
+    """A loss of 1e-300 made the Newton polish raise LinAlgError (500); now a 422 naming it."""
+    make_experiment(client, "exp")
+    runs = [
+        {"params": n, "tokens": d, "loss": 2 + 400 / n**0.3 + 400 / d**0.3}
+        for n in (1e7, 3e7, 1e8, 3e8)
+        for d in (1e9, 3e9, 1e10, 3e10)
+    ]
+    runs[0]["loss"] = 1e-300
+    assert client.post("/v1/experiments/exp/runs", json={"runs": runs}).status_code == 201
+    fitted = client.post("/v1/experiments/exp/fits", json={"bootstrap": 0})
+    assert fitted.status_code == 422, fitted.text[:300]
+    assert "1e-300" in fitted.json()["error"]["message"]
