@@ -30,6 +30,7 @@ from service.api.routes import (
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
     create_db_engine,
+    create_probe_engine,
     ensure_schema_at_head,
     head_revision,
     make_session_factory,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runner is not None:
             runner.stop()
         engine.dispose()
+        app.state.probe_engine.dispose()
         mark_process_dead(os.getpid())  # this worker's live gauges (multiprocess mode only)
 
     app = _App(
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.probe_engine = create_probe_engine(settings.database_url)
     app.state.session_factory = session_factory
     app.state.schema_head = schema_head
     app.state.answer_cache = AnswerCache(settings.answer_cache_seconds)

@@ -54,6 +54,16 @@ def create_db_engine(url: str, pool_size: int = 5) -> sa.Engine:
     )
 
 
+def create_probe_engine(url: str) -> sa.Engine:
+    """An engine without a pool, for the readiness probe: it opens its own connection, so it
+    never waits behind user requests that hold every pooled one."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 5})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+
+
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

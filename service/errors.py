@@ -45,6 +45,13 @@ class IdempotencyKeyReusedError(ConflictError):
     code = "idempotency_key_reused"
 
 
+class ServiceBusyError(ServiceError):
+    """Every database connection of this process is in use; retry after a moment."""
+
+    status_code = 429
+    code = "busy"
+
+
 class IdempotencyInProgressError(ConflictError):
     """A request with this Idempotency-Key is still being answered; retry after a moment."""
 

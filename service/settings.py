@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Fits with at most this many resamples answer at once (201); larger ones "
         "run in the background (202).",
     )
+    fit_inline_max_concurrent: int = Field(
+        default=2,
+        ge=0,
+        description="Inline fits computing at once in one process (each holds a database "
+        "connection); more go to the background queue (202) instead of exhausting the pool.",
+    )
     refit_debounce_seconds: float = Field(
         default=2.0, ge=0, description="Wait this long after the last data change to refit."
     )

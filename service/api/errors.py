@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
-from service.errors import DatabaseUnavailableError, ServiceError
+from service.errors import DatabaseUnavailableError, ServiceBusyError, ServiceError
 from service.scaling import ScalingError
 
 log = structlog.get_logger(__name__)
@@ -70,6 +70,8 @@ async def _service(request: Request, exc: ServiceError) -> JSONResponse:
     headers = None
     if isinstance(exc, DatabaseUnavailableError):
         headers = {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
+    elif isinstance(exc, ServiceBusyError):
+        headers = {"Retry-After": "1"}
     return error_response(exc.status_code, exc.code, exc.message, exc.details or None, headers)
 
 
@@ -90,12 +92,16 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 def _is_connection_error(exc: Exception) -> bool:
-    if isinstance(exc, OperationalError | PoolTimeoutError):
+    if isinstance(exc, OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, PoolTimeoutError):
+        # The database answers; this process has every connection busy with other requests.
+        log.warning("database_pool_busy")
+        return await _service(request, ServiceBusyError())
     if _is_connection_error(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
         return await _service(request, DatabaseUnavailableError())

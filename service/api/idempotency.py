@@ -31,6 +31,7 @@ from service.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
     PayloadTooLargeError,
+    ServiceBusyError,
 )
 from service.store.models import IdempotencyRecord
 
@@ -108,8 +109,8 @@ class IdempotencyMiddleware:
         # Who is asking, before the body is read: a bogus key never makes the server buffer it.
         try:
             principal = await principal_of(scope)
-        except (OperationalError, PoolTimeoutError):
-            await self._unavailable(scope, send)
+        except (OperationalError, PoolTimeoutError) as exc:
+            await self._unavailable(scope, send, exc)
             return
         if principal is None:  # unknown or revoked key: the route answers 401; nothing replays
             await self.app(scope, receive, send)
@@ -126,8 +127,8 @@ class IdempotencyMiddleware:
         ).hexdigest()
         try:
             record = await to_thread.run_sync(self._claim, owner, key_text, digest)
-        except (OperationalError, PoolTimeoutError):
-            await self._unavailable(scope, send)
+        except (OperationalError, PoolTimeoutError) as exc:
+            await self._unavailable(scope, send, exc)
             return
         if record is not None:
             await self._answer_existing(record, digest, key_text, send)
@@ -159,8 +160,13 @@ class IdempotencyMiddleware:
             )
 
     @staticmethod
-    async def _unavailable(scope: Scope, send: Send) -> None:
-        """What the error handlers answer for an unreachable database (this runs outside them)."""
+    async def _unavailable(scope: Scope, send: Send, exc: Exception) -> None:
+        """What the error handlers answer (this runs outside them): 429 busy when every pooled
+        connection is in use, 503 when the database is unreachable."""
+        if isinstance(exc, PoolTimeoutError):
+            busy = ServiceBusyError()
+            await _send_json(send, *_error(429, busy.code, busy.message), [(b"retry-after", b"1")])
+            return
         down = DatabaseUnavailableError()
         retry_after = str(scope["app"].state.settings.retry_after_seconds).encode()
         await _send_json(

@@ -1,9 +1,10 @@
 """Fitting an experiment: inline for small fits, queued for large ones, refits when data moves."""
 
 import math
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,10 @@ class FitPolicy:
     code_version: str = __version__
     # Told the experiment's name after a commit that changed its runs or its fits.
     on_change: Callable[[str], None] | None = None
+    # Inline fits computing at once in this process; the rest are queued (202).
+    inline_slots: threading.Semaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2), compare=False
+    )
 
     @classmethod
     def from_settings(
@@ -42,6 +47,9 @@ class FitPolicy:
             lease=timedelta(seconds=settings.fit_lease_seconds),
             timeout_seconds=settings.fit_timeout_seconds,
             on_change=on_change,
+            inline_slots=threading.BoundedSemaphore(max(settings.fit_inline_max_concurrent, 0))
+            if settings.fit_inline_max_concurrent > 0
+            else threading.Semaphore(0),
         )
 
     def notify_after_commit(self, session: Session, experiment_name: str) -> None:
@@ -72,9 +80,13 @@ def request_fit(
     settings: dict[str, Any],
     policy: FitPolicy,
 ) -> Fit:
-    """Fit now (small) or queue (large). A failed inline fit raises and stores nothing."""
+    """Fit now (small) or queue (large, or when this process already computes its limit of
+    inline fits). A failed inline fit raises and stores nothing."""
     now = datetime.now(UTC)
     inline = runs_inline(law, method, int(settings["bootstrap"]), policy)
+    # Each inline fit holds a connection while it computes: past the limit, queue instead.
+    slot = inline and policy.inline_slots.acquire(blocking=False)
+    inline = bool(slot)
     fit_row = store.create(
         session,
         experiment,
@@ -90,7 +102,10 @@ def request_fit(
         started_at=now if inline else None,
     )
     if inline:
-        execute(session, fit_row, Deadline(policy.timeout_seconds), policy)
+        try:
+            execute(session, fit_row, Deadline(policy.timeout_seconds), policy)
+        finally:
+            policy.inline_slots.release()
     return fit_row
 
 

@@ -28,7 +28,8 @@ def healthz() -> dict[str, str]:
 )
 def readyz(request: Request) -> JSONResponse:
     try:
-        ensure_schema_at_head(request.app.state.engine, request.app.state.schema_head)
+        # Its own connection, not the pool's: a busy pool is not a database that is down.
+        ensure_schema_at_head(request.app.state.probe_engine, request.app.state.schema_head)
     except (SQLAlchemyError, SchemaNotAtHeadError) as exc:
         reason = str(exc) if isinstance(exc, SchemaNotAtHeadError) else "database unreachable"
         return JSONResponse(
