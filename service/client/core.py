@@ -53,6 +53,9 @@ URL_ENV = "SCALING_URL"
 API_KEY_ENV = "SCALING_API_KEY"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRY_STATUSES = frozenset({502, 503, 504})
+# 409 idempotency_in_progress: the same request is still being answered; 429 busy: every
+# database connection of the server process is in use. Both pass in a moment.
+RETRY_CODES = frozenset({"idempotency_in_progress", "busy"})
 RETRY_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 SLOW_TIMEOUT = 300.0  # imports and fits may take minutes on a big file
 
@@ -81,8 +84,9 @@ class Hardware(BaseModel):
 @dataclass(frozen=True)
 class RetryPolicy:
     """Retry 502/503/504, 409 `idempotency_in_progress` (the same request, still being answered:
-    the retry gets its answer) and connection errors: at most `attempts` tries in all, waiting
-    the server's Retry-After (capped at `max_wait`) or else an exponential, jittered backoff."""
+    the retry gets its answer), 429 `busy` and connection errors: at most `attempts` tries in
+    all, waiting the server's Retry-After (capped at `max_wait`) or else an exponential,
+    jittered backoff."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -90,7 +94,7 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, ApiError):
-            return exc.status in RETRY_STATUSES or exc.code == "idempotency_in_progress"
+            return exc.status in RETRY_STATUSES or exc.code in RETRY_CODES
         return isinstance(exc, RETRY_TRANSPORT_ERRORS)
 
     def wait(self, state: RetryCallState) -> float:

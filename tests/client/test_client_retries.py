@@ -198,6 +198,13 @@ def test_a_request_still_in_progress_is_retried_for_its_answer() -> None:
     assert client(handler).create_experiment("exp").name == "exp"
     assert len(seen) == 2
     assert len({request.headers["idempotency-key"] for request in seen}) == 1
+    pool = {"error": {"code": "busy", "message": "wait", "details": None}}
+    busy_then_ok, seen_busy = scripted(
+        httpx.Response(429, json=pool, headers={"Retry-After": "0"}),
+        httpx.Response(201, json=EXPERIMENT),
+    )
+    assert client(busy_then_ok).create_experiment("exp").name == "exp"
+    assert len(seen_busy) == 2
     conflict = {"error": {"code": "run_key_conflict", "message": "no", "details": None}}
     other, seen_other = scripted(httpx.Response(409, json=conflict))
     with pytest.raises(ApiError):
