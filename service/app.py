@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from service import __version__, auth
 from service.api import errors
+from service.api.auth_first import AuthBeforeBodyMiddleware
 from service.api.docs import install_docs
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.json_body import document_bodies
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
     )
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(AuthBeforeBodyMiddleware)  # outside both: no body read for a bad key
     if settings.rate_limit_per_second > 0:
         limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         app.add_middleware(RateLimitMiddleware, limiter=limiter)

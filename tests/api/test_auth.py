@@ -117,3 +117,48 @@ def test_a_changed_bootstrap_secret_refuses_to_start(database_url: str) -> None:
     app = create_app(Settings(database_url=database_url, bootstrap_admin_key=changed))
     with pytest.raises(BootstrapKeyMismatchError, match="another secret"), TestClient(app):
         pass
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("idempotency", [False, True])
+async def test_a_bad_key_is_refused_before_any_body_is_read(
+    database_url: str, idempotency: bool
+) -> None:
+    """An endless body behind a bogus key: 401 without reading a byte of it (before: 10
+    concurrent 31 MB POSTs took a process from 194 to 466 MB before answering 401)."""
+    app = create_app(Settings(database_url=database_url, bootstrap_admin_key=ADMIN_TOKEN))
+    reads = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"authorization", b"Bearer ss_bogus_secret"),
+        (b"content-type", b"application/json"),
+    ]
+    if idempotency:
+        headers.append((b"idempotency-key", b"k1"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/experiments/exp/runs",
+        "raw_path": b"/v1/experiments/exp/runs",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 401
+    assert reads == 0
