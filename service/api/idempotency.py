@@ -117,7 +117,8 @@ class IdempotencyMiddleware:
             return
         try:
             body = await read_body(receive, self.max_body)
-        except BodyTooLargeError:
+        # The body limit's own counter may stop the read first (a chunked body has no length).
+        except (BodyTooLargeError, PayloadTooLargeError):
             error = PayloadTooLargeError(limit_bytes=self.max_body)
             await _send_json(send, *_error(413, error.code, error.message, error.details), [])
             return

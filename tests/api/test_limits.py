@@ -100,3 +100,22 @@ def test_inline_fit_past_its_time_limit_is_422_and_stores_nothing(limited: TestC
     body = error(limited.post("/v1/experiments/exp/fits", json={"bootstrap": 5}), 422)
     assert body["code"] == "fit_timeout"
     assert limited.get("/v1/experiments/exp/fits").json()["items"] == []
+
+
+def test_a_chunked_body_over_the_limit_is_413_with_an_idempotency_key_too(
+    client: TestClient,
+) -> None:
+    """A 40 MB chunked POST (no Content-Length) was 413 without the header and 500 with it."""
+    make_experiment(client)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 2**20
+
+    for headers in ({}, {"Idempotency-Key": "big"}):
+        response = client.post(
+            "/v1/experiments/exp/runs",
+            content=chunks(),
+            headers={"content-type": "application/json", **headers},
+        )
+        assert response.status_code == 413, (headers, response.text[:200])
