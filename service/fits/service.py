@@ -81,31 +81,51 @@ def request_fit(
     policy: FitPolicy,
 ) -> Fit:
     """Fit now (small) or queue (large, or when this process already computes its limit of
-    inline fits). A failed inline fit raises and stores nothing."""
+    inline fits). A failed inline fit raises and stores nothing.
+
+    An inline fit loads its runs, commits (so the request's connection goes back to the pool
+    while the fit computes), then stores the result: load, release, compute, store.
+    """
     now = datetime.now(UTC)
     inline = runs_inline(law, method, int(settings["bootstrap"]), policy)
-    # Each inline fit holds a connection while it computes: past the limit, queue instead.
+    # Past the per-process limit, queue instead: inline fits share this process's CPU.
     slot = inline and policy.inline_slots.acquire(blocking=False)
-    inline = bool(slot)
+    if not slot:
+        return store.create(
+            session,
+            experiment,
+            law=law,
+            method=method,
+            trigger="request",
+            status="queued",
+            settings=settings,
+            code_version=policy.code_version,
+            progress=0.0,
+            not_before=now,
+            created_at=now,
+        )
+    try:
+        version, selected = _load(session, experiment.id, settings, method)
+        session.commit()  # release the connection: the fit below needs none
+        started = time.perf_counter()
+        result = _compute(selected, law, method, settings, Deadline(policy.timeout_seconds))
+    finally:
+        policy.inline_slots.release()
     fit_row = store.create(
         session,
         experiment,
         law=law,
         method=method,
         trigger="request",
-        status="running" if inline else "queued",
+        status="running",
         settings=settings,
         code_version=policy.code_version,
         progress=0.0,
         not_before=now,
         created_at=now,
-        started_at=now if inline else None,
+        started_at=now,
     )
-    if inline:
-        try:
-            execute(session, fit_row, Deadline(policy.timeout_seconds), policy)
-        finally:
-            policy.inline_slots.release()
+    _store(session, fit_row, result, selected, version, started, policy)
     return fit_row
 
 
@@ -137,23 +157,52 @@ def execute(
     policy: FitPolicy | None = None,
 ) -> FitResult:
     """Fit `fit_row`'s runs and store the result on it (the caller commits)."""
+    version, selected = _load(session, fit_row.experiment_id, fit_row.settings, fit_row.method)
+    started = time.perf_counter()
+    result = _compute(selected, fit_row.law, fit_row.method, fit_row.settings, progress)
+    _store(session, fit_row, result, selected, version, started, policy)
+    return result
+
+
+def _load(
+    session: Session, experiment_id: int, settings: dict[str, Any], method: str
+) -> tuple[int | None, data.FitData]:
     # Read the version before the runs: a change in between makes this fit look stale, never
     # the reverse.
     version = session.scalar(
-        sa.select(Experiment.data_version).where(Experiment.id == fit_row.experiment_id)
+        sa.select(Experiment.data_version).where(Experiment.id == experiment_id)
     )
-    selected = data.load(session, fit_row.experiment_id, fit_row.settings, fit_row.method)
-    started = time.perf_counter()
-    result = fit(
+    return version, data.load(session, experiment_id, settings, method)
+
+
+def _compute(
+    selected: data.FitData,
+    law: str,
+    method: str,
+    settings: dict[str, Any],
+    progress: Progress | None,
+) -> FitResult:
+    return fit(
         selected.runs,
-        law=fit_row.law,
-        method=fit_row.method,
-        huber_delta=fit_row.settings["huber_delta"],
-        bootstrap=fit_row.settings["bootstrap"],
-        seed=fit_row.settings["seed"],
-        budget_tol=fit_row.settings["budget_tol"],
+        law=law,
+        method=method,
+        huber_delta=settings["huber_delta"],
+        bootstrap=settings["bootstrap"],
+        seed=settings["seed"],
+        budget_tol=settings["budget_tol"],
         progress=progress,
     )
+
+
+def _store(
+    session: Session,
+    fit_row: Fit,
+    result: FitResult,
+    selected: data.FitData,
+    version: int | None,
+    started: float,
+    policy: FitPolicy | None,
+) -> None:
     fit_row.result = _finite(result.to_json())
     fit_row.run_ids = selected.run_ids
     fit_row.runs_sha256 = selected.sha256
@@ -167,7 +216,6 @@ def execute(
     session.flush()
     if policy is not None:
         policy.notify_after_commit(session, fit_row.experiment.name)
-    return result
 
 
 def _finite(value: Any) -> Any:

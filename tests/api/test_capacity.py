@@ -6,6 +6,7 @@ import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,33 @@ def test_inline_fits_past_the_limit_are_queued_not_503(database_url: str) -> Non
     assert 202 in fit_statuses  # past the limit: queued for the background runner
     assert all(ready == 200 and listed in (200, 429) for ready, _, listed in probe_results)
     assert max(seconds for _, seconds, _ in probe_results) < 5.0, probe_results
+
+
+def test_an_inline_fit_holds_no_connection_while_it_computes(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Load, release, compute, store: the request's connection is back in the pool while the
+    core computes, so slow fits cannot starve other requests of connections."""
+    from service.fits import service as fit_service
+    from tests.api.test_fits import import_chinchilla
+
+    import_chinchilla(client)
+    engine = client.app.state.engine
+    seen: list[int] = []
+    real_fit = fit_service.fit
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(engine.pool.checkedout())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(fit_service, "fit", watched)
+    fitted = client.post("/v1/experiments/chinchilla/fits", json={"bootstrap": 20, "seed": 1})
+    assert fitted.status_code == 201, fitted.text
+    assert fitted.json()["status"] == "succeeded"
+    assert seen == [0]
+    before = len(client.get("/v1/experiments/chinchilla/fits").json()["items"])
+    bad = client.post(
+        "/v1/experiments/chinchilla/fits", json={"bootstrap": 0, "filters": {"params_min": 1e30}}
+    )
+    assert bad.status_code == 422  # a failed inline fit stores nothing
+    assert len(client.get("/v1/experiments/chinchilla/fits").json()["items"]) == before
