@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import auth
 from service.api.caller import principal_of
 from service.errors import AuthenticationError
 
@@ -29,7 +30,7 @@ class AuthBeforeBodyMiddleware:
         try:
             principal = await principal_of(scope)
         except (OperationalError, PoolTimeoutError):
-            principal = True  # type: ignore[assignment]  # let the route report the outage
+            principal = auth.ANONYMOUS  # unknown yet: the route reports the outage
         if principal is not None:
             await self.app(scope, receive, send)
             return

@@ -30,8 +30,12 @@ async def principal_of(scope: Scope) -> auth.Principal | None:
     if not state.settings.auth:
         return auth.ANONYMOUS
     token = bearer_token(scope)
-    if token is None:
-        return None
+    return None if token is None else await verified(state, token)
+
+
+async def verified(state: Any, token: str) -> auth.Principal | None:
+    """The principal of an API key through the app's key cache (filled on a miss); None for an
+    unknown or revoked key."""
     cache: auth.KeyCache = state.key_cache
     principal = cache.get(token)
     if principal is None:

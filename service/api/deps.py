@@ -4,11 +4,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import auth
+from service.api.caller import verified
 from service.db import session_scope
 from service.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from service.fits.answers import AnswerCache
@@ -38,11 +38,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _verify(request: Request, token: str) -> auth.Principal | None:
-    with session_scope(request.app.state.session_factory) as session:
-        return auth.verify(session, token)
-
-
 async def get_principal(
     request: Request,
     settings: SettingsDep,
@@ -61,14 +56,9 @@ async def get_principal(
 async def authenticate(request: Request, token: str) -> auth.Principal | None:
     """The principal of an API key (through the key cache), recorded on the request; None for an
     unknown or revoked key. The dashboard's cookie login uses it too."""
-    cache: auth.KeyCache = request.app.state.key_cache
-    principal = cache.get(token)
-    if principal is None:
-        principal = await run_in_threadpool(_verify, request, token)
-        if principal is None:
-            return None
-        cache.put(token, principal)
-    request.state.principal = principal
+    principal = await verified(request.app.state, token)
+    if principal is not None:
+        request.state.principal = principal
     return principal
 
 

@@ -47,9 +47,7 @@ class FitPolicy:
             lease=timedelta(seconds=settings.fit_lease_seconds),
             timeout_seconds=settings.fit_timeout_seconds,
             on_change=on_change,
-            inline_slots=threading.BoundedSemaphore(max(settings.fit_inline_max_concurrent, 0))
-            if settings.fit_inline_max_concurrent > 0
-            else threading.Semaphore(0),
+            inline_slots=threading.BoundedSemaphore(settings.fit_inline_max_concurrent),
         )
 
     def notify_after_commit(self, session: Session, experiment_name: str) -> None:
@@ -87,23 +85,20 @@ def request_fit(
     while the fit computes), then stores the result: load, release, compute, store.
     """
     now = datetime.now(UTC)
+    row = {
+        "law": law,
+        "method": method,
+        "trigger": "request",
+        "settings": settings,
+        "code_version": policy.code_version,
+        "progress": 0.0,
+        "not_before": now,
+        "created_at": now,
+    }
     inline = runs_inline(law, method, int(settings["bootstrap"]), policy)
     # Past the per-process limit, queue instead: inline fits share this process's CPU.
-    slot = inline and policy.inline_slots.acquire(blocking=False)
-    if not slot:
-        return store.create(
-            session,
-            experiment,
-            law=law,
-            method=method,
-            trigger="request",
-            status="queued",
-            settings=settings,
-            code_version=policy.code_version,
-            progress=0.0,
-            not_before=now,
-            created_at=now,
-        )
+    if not (inline and policy.inline_slots.acquire(blocking=False)):
+        return store.create(session, experiment, status="queued", **row)
     try:
         version, selected = _load(session, experiment.id, settings, method)
         session.commit()  # release the connection: the fit below needs none
@@ -111,20 +106,7 @@ def request_fit(
         result = _compute(selected, law, method, settings, Deadline(policy.timeout_seconds))
     finally:
         policy.inline_slots.release()
-    fit_row = store.create(
-        session,
-        experiment,
-        law=law,
-        method=method,
-        trigger="request",
-        status="running",
-        settings=settings,
-        code_version=policy.code_version,
-        progress=0.0,
-        not_before=now,
-        created_at=now,
-        started_at=now,
-    )
+    fit_row = store.create(session, experiment, status="running", started_at=now, **row)
     _store(session, fit_row, result, selected, version, started, policy)
     return fit_row
 

@@ -132,8 +132,8 @@ def parse_runs(
     Header problems raise ``service.io.table.TableError``."""
     table = read_table(text, fmt, mapping)
     result = ParsedFile(rows=len(table.rows) + len(table.errors))
-    for index, reason in table.errors:
-        result.errors.append({"row": index, "field": None, "message": reason})
+    for bad in table.errors:
+        result.errors.append({"row": bad.index, "field": None, "message": bad.reason})
     for row in table.rows:
         try:
             fields = _to_run_fields(row, table.columns, text_cells=fmt == "csv")

@@ -91,8 +91,8 @@ def parse_runs_csv(
         raise CsvFormatError(str(exc)) from exc
     found = table.columns
     out = ParsedRuns(columns=dict(found))
-    for index, reason in table.errors:
-        out.errors.append(RowError(index + 2, "", reason))
+    for unreadable in table.errors:
+        out.errors.append(RowError(unreadable.line, "", unreadable.reason))
     numeric = [c for c in _NUMERIC if c in found]
     for c in numeric:
         out.values[c] = []

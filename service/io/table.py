@@ -61,12 +61,21 @@ class Row:
     extra: dict[str, Any]  # other columns, by header as written
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A data row that could not be read at all."""
+
+    index: int  # 0-based data row
+    line: int  # 1-based line of the file
+    reason: str
+
+
 @dataclass
 class Table:
     columns: dict[str, str]  # canonical name -> header as written (CSV; JSON: seen so far)
     headers: list[str]
     rows: list[Row] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (data row, why unreadable)
+    errors: list[Unreadable] = field(default_factory=list)
     delimiter: str = ","
 
 
@@ -140,13 +149,15 @@ def _read_csv(text: str, mapping: Mapping[str, str] | None) -> Table:
         except StopIteration:
             break
         except csv.Error as exc:  # e.g. an unterminated quote: the rest cannot be read
-            table.errors.append((index, f"not CSV from line {reader.line_num}: {exc}"))
+            table.errors.append(Unreadable(index, reader.line_num, f"not CSV: {exc}"))
             break
         if not cells or all(not cell.strip() for cell in cells):
             continue
         if len(cells) != len(headers):
             more = "more" if len(cells) > len(headers) else "fewer"
-            table.errors.append((index, f"{more} cells than header columns"))
+            table.errors.append(
+                Unreadable(index, reader.line_num, f"{more} cells than header columns")
+            )
         else:
             values: dict[str, Any] = {}
             extra: dict[str, Any] = {}
@@ -170,18 +181,18 @@ def _read_jsonl(text: str, mapping: Mapping[str, str] | None) -> Table:
             record = json.loads(raw)
         except (json.JSONDecodeError, RecursionError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
-            table.errors.append((index, f"not JSON: {reason}"))
+            table.errors.append(Unreadable(index, line, f"not JSON: {reason}"))
             index += 1
             continue
         if not isinstance(record, dict):
-            table.errors.append((index, "not a JSON object"))
+            table.errors.append(Unreadable(index, line, "not a JSON object"))
             index += 1
             continue
         headers = [str(key) for key in record]
         try:
             found = resolve(headers, mapping)
         except TableError as exc:
-            table.errors.append((index, str(exc)))
+            table.errors.append(Unreadable(index, line, str(exc)))
             index += 1
             continue
         by_header = {header: canon for canon, header in found.items()}

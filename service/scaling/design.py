@@ -240,7 +240,7 @@ def _seed(
     spacing = 10.0
     if offset_decades and top < min_run * spacing ** (k - 1):
         # A widened seed may pack its budgets closer (never under 2x apart) to stay in range.
-        spacing = max((top / min_run) ** (1.0 / (k - 1)), 1.0)
+        spacing = (top / min_run) ** (1.0 / (k - 1))
     if spacing < 2.0 or top < min_run * spacing ** (k - 1):
         raise InsufficientBudgetError(
             what=f"a seed of {k} budgets a decade apart, the smallest at least {min_run:.3g} "

@@ -10,6 +10,8 @@ from service.scaling.shapes import ModelShape as FamilyShape
 from service.trainer.errors import ConfigError
 
 CompileMode = Literal["auto", "on", "off"]
+DEFAULT_CONTEXT_TOKENS = 1024
+DEFAULT_VOCAB_SIZE = 256  # the byte tokenizer
 DType = Literal["float32", "bfloat16"]
 
 
@@ -20,8 +22,8 @@ class ModelShape:
     n_layer: int
     d_model: int
     n_head: int
-    context_tokens: int = 1024
-    vocab_size: int = 256
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    vocab_size: int = DEFAULT_VOCAB_SIZE
 
     def __post_init__(self) -> None:
         if min(self.n_layer, self.d_model, self.n_head, self.context_tokens, self.vocab_size) < 1:
@@ -37,7 +39,9 @@ def _from_family(shape: FamilyShape, context_tokens: int, vocab_size: int) -> Mo
 
 
 def shape_for_params(
-    params: float, context_tokens: int = 1024, vocab_size: int = 256
+    params: float,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
 ) -> ModelShape:
     """The shape of the family (service.scaling.shape_family, the planner's too) whose total
     parameters (tied embedding counted once) are nearest to ``params``."""
@@ -48,7 +52,9 @@ def shape_for_params(
 
 
 def shape_for_non_embedding_params(
-    non_embedding_params: float, context_tokens: int = 1024, vocab_size: int = 256
+    non_embedding_params: float,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
 ) -> ModelShape:
     """The shape of the family whose non-embedding parameters are nearest."""
     if non_embedding_params <= 0:

@@ -47,9 +47,10 @@ def settings_of(experiment: Experiment) -> AutofillSettings | None:
 
 def configure(session: Session, experiment: Experiment, settings: AutofillSettings) -> None:
     """Store the autopilot's settings (HTTP PUT and the dashboard's form); new settings clear
-    a stop decided under the old ones."""
+    a stop decided under the old ones, and jobs that failed under them no longer count."""
     experiment.autofill = settings.model_dump(mode="json")
-    experiment.autofill_state = None
+    jobs = experiment_jobs(session, experiment)
+    experiment.autofill_state = {"since_job": max((job.id for job in jobs), default=0)}
     session.flush()
 
 
@@ -78,8 +79,8 @@ def _fit_error(fit_row: Fit) -> tuple[str, str]:
 
 
 def _stopped(experiment: Experiment) -> dict[str, Any] | None:
-    state = experiment.autofill_state
-    if state and state.get("data_version") == experiment.data_version:
+    state = experiment.autofill_state or {}
+    if "state" in state and state.get("data_version") == experiment.data_version:
         return state
     return None
 
@@ -88,14 +89,19 @@ def _widen_rounds(jobs: list[Job]) -> int:
     return max((int((job.config.get("plan") or {}).get("widen", 0)) for job in jobs), default=0)
 
 
-def status(session: Session, experiment: Experiment, cache: FitCache) -> Status:
+def status(
+    session: Session, experiment: Experiment, cache: FitCache, jobs: list[Job] | None = None
+) -> Status:
+    """Where the autopilot stands; `jobs` are its jobs when the caller has them already."""
     settings = settings_of(experiment)
     spent = job_store.spent_flops(session, experiment.id, ORIGIN)
     if settings is None or not settings.enabled:
         return Status("off", spent, None, None, "the autopilot is off")
     remaining = max(settings.experiment_budget_flops - spent, 0.0)
     width = n_opt_width(session, experiment, settings.target_flops, cache)
-    active = [job for job in experiment_jobs(session, experiment) if job.status in job_store.ACTIVE]
+    if jobs is None:
+        jobs = experiment_jobs(session, experiment)
+    active = [job for job in jobs if job.status in job_store.ACTIVE]
     if active:
         return Status("running", spent, remaining, width, f"{len(active)} job(s) in flight")
     if width is not None and width < settings.stop_when_n_opt_width_below:
@@ -133,6 +139,7 @@ def experiment_jobs(session: Session, experiment: Experiment) -> list[Job]:
 def _stop(experiment: Experiment, state: str, message: str) -> str:
     """Stop on the current data: the reason stays until the runs or the settings change."""
     experiment.autofill_state = {
+        **(experiment.autofill_state or {}),
         "state": state,
         "message": message,
         "data_version": experiment.data_version,
@@ -143,11 +150,12 @@ def _stop(experiment: Experiment, state: str, message: str) -> str:
 def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: FitCache) -> str:
     """One step of the autopilot for one experiment; returns what it did."""
     settings = settings_of(experiment)
-    now = status(session, experiment, cache)
+    jobs = experiment_jobs(session, experiment)
+    now = status(session, experiment, cache, jobs)
     if settings is None or now.state != "waiting":
         return now.message
-    jobs = experiment_jobs(session, experiment)
-    finished = [job for job in jobs if job.status in ("succeeded", "failed")]
+    since = int((experiment.autofill_state or {}).get("since_job", 0))
+    finished = [job for job in jobs if job.id > since and job.status in ("succeeded", "failed")]
     recent = finished[:MAX_FAILED_IN_A_ROW]  # newest first
     if len(recent) == MAX_FAILED_IN_A_ROW and all(job.status == "failed" for job in recent):
         return _stop(

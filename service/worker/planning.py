@@ -24,7 +24,7 @@ from service.schemas.jobs import JobRunSpec, PlanRequest
 from service.store import fits as fit_store
 from service.store import jobs as job_store
 from service.store.models import Experiment, Job
-from service.trainer.config import ModelShape, TrainConfig
+from service.trainer.config import DEFAULT_CONTEXT_TOKENS, DEFAULT_VOCAB_SIZE, TrainConfig
 from service.trainer.counts import param_counts
 from service.trainer.errors import ConfigError
 from service.trainer.recipe import make_plan as recipe_plan
@@ -51,10 +51,9 @@ def shape_family(trainer: dict[str, Any]) -> ShapeFamily:
     shape = trainer.get("shape") or {}
     if not isinstance(shape, dict):
         raise InvalidInputError("trainer.shape must be an object", field="trainer.shape")
-    defaults = ModelShape(1, 16, 1)
     try:
-        vocab = int(shape.get("vocab_size", defaults.vocab_size))
-        context = int(shape.get("context_tokens", defaults.context_tokens))
+        vocab = int(shape.get("vocab_size", DEFAULT_VOCAB_SIZE))
+        context = int(shape.get("context_tokens", DEFAULT_CONTEXT_TOKENS))
         return ShapeFamily(vocab, context, min_tokens(context))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"trainer.shape: {exc}", field="trainer.shape") from exc
@@ -112,30 +111,27 @@ def build_run(spec: JobRunSpec) -> BuiltRun:
     """
     extra = dict(spec.trainer)
     shape = dict(extra.pop("shape", None) or {})
-    if "n_layer" not in shape:
-        family = shape_family({"shape": shape})
-        snapped = family.snap(spec.params)
-        shape.update(n_layer=snapped.n_layer, d_model=snapped.d_model, n_head=snapped.n_heads)
+    if "n_layer" not in shape:  # the trainer's own sizing: the family shape nearest `params`
+        shape["params"] = spec.params
     config = {**extra, "shape": shape, "tokens": max(1, round(spec.tokens)), "seed": spec.seed}
     try:
         built = TrainConfig.from_dict(config)
     except ConfigError as exc:
         raise InvalidInputError(f"trainer config: {exc}", field="trainer") from exc
-    plan = recipe_plan(built)
-    counts = built.shape
-    n = param_counts(counts)
+    counts = param_counts(built.shape)
+    full_shape = {
+        "n_layer": built.shape.n_layer,
+        "d_model": built.shape.d_model,
+        "n_head": built.shape.n_head,
+        "context_tokens": built.shape.context_tokens,
+        "vocab_size": built.shape.vocab_size,
+    }
     return BuiltRun(
-        trainer=config,
-        shape={
-            "n_layer": counts.n_layer,
-            "d_model": counts.d_model,
-            "n_head": counts.n_head,
-            "context_tokens": counts.context_tokens,
-            "vocab_size": counts.vocab_size,
-        },
-        params=float(n.total_params),
-        non_embedding_params=float(n.non_embedding_params),
-        tokens=float(plan.tokens),
+        trainer={**config, "shape": full_shape},
+        shape=full_shape,
+        params=float(counts.total_params),
+        non_embedding_params=float(counts.non_embedding_params),
+        tokens=float(recipe_plan(built).tokens),
     )
 
 

@@ -321,6 +321,12 @@ def test_jobs_failing_in_a_row_block_the_autopilot(client: TestClient) -> None:
     assert status["spent_flops"] == 0.0  # failed jobs spend nothing
     jobs = client.get("/v1/jobs", params={"experiment": "broken", "limit": 1000}).json()["items"]
     assert len(jobs) == 15  # the seed, once: never queued again
+    # New settings (the trainer fixed, say) lift the stop: the old failures no longer count.
+    again = client.put("/v1/experiments/broken/autofill", json={**settings, "bootstrap": 30})
+    assert again.json()["state"] == "waiting"
+    worker.tick()
+    after = client.get("/v1/jobs", params={"experiment": "broken", "limit": 1000}).json()["items"]
+    assert len(after) == 30  # the seed queued again
 
 
 def test_trainer_fields_never_choose_worker_paths(client: TestClient) -> None:
