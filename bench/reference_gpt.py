@@ -1,4 +1,4 @@
-"""A plain GPT timed beside the trainer: eager, SDPA, learned positions, stock AdamW.
+"""A plain GPT timed beside the trainer: SDPA, learned positions, stock AdamW; eager or compiled.
 
 It is the baseline the trainer's speed is compared against in the same run.
 """
@@ -58,10 +58,14 @@ def time_reference(
     accum_steps: int,
     steps: int,
     device: torch.device,
+    *,
+    compile: bool = False,
 ) -> float:
-    """Tokens/s of the plain model's training steps after three warm-up steps."""
+    """Tokens/s of the plain model's training steps after three warm-up steps (which pay for
+    compilation when compile=True: torch.compile of the model, nothing else changed)."""
     model = PlainGPT(vocab, context, n_layer, d, n_head).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    step_model = torch.compile(model) if compile else model
     x = torch.randint(0, vocab, (micro_batch_seqs, context + 1), device=device)
     use_bf16 = device.type == "cuda"
     start = time.perf_counter()
@@ -72,7 +76,7 @@ def time_reference(
             start = time.perf_counter()
         for _ in range(accum_steps):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(x[:, :-1])
+                logits = step_model(x[:, :-1])
             loss = F.cross_entropy(logits.float().view(-1, vocab), x[:, 1:].reshape(-1))
             loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

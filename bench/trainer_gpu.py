@@ -27,6 +27,7 @@ from isoflop_fit import fit_isoflops
 from reference_gpt import time_reference
 from trainer_summary import render
 
+from service.trainer import model as model_module
 from service.trainer.config import (
     CorpusSpec,
     ModelShape,
@@ -58,20 +59,60 @@ def matmul_tflops(device: torch.device) -> float | None:
     return 10 * 2 * 8192**3 / (time.perf_counter() - start) / 1e12
 
 
-def throughput(args: argparse.Namespace, corpus: CorpusSpec, out: Path) -> list[dict[str, Any]]:
+def _time_trainer(
+    args: argparse.Namespace, corpus: CorpusSpec, shape: ModelShape, case: dict[str, Any], mode: str
+) -> dict[str, Any]:
+    micro, accum = case["micro"], case["accum"]
+    batch_tokens = micro * accum * shape.context_tokens
+    config = TrainConfig(
+        shape=shape,
+        tokens=(args.steps + 3) * batch_tokens,
+        batch_tokens=batch_tokens,
+        micro_batch_seqs=micro,
+        lr=3e-4,
+        device=args.device,
+        compile=mode,  # type: ignore[arg-type]
+        corpus=corpus,
+        cache_dir=args.cache_dir,
+        eval_tokens=shape.context_tokens * 8,
+        eval_batch_seqs=8,
+        seed=0,
+    )
+    t0 = time.perf_counter()
+    result = train(config)
+    key = "trainer_compiled" if mode == "on" else "trainer_eager"
+    return {
+        f"{key}_tokens_per_s": result.tokens_per_s,
+        f"{key}_mfu": result.mfu,
+        f"{key}_wall_s": time.perf_counter() - t0,
+        f"{key}_peak_memory_bytes": result.peak_memory_bytes,
+    }
+
+
+def throughput_case(
+    args: argparse.Namespace, corpus: CorpusSpec, case: dict[str, Any]
+) -> dict[str, Any]:
+    """One shape and batch: the plain reference (eager, and compiled where asked) and the
+    trainer (eager and compiled), timed one after the other on the same card."""
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_flops(name, "bfloat16")
-    rows: list[dict[str, Any]] = []
-    for target in args.throughput_params:
-        shape = shape_for_non_embedding_params(target, args.context, 256)
-        micro, accum = args.micro_batch_seqs, args.accum_steps
-        batch_tokens = micro * accum * shape.context_tokens
-        per_token = flops_with_attention(shape, 1)
-        row: dict[str, Any] = {"shape": shape.__dict__, **param_counts(shape).__dict__}
-        row.update(micro_batch_seqs=micro, accum_steps=accum, batch_tokens=batch_tokens)
+    if "shape" in case:  # (n_layer, d_model, n_head): a shape off the family's ladder
+        shape = ModelShape(*case["shape"], args.context, case["vocab"])
+    else:
+        shape = shape_for_non_embedding_params(case["non_embedding"], args.context, case["vocab"])
+    micro, accum = case["micro"], case["accum"]
+    per_token = flops_with_attention(shape, 1)
+    row: dict[str, Any] = {"case": case["label"], "shape": shape.__dict__}
+    row.update(param_counts(shape).__dict__)
+    row.update(micro_batch_seqs=micro, accum_steps=accum)
+    row["batch_tokens"] = micro * accum * shape.context_tokens
+    ref_modes: tuple[bool, ...] = (False, True) if case.get("reference", True) else ()
+    if "on" not in case.get("modes", ("on",)):
+        ref_modes = ref_modes[:1]
+    for compiled in ref_modes:
         ref = time_reference(
-            256,
+            shape.vocab_size,
             shape.context_tokens,
             shape.n_layer,
             shape.d_model,
@@ -80,41 +121,48 @@ def throughput(args: argparse.Namespace, corpus: CorpusSpec, out: Path) -> list[
             accum,
             args.steps,
             device,
+            compile=compiled,
         )
-        row["reference_eager_tokens_per_s"] = ref
-        row["reference_eager_mfu"] = ref * per_token / peak if peak else None
-        for mode in ("off", "on"):
-            config = TrainConfig(
-                shape=shape,
-                tokens=(args.steps + 3) * batch_tokens,
-                batch_tokens=batch_tokens,
-                micro_batch_seqs=micro,
-                lr=3e-4,
-                device=args.device,
-                compile=mode,
-                corpus=corpus,
-                cache_dir=args.cache_dir,
-                eval_tokens=shape.context_tokens * 8,
-                eval_batch_seqs=8,
-                seed=0,
-            )
-            t0 = time.perf_counter()
-            result = train(config)
-            key = "trainer_compiled" if mode == "on" else "trainer_eager"
-            row[f"{key}_tokens_per_s"] = result.tokens_per_s
-            row[f"{key}_mfu"] = result.mfu
-            row[f"{key}_wall_s"] = time.perf_counter() - t0
-            row[f"{key}_peak_memory_bytes"] = result.peak_memory_bytes
-        row["compiled_over_reference"] = row["trainer_compiled_tokens_per_s"] / ref
-        row["eager_over_reference"] = row["trainer_eager_tokens_per_s"] / ref
+        key = "reference_compiled" if compiled else "reference_eager"
+        row[f"{key}_tokens_per_s"] = ref
+        row[f"{key}_mfu"] = ref * per_token / peak if peak else None
+    for mode in case.get("modes", ("off", "on")):
+        row.update(_time_trainer(args, corpus, shape, case, mode))
+    if case.get("without_rotary"):
+        # Diagnostic: what the rotary embedding costs the eager step.
+        saved = model_module.apply_rotary
+        model_module.apply_rotary = lambda x, cos, sin: x
+        try:
+            timed = _time_trainer(args, corpus, shape, case, "off")
+        finally:
+            model_module.apply_rotary = saved
+        row["trainer_eager_without_rotary_tokens_per_s"] = timed["trainer_eager_tokens_per_s"]
+        row["trainer_eager_without_rotary_mfu"] = timed["trainer_eager_mfu"]
+    if ref_modes and "trainer_eager_tokens_per_s" in row:
+        row["eager_over_reference_eager"] = (
+            row["trainer_eager_tokens_per_s"] / row["reference_eager_tokens_per_s"]
+        )
+    if ref_modes and "trainer_compiled_tokens_per_s" in row:
+        row["compiled_over_reference_compiled"] = (
+            row["trainer_compiled_tokens_per_s"] / row["reference_compiled_tokens_per_s"]
+        )
+    return row
+
+
+def throughput(args: argparse.Namespace, corpus: CorpusSpec, out: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for case in args.throughput_cases:
+        try:
+            row = throughput_case(args, corpus, case)
+        except Exception:
+            row = {"case": case["label"], "error": traceback.format_exc()}
+            log(f"throughput {case['label']} failed: {row['error'][-1500:]}")
+        else:
+            log(f"throughput {case['label']}: " + json.dumps(row))
         rows.append(row)
-        log(
-            f"throughput N_ne={row['non_embedding_params']:,}: ref {ref:,.0f} tok/s "
-            f"(mfu {row['reference_eager_mfu']}), eager {row['trainer_eager_tokens_per_s']:,.0f}, "
-            f"compiled {row['trainer_compiled_tokens_per_s']:,.0f} "
-            f"(mfu {row['trainer_compiled_mfu']}) x{row['compiled_over_reference']:.2f}"
-        )
         (out / "throughput.json").write_text(json.dumps(rows, indent=1))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     return rows
 
 
@@ -214,8 +262,25 @@ def apply_preset(args: argparse.Namespace) -> CorpusSpec:
     """Sizes, budgets and corpus for the chosen preset; returns the corpus."""
     if args.dry_run:
         args.device = "cpu"
-        args.throughput_params, args.context, args.steps = [3e4], 64, 3
-        args.micro_batch_seqs, args.accum_steps = 4, 2
+        args.context, args.steps = 64, 3
+        args.throughput_cases = [
+            {
+                "key": "30k",
+                "label": "30k",
+                "non_embedding": 3e4,
+                "vocab": 256,
+                "micro": 4,
+                "accum": 2,
+                "without_rotary": True,
+            },
+            {
+                "label": "30k, 50k vocab",
+                "non_embedding": 3e4,
+                "vocab": 50304,
+                "micro": 2,
+                "accum": 2,
+            },
+        ]
         args.budgets, args.sizes, args.size_ratio = [1e11, 2e11], 3, 3.0
         args.tokens_per_param = 20.0
         args.sweep_context, args.eval_tokens, args.workers = 64, 4096, 2
@@ -223,16 +288,62 @@ def apply_preset(args: argparse.Namespace) -> CorpusSpec:
         return CorpusSpec(("stdlib",), max_bytes=2_000_000, val_tokens=50_000)
     if args.cpu_sweep:
         args.device = "cpu"
-        args.throughput_params, args.context, args.steps = [5e4], 64, 20
-        args.micro_batch_seqs, args.accum_steps = 16, 1
+        args.context, args.steps = 64, 20
+        args.throughput_cases = [
+            {"label": "50k", "non_embedding": 5e4, "vocab": 256, "micro": 16, "accum": 1}
+        ]
         args.budgets, args.sizes, args.size_ratio = [1e11, 3e11, 1e12], 5, 2.0
         args.tokens_per_param = args.tokens_per_param or 20.0
         args.sweep_context, args.eval_tokens, args.workers = 64, 262_144, 2
         args.sweep_micro_seqs, args.sweep_threads = None, 1
         return CorpusSpec(("stdlib",), val_tokens=1_000_000)
     args.device = "cuda"
-    args.throughput_params, args.context, args.steps = [6e6, 25e6], 1024, 20
-    args.micro_batch_seqs, args.accum_steps = 32, 3
+    args.context, args.steps = 1024, 20
+    args.throughput_cases = [
+        # The shape the issue's numbers were taken at: 25.2M non-embedding, heads of 64.
+        {
+            "key": "25m",
+            "label": "25M (8x512, heads of 64), one micro-batch",
+            "shape": (8, 512, 8),
+            "vocab": 256,
+            "micro": 96,
+            "accum": 1,
+            "without_rotary": True,
+        },
+        {
+            "key": "25m-accum",
+            "label": "25M (8x512, heads of 64), 3 micro-batches",
+            "shape": (8, 512, 8),
+            "vocab": 256,
+            "micro": 32,
+            "accum": 3,
+        },
+        # The family's ladder shape nearest 25M: 8x480 takes heads of 32.
+        {
+            "key": "22m-ladder",
+            "label": "22M ladder (8x480, heads of 32), one micro-batch",
+            "non_embedding": 25e6,
+            "vocab": 256,
+            "micro": 96,
+            "accum": 1,
+        },
+        {
+            "key": "85m",
+            "label": "85M (12x768)",
+            "non_embedding": 85e6,
+            "vocab": 256,
+            "micro": 32,
+            "accum": 3,
+        },
+        {
+            "key": "50k-vocab",
+            "label": "25M, 50k vocab",
+            "non_embedding": 25e6,
+            "vocab": 50304,
+            "micro": 16,
+            "accum": 6,
+        },
+    ]
     # Seven sizes centred on D = 60 N: the CPU sweep put byte-level optima at D/N ~ 100-250.
     args.budgets, args.sizes, args.size_ratio = [1e13, 3e13, 1e14, 3e14, 1e15, 3e15], 7, 1.6
     args.tokens_per_param = args.tokens_per_param or 60.0
@@ -253,6 +364,8 @@ def main() -> None:
         "--budgets", dest="budgets_override", type=float, nargs="*", help="replace the budgets"
     )
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--cases", nargs="*", help="throughput cases to run, by key (default: all)")
+    p.add_argument("--eager-only", action="store_true", help="time no compiled model")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--deadline-s", type=float, default=370.0)
     p.add_argument("--sweep-s", type=float, default=250.0, help="sweep deadline from start")
@@ -265,6 +378,10 @@ def main() -> None:
         args.budgets = args.budgets_override
     args.sizes = args.sizes_override or args.sizes
     args.size_ratio = args.size_ratio_override or args.size_ratio
+    if args.cases:
+        args.throughput_cases = [c for c in args.throughput_cases if c.get("key") in args.cases]
+    if args.eager_only:
+        args.throughput_cases = [{**c, "modes": ("off",)} for c in args.throughput_cases]
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     info: dict[str, Any] = {

@@ -15,6 +15,14 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _speed(row: dict[str, Any], key: str) -> str:
+    """'1.23M tok/s (MFU 0.361)', or '-' where not measured."""
+    tokens = row.get(f"{key}_tokens_per_s")
+    if tokens is None:
+        return "-"
+    return f"{tokens / 1e6:.2f}M tok/s (MFU {_fmt(row.get(f'{key}_mfu'), '.3f')})"
+
+
 def render(directory: Path) -> str:
     lines = ["# Trainer bench", ""]
     info_path = directory / "info.json"
@@ -33,21 +41,31 @@ def render(directory: Path) -> str:
         lines += [
             "## Throughput (MFU = tokens/s x flops_with_attention per token / peak)",
             "",
-            "| non-emb params | shape L/d/h | batch | ref eager tok/s (MFU) | trainer eager "
-            "tok/s (MFU) | trainer compiled tok/s (MFU) | compiled / ref |",
-            "|---|---|---|---|---|---|---|",
+            "| case | non-emb params | vocab | shape L/d/h | batch | ref eager | ref compiled "
+            "| trainer eager | trainer compiled | eager / ref eager | compiled / ref compiled |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in json.loads(tp_path.read_text()):
+            if "error" in r:
+                lines.append(f"| {r['case']} | failed: {r['error'].splitlines()[-1]} |")
+                continue
             s = r["shape"]
-            ref_mfu = _fmt(r["reference_eager_mfu"], ".3f")
             lines.append(
-                f"| {r['non_embedding_params']:,} | {s['n_layer']}/{s['d_model']}/{s['n_head']} "
+                f"| {r['case']} | {r['non_embedding_params']:,} | {s['vocab_size']:,} "
+                f"| {s['n_layer']}/{s['d_model']}/{s['n_head']} "
                 f"| {r['micro_batch_seqs']}x{r['accum_steps']}x{s['context_tokens']} "
-                f"| {r['reference_eager_tokens_per_s']:,.0f} ({ref_mfu}) "
-                f"| {r['trainer_eager_tokens_per_s']:,.0f} ({_fmt(r['trainer_eager_mfu'], '.3f')}) "
-                f"| {r['trainer_compiled_tokens_per_s']:,.0f} "
-                f"({_fmt(r['trainer_compiled_mfu'], '.3f')}) | {r['compiled_over_reference']:.2f} |"
+                f"| {_speed(r, 'reference_eager')} | {_speed(r, 'reference_compiled')} "
+                f"| {_speed(r, 'trainer_eager')} | {_speed(r, 'trainer_compiled')} "
+                f"| {_fmt(r.get('eager_over_reference_eager'), '.2f')} "
+                f"| {_fmt(r.get('compiled_over_reference_compiled'), '.2f')} |"
             )
+        lines.append("")
+        for r in json.loads(tp_path.read_text()):
+            if "trainer_eager_without_rotary_tokens_per_s" in r:
+                lines.append(
+                    f"- {r['case']}: trainer eager without the rotary embedding "
+                    f"{_speed(r, 'trainer_eager_without_rotary')} (diagnostic)"
+                )
         lines.append("")
     sweep_path = directory / "sweep.jsonl"
     if sweep_path.exists():

@@ -100,9 +100,13 @@ def evaluate(model: torch.nn.Module, data: TokenData, config: TrainConfig, dtype
 Progress = Callable[[int, int, float], None]
 
 
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 @dataclass(frozen=True)
 class _Run:
-    step_model: torch.nn.Module
+    model: torch.nn.Module
+    step_loss: LossFn
     optimizer: torch.optim.Optimizer
     data: TokenData
     data_gen: torch.Generator
@@ -121,12 +125,45 @@ class _Outcome:
     tokens_per_s: float
 
 
+class _LossReader:
+    """Reads the device's step losses back in batches: a read waits for the GPU, and one per
+    step left it idle while the host queued the next step (most steps of a short run are
+    curve marks). Checks for nan and divergence at each read, so they stop a run a few steps
+    late at most."""
+
+    def __init__(self, run: _Run, progress: Progress | None, marks: set[int]) -> None:
+        self.run, self.progress, self.marks = run, progress, marks
+        self.pending: list[tuple[int, torch.Tensor]] = []
+        self.curve: list[tuple[int, float]] = []
+        self.initial_loss = math.log(run.config.shape.vocab_size)
+
+    def add(self, step: int, mean_loss: torch.Tensor) -> None:
+        self.pending.append((step, mean_loss))
+
+    def due(self, step: int) -> bool:
+        return len(self.pending) >= 8 or step % 100 == 0 or step == self.run.plan.steps
+
+    def read(self) -> Status:
+        """Reads what is pending; the status after the first bad value, or "ok"."""
+        pending, self.pending = self.pending, []
+        values = torch.stack([t for _, t in pending]).tolist() if pending else []
+        for (step, _), value in zip(pending, values, strict=True):
+            if step in self.marks:
+                self.curve.append((step, value))
+            if self.progress is not None:
+                self.progress(step, self.run.plan.steps, value)
+            if not math.isfinite(value):
+                return "nan"
+            diverge_at = self.run.config.diverge_factor * self.initial_loss
+            if step > self.run.plan.warmup_steps and value > diverge_at:
+                return "diverged"
+        return "ok"
+
+
 def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outcome:
     """The optimisation steps; stops early on nan, divergence or the time limit."""
-    curve_marks = _curve_steps(run.plan.steps, run.config.loss_curve_points)
-    curve: list[tuple[int, float]] = []
+    reader = _LossReader(run, progress, _curve_steps(run.plan.steps, run.config.loss_curve_points))
     status: Status = "ok"
-    initial_loss = math.log(run.config.shape.vocab_size)
     steps_done = 0
     # Steady-state speed excludes the first steps, which pay for compilation.
     timed_from = min(run.plan.steps - 1, 3)
@@ -144,30 +181,18 @@ def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outc
         for _ in range(run.plan.accum_steps):
             x, y = run.data.sample(run.plan.micro_batch_seqs, run.data_gen)
             with _autocast(run.device, run.dtype):
-                logits = run.step_model(x)
-            loss = torch.nn.functional.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), y.reshape(-1)
-            )
+                loss = run.step_loss(x, y)
             (loss / run.plan.accum_steps).backward()  # type: ignore[no-untyped-call]
             loss_sum += loss.detach()
-        torch.nn.utils.clip_grad_norm_(run.step_model.parameters(), run.config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
         run.optimizer.step()
         run.optimizer.zero_grad(set_to_none=True)
         steps_done = step + 1
-        if steps_done in curve_marks or steps_done % 100 == 0:
-            value = float(loss_sum) / run.plan.accum_steps
-            if steps_done in curve_marks:
-                curve.append((steps_done, value))
-            if progress is not None:
-                progress(steps_done, run.plan.steps, value)
-            if not math.isfinite(value):
-                status = "nan"
-                break
-            if (
-                steps_done > run.plan.warmup_steps
-                and value > run.config.diverge_factor * initial_loss
-            ):
-                status = "diverged"
+        if steps_done in reader.marks or steps_done % 100 == 0:
+            reader.add(steps_done, loss_sum / run.plan.accum_steps)
+        if reader.due(steps_done):
+            status = reader.read()
+            if status != "ok":
                 break
         if (
             run.config.time_limit_s is not None
@@ -175,6 +200,8 @@ def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outc
         ):
             status = "timeout"
             break
+    if status == "timeout":
+        reader.read()
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     end = time.perf_counter()
@@ -186,7 +213,7 @@ def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outc
     else:
         tokens_per_s = steps_done * step_tokens / max(train_time, 1e-9)
 
-    return _Outcome(status, steps_done, curve, train_time, tokens_per_s)
+    return _Outcome(status, steps_done, reader.curve, train_time, tokens_per_s)
 
 
 def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
@@ -216,11 +243,12 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         and device.type == "cuda"
         and counts.non_embedding_params >= config.compile_min_params
     )
-    step_model: torch.nn.Module = torch.compile(model) if use_compile else model  # type: ignore[assignment]
+    # The loss is compiled with the model: the fp32 logits then never exist as a whole tensor.
+    step_loss: LossFn = torch.compile(model.loss) if use_compile else model.loss
     data_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
     outcome = _run_steps(
-        _Run(step_model, optimizer, data, data_gen, plan, config, device, dtype),
+        _Run(model, step_loss, optimizer, data, data_gen, plan, config, device, dtype),
         progress,
         wall_start,
     )

@@ -44,9 +44,29 @@ def test_fixed_seed_repeats_exactly_and_seeds_differ(tiny_config: TrainConfig) -
 
 
 def test_exploding_learning_rate_is_reported_not_raised(tiny_config: TrainConfig) -> None:
-    result = train(replace(tiny_config, tokens=200 * 8 * 64, lr=50.0, grad_clip=1e9))
+    seen: list[tuple[int, float]] = []
+    result = train(
+        replace(tiny_config, tokens=200 * 8 * 64, lr=50.0, grad_clip=1e9),
+        progress=lambda step, steps, loss: seen.append((step, loss)),
+    )
     assert result.status in ("nan", "diverged")
     assert result.val_loss is None
+    # Losses are read back a few at a time: the last one reported is the bad one, and the
+    # run stopped within a handful of steps of it.
+    last_step, last_loss = seen[-1]
+    assert not math.isfinite(last_loss) or last_loss > 1.5 * math.log(256)
+    assert 0 <= result.steps - last_step < 10
+    assert result.steps < 200
+
+
+def test_progress_reports_every_curve_point_in_order(tiny_config: TrainConfig) -> None:
+    seen: list[tuple[int, int, float]] = []
+    result = train(tiny_config, progress=lambda *args: seen.append(args))
+    steps = [step for step, _, _ in seen]
+    assert steps == sorted(steps)
+    assert {step for step, _ in result.train_loss_curve} <= set(steps)
+    assert {100, 200, 300} <= set(steps)
+    assert all(total == 300 for _, total, _ in seen)
 
 
 def test_time_limit_stops_the_run(tiny_config: TrainConfig) -> None:
