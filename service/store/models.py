@@ -64,7 +64,7 @@ class Experiment(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDict, default=dict)
     corpus_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
     tokenizer_hash: Mapped[str | None] = mapped_column(sa.String(128), default=None)
-    # Autopilot settings (see service/worker/autofill.py); null: never configured.
+    # Autopilot settings (see service/jobs/autofill.py); null: never configured.
     autofill: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     # Why the autopilot stopped on this data version ({"state", "message", "data_version"}).
     autofill_state: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)

@@ -1,7 +1,6 @@
 """Queries on runs: filtered keyset pages, lookups and exclusion."""
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -9,9 +8,6 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas.common import SafeText
 from service.store.models import Run
-
-if TYPE_CHECKING:
-    from service.fits.service import FitPolicy
 
 
 @dataclass(frozen=True)
@@ -74,16 +70,11 @@ def get(session: Session, run_id: int) -> Run:
     return run
 
 
-def set_excluded(
-    session: Session, run: Run, excluded: bool, reason: str | None, policy: "FitPolicy"
-) -> None:
-    """Exclude (with a reason) or include a run; a change makes the experiment's fits stale."""
+def set_excluded(session: Session, run: Run, excluded: bool, reason: str | None) -> bool:
+    """Exclude (with a reason) or include a run; True when that changed it."""
     if excluded and not reason:
         raise InvalidInputError("a reason is required to exclude a run", field="reason")
     changed = run.excluded != excluded
     run.excluded = excluded
     run.excluded_reason = reason if excluded else None
-    if changed:
-        from service.fits.service import runs_changed  # fits import this module's RunFilter
-
-        runs_changed(session, run.experiment, policy)
+    return changed

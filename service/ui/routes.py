@@ -16,6 +16,7 @@ from service.errors import NotFoundError, ServiceError
 from service.fits.cache import FitCache
 from service.fits.plots import render_fit_plot
 from service.fits.recommend import answer, resolve_current
+from service.jobs import autofill
 from service.plots import plots_available
 from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
@@ -28,7 +29,6 @@ from service.ui import forms
 from service.ui.auth import COOKIE, UiReader, UiWriter
 from service.ui.origin import same_origin_forms
 from service.ui.render import page
-from service.worker import autofill
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(same_origin_forms)])
 

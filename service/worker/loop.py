@@ -18,11 +18,11 @@ from service.fits.cache import FitCache
 from service.fits.runner import FitRunner
 from service.fits.service import FitPolicy
 from service.ingest.batch import ingest_runs
+from service.jobs import autofill
 from service.metrics import set_job_states, set_queue_depth, worker_heartbeat
 from service.schemas.runs import RunIn
 from service.store import jobs as store
 from service.store.models import Experiment, Job
-from service.worker import autofill
 from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
 
 log = structlog.get_logger(__name__)

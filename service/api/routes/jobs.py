@@ -14,6 +14,8 @@ from service.api.deps import (
     page_size,
 )
 from service.errors import InvalidInputError
+from service.jobs import autofill
+from service.jobs.planning import make_plan, queue_plan, queue_runs
 from service.scaling import Plan
 from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.jobs import (
@@ -29,8 +31,6 @@ from service.store import experiments as experiment_store
 from service.store import jobs as store
 from service.store.models import Job
 from service.store.pagination import decode_token, split_page
-from service.worker import autofill
-from service.worker.planning import make_plan, queue_plan, queue_runs
 
 router = APIRouter(tags=["jobs"])
 

@@ -15,6 +15,7 @@ from service.api.deps import (
 )
 from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
+from service.ingest import curation
 from service.ingest.batch import ingest_runs
 from service.ingest.tabular import parse_runs
 from service.io.table import TableError, accepted_names, parse_mapping
@@ -253,7 +254,5 @@ def get_run(run_id: RunId, session: SessionDep, _: Reader) -> RunOut:
 def patch_run(
     run_id: RunId, body: RunPatch, session: SessionDep, policy: FitPolicyDep, _: Writer
 ) -> RunOut:
-    run = store.get(session, run_id)
-    store.set_excluded(session, run, body.excluded, body.reason, policy)
-    session.flush()
+    run = curation.set_excluded(session, run_id, body.excluded, body.reason, policy)
     return run_out(run, run.experiment.name)

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from service.fits.cache import FitCache
 from service.fits.service import FitPolicy, request_fit
+from service.jobs.planning import current_fit, queue_plan
 from service.scaling import FlopBudget, InsufficientBudgetError, ScalingError, recommend
 from service.schemas.jobs import AutofillSettings, PlanRequest
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
 from service.store import jobs as job_store
 from service.store.models import Experiment, Fit, Job
-from service.worker.planning import current_fit, queue_plan
 
 ORIGIN = "autofill"
 MIN_RUNS_TO_FIT = 6
