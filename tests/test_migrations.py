@@ -1,6 +1,7 @@
 """One migration chain: empty -> head -> base, and no drift from the ORM models, on each backend."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,80 @@ def test_constraints_follow_the_naming_convention(empty_url: str) -> None:
         for foreign in inspector.get_foreign_keys(table):
             assert foreign["name"] and foreign["name"].startswith(f"fk_{table}_")
     engine.dispose()
+
+
+def _insert_experiment(connection: sa.Connection, name: str) -> int:
+    experiments = Base.metadata.tables["experiments"]
+    now = datetime.now(UTC)
+    values = {
+        "name": name,
+        "description": "",
+        "param_convention": "total",
+        "flops_formula": "6ND",
+        "metadata": {},
+        "created_at": now,
+        "updated_at": now,
+        "data_version": 0,
+    }
+    result = connection.execute(experiments.insert().values(**values))
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def test_ids_are_never_reused_after_deletion(empty_url: str) -> None:
+    command.upgrade(alembic_config(empty_url), "head")
+    engine = sa.create_engine(empty_url)
+    experiments = Base.metadata.tables["experiments"]
+    with engine.begin() as connection:
+        first = _insert_experiment(connection, "a")
+        second = _insert_experiment(connection, "b")
+        connection.execute(experiments.delete().where(experiments.c.id == second))
+        third = _insert_experiment(connection, "c")
+    engine.dispose()
+    assert first < second < third
+
+
+def test_upgrading_sqlite_to_autoincrement_keeps_rows_ids_and_constraints(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0004")
+    engine = sa.create_engine(url)
+    experiments = Base.metadata.tables["experiments"]
+    fits = Base.metadata.tables["fits"]
+    fit_row = {
+        "law": "chinchilla",
+        "method": "huber",
+        "trigger": "refit",
+        "status": "queued",
+        "settings": {},
+        "code_version": "x",
+        "progress": 0.0,
+        "not_before": datetime.now(UTC),
+        "created_at": datetime.now(UTC),
+    }
+    with engine.begin() as connection:
+        ids = [_insert_experiment(connection, name) for name in ("a", "b", "c")]
+        connection.execute(fits.insert().values(experiment_id=ids[0], **fit_row))
+        # The largest id is deleted before the upgrade: the old table would hand it out again.
+        connection.execute(experiments.delete().where(experiments.c.id == ids[2]))
+    engine.dispose()
+
+    command.upgrade(config, "head")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        names = connection.execute(sa.select(experiments.c.id, experiments.c.name)).all()
+        assert sorted(names) == [(ids[0], "a"), (ids[1], "b")]
+        # Checks and the partial unique index survive the rebuild.
+        with pytest.raises(sa.exc.IntegrityError), connection.begin_nested():
+            connection.execute(fits.insert().values(experiment_id=ids[0], **fit_row))
+        with pytest.raises(sa.exc.IntegrityError), connection.begin_nested():
+            connection.execute(
+                fits.insert().values(experiment_id=ids[0], **{**fit_row, "status": "bogus"})
+            )
+        new = _insert_experiment(connection, "d")
+        deleted_again = _insert_experiment(connection, "e")
+        connection.execute(experiments.delete().where(experiments.c.id == deleted_again))
+        assert _insert_experiment(connection, "f") > deleted_again > new > ids[1]
+    engine.dispose()
+    command.downgrade(config, "0004")
+    command.upgrade(config, "head")

@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Ids are never reused: without AUTOINCREMENT SQLite hands the largest id out again once its row
+# is deleted (/v1/fits/1 would name another fit). PostgreSQL's sequences never go back.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 JsonDict = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -82,6 +85,7 @@ class Experiment(Base):
             "param_convention IN ('total', 'non_embedding')", name="param_convention"
         ),
         sa.CheckConstraint("flops_formula IN ('6ND', 'reported')", name="flops_formula"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -117,6 +121,7 @@ class Run(Base):
         sa.Index("ix_runs_experiment_id_id", "experiment_id", "id"),
         sa.CheckConstraint("params > 0 AND tokens > 0 AND flops > 0", name="positive_sizes"),
         sa.CheckConstraint("loss > 0", name="positive_loss"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -173,6 +178,7 @@ class Fit(Base):
             postgresql_where=sa.text("status = 'queued' AND trigger = 'refit'"),
             sqlite_where=sa.text("status = 'queued' AND trigger = 'refit'"),
         ),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -224,6 +230,7 @@ class Job(Base):
         sa.CheckConstraint("params > 0 AND tokens > 0 AND flops > 0", name="positive_sizes"),
         sa.Index("ix_jobs_status_id", "status", "id"),
         sa.Index("ix_jobs_experiment_id_id", "experiment_id", "id"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -239,6 +246,8 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+    __table_args__ = (NEVER_REUSE_IDS,)
 
 
 class IdempotencyRecord(Base):
