@@ -54,6 +54,36 @@ def latest_finished(session: Session, experiment_id: int, law: str, method: str)
     return _latest(session, experiment_id, law, method, ("succeeded", "failed"))
 
 
+def _by_experiment(
+    session: Session, experiment_ids: list[int], *where: sa.ColumnElement[bool]
+) -> dict[int, Fit]:
+    """Per experiment, its fit of largest id matching ``where``: one query for all of them."""
+    if not experiment_ids:
+        return {}
+    newest = (
+        sa.select(sa.func.max(Fit.id))
+        .where(Fit.experiment_id.in_(experiment_ids), *where)
+        .group_by(Fit.experiment_id)
+    )
+    return {
+        fit.experiment_id: fit for fit in session.scalars(sa.select(Fit).where(Fit.id.in_(newest)))
+    }
+
+
+def current_by_experiment(
+    session: Session, experiment_ids: list[int], law: str, method: str
+) -> dict[int, Fit]:
+    """``current`` for many experiments at once; experiments without one are left out."""
+    return _by_experiment(
+        session, experiment_ids, Fit.law == law, Fit.method == method, Fit.status == "succeeded"
+    )
+
+
+def latest_by_experiment(session: Session, experiment_ids: list[int]) -> dict[int, Fit]:
+    """Each experiment's newest fit of any law, method and status."""
+    return _by_experiment(session, experiment_ids)
+
+
 def pending(session: Session, experiment_id: int, law: str, method: str) -> bool:
     """Whether a fit of this law and method is queued or running."""
     return (

@@ -17,6 +17,7 @@ from service.fits.cache import FitCache
 from service.fits.plots import render_fit_plot
 from service.fits.recommend import answer, resolve_current
 from service.jobs import autofill
+from service.overview import experiments_overview
 from service.plots import plots_available
 from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
@@ -53,20 +54,16 @@ def stylesheet() -> FileResponse:
 
 @router.get("")
 def index(request: Request, session: SessionDep, principal: UiReader) -> Response:
-    experiments = experiment_store.list_page(session, None, EXPERIMENTS_SHOWN)
-    counts = experiment_store.run_counts(session, [e.id for e in experiments])
-    rows = []
-    for experiment in experiments:
-        current = fit_store.current(session, experiment.id, LAW, METHOD)
-        latest = fit_store.list_page(session, experiment.id, None, 1)
-        rows.append(
-            {
-                "experiment": experiment,
-                "runs": counts.get(experiment.id, 0),
-                "current": fit_out(current) if current is not None else None,
-                "latest": latest[0] if latest else None,
-            }
-        )
+    summaries = experiments_overview(session, limit=EXPERIMENTS_SHOWN, law=LAW, method=METHOD)
+    rows = [
+        {
+            "experiment": summary.experiment,
+            "runs": summary.runs,
+            "current": fit_out(summary.current) if summary.current is not None else None,
+            "latest": summary.latest,
+        }
+        for summary in summaries
+    ]
     return page(request, "index.html", {"rows": rows, "principal": principal})
 
 

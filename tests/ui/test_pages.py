@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from service.ui.render import number
 from tests.api.test_auth import key
@@ -294,3 +295,37 @@ def test_forms_posted_from_another_site_are_refused(client: TestClient) -> None:
         url, data=form, headers={"Origin": "http://testserver"}, follow_redirects=False
     )
     assert own.status_code == 303
+
+
+def _statements_for(client: TestClient, path: str) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_index_queries_do_not_grow_with_the_experiments(client: TestClient) -> None:
+    small_grid = [
+        {"params": p, "tokens": t, "loss": 2.0 + 1e9 / p + 1e10 / t}
+        for p in (1e8, 3e8, 1e9)
+        for t in (1e9, 1e10, 1e11)
+    ]
+    for i in range(3):
+        make_experiment(client, f"e{i}")
+        assert client.post(f"/v1/experiments/e{i}/runs", json={"runs": small_grid}).is_success
+        assert client.post(f"/v1/experiments/e{i}/fits", json={}).status_code == 201
+    few = _statements_for(client, "/ui")
+    for i in range(3, 30):
+        make_experiment(client, f"e{i}")
+    many = _statements_for(client, "/ui")
+    assert many == few
+    page = client.get("/ui").text
+    assert all(f"/ui/experiments/e{i}" in page for i in range(30))
