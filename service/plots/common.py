@@ -91,17 +91,25 @@ def new_figure(width: float, height: float, ncols: int = 1) -> tuple[Any, list[A
 
 def to_svg(fig: Any) -> bytes:
     """The figure as an SVG document without a date (same input, same bytes); frees the figure."""
+    return save_figure(fig, "svg")
+
+
+def save_figure(fig: Any, fmt: str) -> bytes:
+    """The figure cropped to what it draws (legends outside the axes included) plus a thin pad:
+    tight_layout alone left an empty band at the right and bottom of every plot."""
     buf = io.BytesIO()
     try:
         fig.tight_layout()
         # tight_layout leaves a placeholder engine that makes savefig draw twice; drop it.
         fig.set_layout_engine(None)
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        metadata = {"Date": None} if fmt == "svg" else None
+        fig.savefig(buf, format=fmt, metadata=metadata, bbox_inches="tight", pad_inches=PAD_INCHES)
     finally:
         fig.clear()
     return buf.getvalue()
 
 
+PAD_INCHES = 0.05
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

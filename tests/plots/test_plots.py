@@ -287,3 +287,30 @@ def test_data_constrained_curves_use_each_budgets_unique_tokens() -> None:
     resid = parse(render_plot("residuals", res, runs))
     assert n_markers(resid, "runs") == len(runs)
     assert gids(resid, "rmse") == []  # a perfect fit has no RMSE band
+
+
+@pytest.mark.parametrize("kind", PLOT_KINDS)
+def test_plots_have_no_empty_band_at_any_edge(
+    kind: str, runs: RunArrays, parametric_boot: FitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each figure, saved as a PNG the way the SVG is saved, has ink within a few pixels of
+    every edge (before: 14-16 blank pixels at the right and bottom at 100 dpi)."""
+    import io
+
+    import matplotlib.image
+
+    from service.plots import common, frontier, isoflop, residuals
+
+    for module in (isoflop, frontier, residuals):
+        monkeypatch.setattr(module, "to_svg", lambda fig: common.save_figure(fig, "png"))
+    png = render_plot(kind, parametric_boot, runs)
+    ink = (matplotlib.image.imread(io.BytesIO(png))[:, :, :3] < 0.97).any(axis=2)
+    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
+    height, width = ink.shape
+    margins = {
+        "left": cols.min(),
+        "right": width - 1 - cols.max(),
+        "top": rows.min(),
+        "bottom": height - 1 - rows.max(),
+    }
+    assert max(margins.values()) <= 8, margins
