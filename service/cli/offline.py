@@ -48,7 +48,7 @@ def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> Non
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column("95% interval", justify="right")
-    intervals = result.intervals(0.95)
+    intervals = result.intervals(confidence=0.95)
     for name, value in result.estimates.items():
         lo_hi = intervals.get(name)
         table.add_row(
@@ -97,7 +97,7 @@ def _print_allocation(a: Allocation, console: Console) -> None:
         "",
     )
     console.print(table)
-    console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.items()))
+    console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.to_json().items()))
     for b in a.binding:
         console.print(f"binding constraint: {b}")
     for w in a.warnings:
@@ -232,11 +232,11 @@ def register(app: typer.Typer) -> None:
             else:
                 assert law is not None
                 source = preset(law)
-            alloc = recommend(source, budget, cons, confidence)
+            alloc = recommend(source, budget, constraints=cons, confidence=confidence)
+        except ScalingError as exc:  # first: bad arguments are ScalingErrors and ValueErrors
+            raise _fail(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise _fail(f"cannot read fit: {exc}") from exc
-        except ScalingError as exc:
-            raise _fail(str(exc)) from exc
         if json_out:
             typer.echo(json.dumps(alloc.to_json()))
         else:

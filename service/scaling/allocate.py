@@ -21,7 +21,7 @@ from service.scaling.frontier import Frontier
 from service.scaling.hardware import accelerator, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import Preset
-from service.scaling.result import FitResult, FloatArray, Source
+from service.scaling.result import FitResult, FloatArray, Source, source_from_json
 from service.scaling.shapes import ModelShape, shape_for_params
 
 # Beyond this many times the largest run behind a law, results get an extrapolation warning.
@@ -83,7 +83,8 @@ class Constraints:
 class Allocation:
     """params (count, the law's convention), tokens (training), flops (training, 6ND), loss
     (nats/token); inference_flops = 2 N D_inference; intervals: bootstrap percentile intervals
-    at ``confidence`` for params, tokens, flops, loss (empty without samples)."""
+    at ``confidence`` for params, tokens, flops, loss (empty without samples); law: the law (or
+    frontier) the allocation was computed under."""
 
     params: float
     tokens: float
@@ -96,7 +97,7 @@ class Allocation:
     gpu_hours: float | None
     cost_usd: float | None
     shape: ModelShape
-    law: dict[str, Any]
+    law: Source
     source: str
     confidence: float
     intervals: dict[str, tuple[float, float]]
@@ -105,6 +106,7 @@ class Allocation:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["law"] = self.law.to_json()
         d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
         d["binding"] = list(self.binding)
         d["warnings"] = list(self.warnings)
@@ -114,6 +116,7 @@ class Allocation:
     def from_json(cls, data: dict[str, Any]) -> Allocation:
         d = dict(data)
         d["shape"] = ModelShape(**d["shape"])
+        d["law"] = source_from_json(d["law"])
         d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
         d["binding"] = tuple(d["binding"])
         d["warnings"] = tuple(d["warnings"])
@@ -132,7 +135,7 @@ def _loss(law: Source, N: float, D: float, cons: Constraints) -> float:
     if isinstance(law, Frontier):
         return float(law.loss(6.0 * N * D))
     if isinstance(law, DataConstrained):
-        return float(law.predict(N, D, cons.unique_tokens)[()])
+        return float(law.predict(N, D, unique_tokens=cons.unique_tokens)[()])
     return float(law.predict(N, D)[()])
 
 
@@ -330,6 +333,7 @@ def _resolve(
 def recommend(
     source: Source | FitResult | Preset,
     budget: Budget,
+    *,
     constraints: Constraints | None = None,
     confidence: float = 0.9,
     progress: Callable[[float], None] | None = None,
@@ -405,7 +409,7 @@ def recommend(
         gpu_hours=gpu_h,
         cost_usd=cost,
         shape=shape_for_params(point.params, total=not isinstance(law, Kaplan)),
-        law=law.to_json(),
+        law=law,
         source=label,
         confidence=confidence,
         intervals=intervals,

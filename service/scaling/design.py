@@ -106,6 +106,7 @@ def plan_runs(
     target_flops: float,
     budget_left: float,
     max_flops_per_run: float,
+    *,
     taken: Sequence[tuple[float, float]] = (),
     batch_size: int = 8,
     noise: float | None = None,

@@ -128,7 +128,9 @@ def _parametric(
 
 
 def _rmse_log(law: AnyLaw, runs: RunArrays) -> FloatArray:
-    return np.log(law.predict(runs.params, runs.tokens, runs.unique_tokens)) - np.log(runs.loss)
+    return np.log(law.predict(runs.params, runs.tokens, unique_tokens=runs.unique_tokens)) - np.log(
+        runs.loss
+    )
 
 
 def _outliers(resid: FloatArray) -> tuple[int, ...]:
@@ -145,6 +147,7 @@ def _holdout_labels(runs: RunArrays, budget_tol: float) -> NDArray[np.int64]:
 
 def fit(
     runs: RunArrays,
+    *,
     law: str = "chinchilla",
     method: str = "parametric",
     huber_delta: float = 1e-3,
@@ -345,7 +348,9 @@ def _fit_frontier(
                     parts = [np.flatnonzero(runs.run_id == r) for r in pick]
                     sub = runs.take(np.concatenate(parts))
                     new_ids = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
-                    sub = RunArrays(sub.params, sub.tokens, sub.loss, sub.flops, run_id=new_ids)
+                    sub = RunArrays(
+                        sub.params, sub.tokens, sub.loss, flops=sub.flops, run_id=new_ids
+                    )
                     samples.append(fit_envelope(sub)[0].values())
             except ScalingError:
                 failed += 1

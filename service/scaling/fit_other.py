@@ -163,7 +163,7 @@ def fit_data_constrained(
     """Polish all seven parameters from the one-epoch fit ``base`` and the best R* on a grid."""
 
     def fun(x: FloatArray) -> float:
-        pred = dc_from_theta(x).predict(params, tokens, unique_tokens)
+        pred = dc_from_theta(x).predict(params, tokens, unique_tokens=unique_tokens)
         return float(huber(np.log(pred) - log_l, delta).sum())
 
     if theta0 is None:

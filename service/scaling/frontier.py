@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from service.scaling.laws import as_plain_floats
+
 FloatArray = NDArray[np.float64]
 
 
@@ -27,6 +29,9 @@ class Frontier:
 
     name: ClassVar[str] = "frontier"
     param_names: ClassVar[tuple[str, ...]] = ("k_N", "a", "k_D", "b", "k_L", "gamma")
+
+    def __post_init__(self) -> None:
+        as_plain_floats(self)
 
     def params(self, flops: ArrayLike) -> FloatArray:
         return np.asarray(self.k_N * np.asarray(flops, dtype=np.float64) ** self.a)

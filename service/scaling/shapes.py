@@ -47,7 +47,7 @@ def _candidates(aspect_ratio: float) -> tuple[NDArray[np.int64], ...]:
 
 
 def shape_for_params(
-    params: float, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
+    params: float, *, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
 ) -> ModelShape:
     """Closest shape at ``aspect_ratio`` (d_model / n_layer) to ``params`` parameters.
 
