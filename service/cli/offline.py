@@ -213,19 +213,19 @@ def register(app: typer.Typer) -> None:
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
-        budget: Budget
-        if flops is not None:
-            budget = FlopBudget(flops, hw)
-        elif gpu_hours is not None:
-            budget = GpuHoursBudget(gpu_hours, hw)
-        elif usd is not None:
-            budget = MoneyBudget(usd, hw)
-        else:
-            assert target_loss is not None
-            budget = TargetLoss(target_loss, hw)
-        cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
         try:
+            hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
+            budget: Budget
+            if flops is not None:
+                budget = FlopBudget(flops, hw)
+            elif gpu_hours is not None:
+                budget = GpuHoursBudget(gpu_hours, hw)
+            elif usd is not None:
+                budget = MoneyBudget(usd, hw)
+            else:
+                assert target_loss is not None
+                budget = TargetLoss(target_loss, hw)
+            cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))

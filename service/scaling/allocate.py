@@ -16,9 +16,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from service.scaling.errors import InfeasibleConstraintsError, UnreachableLossError
+from service.scaling.errors import (
+    InfeasibleConstraintsError,
+    InvalidArgumentError,
+    InvalidBudgetError,
+    UnreachableLossError,
+)
 from service.scaling.frontier import Frontier
-from service.scaling.hardware import accelerator, flops_from_gpu_hours, gpu_hours
+from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import Preset
 from service.scaling.result import FitResult, FloatArray, Source, source_from_json
@@ -31,6 +36,11 @@ MAX_NUMERIC_SAMPLES = 500
 _LOG_C_RANGE = (np.log(1e6), np.log(1e40))
 
 
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not (np.isfinite(value) and value > 0):
+        raise InvalidArgumentError(name=name, reason=f"{value!r} is not finite and positive")
+
+
 @dataclass(frozen=True)
 class Hardware:
     """gpu: a catalogue name (see hardware.CATALOGUE); mfu: model FLOPs utilisation in (0, 1]."""
@@ -39,11 +49,19 @@ class Hardware:
     mfu: float = 0.4
     usd_per_gpu_hour: float | None = None
 
+    def __post_init__(self) -> None:
+        check_mfu(self.mfu)
+        _positive("usd_per_gpu_hour", self.usd_per_gpu_hour)
+
 
 @dataclass(frozen=True)
 class FlopBudget:
     flops: float
     hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.flops) and self.flops > 0):
+            raise InvalidBudgetError(name="flops", value=self.flops)
 
 
 @dataclass(frozen=True)
@@ -51,17 +69,26 @@ class GpuHoursBudget:
     gpu_hours: float
     hardware: Hardware = field(default_factory=Hardware)
 
+    def __post_init__(self) -> None:
+        _positive("gpu_hours", self.gpu_hours)
+
 
 @dataclass(frozen=True)
 class MoneyBudget:
     usd: float
     hardware: Hardware  # needs usd_per_gpu_hour
 
+    def __post_init__(self) -> None:
+        _positive("usd", self.usd)
+
 
 @dataclass(frozen=True)
 class TargetLoss:
     loss: float  # nats/token
     hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        _positive("loss", self.loss)
 
 
 Budget = FlopBudget | GpuHoursBudget | MoneyBudget | TargetLoss
@@ -77,6 +104,14 @@ class Constraints:
     max_tokens: float | None = None
     unique_tokens: float | None = None
     inference_tokens: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_params", "max_tokens", "unique_tokens"):
+            _positive(name, getattr(self, name))
+        if not (np.isfinite(self.inference_tokens) and self.inference_tokens >= 0):
+            raise InvalidArgumentError(
+                name="inference_tokens", reason=f"{self.inference_tokens!r} is not finite and >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -338,7 +373,12 @@ def recommend(
     confidence: float = 0.9,
     progress: Callable[[float], None] | None = None,
 ) -> Allocation:
-    """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law."""
+    """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law.
+
+    confidence: of the bootstrap intervals, in (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise InvalidArgumentError(name="confidence", reason=f"{confidence!r} is not in (0, 1)")
     cons = constraints or Constraints()
     vectorised = (
         isinstance(source, FitResult)

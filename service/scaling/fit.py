@@ -12,6 +12,7 @@ from service.scaling.errors import (
     DegenerateDataError,
     ExponentAtBoundError,
     InsufficientDataError,
+    InvalidArgumentError,
     ScalingError,
     UnknownNameError,
 )
@@ -101,7 +102,7 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
                 )
 
 
-def _parametric(
+def _parametric_once(
     runs: RunArrays, law: str, delta: float, theta0: FloatArray | None = None
 ) -> tuple[AnyLaw, float, int, bool, FloatArray]:
     """(law, objective, iterations, converged, theta) of one parametric fit."""
@@ -127,7 +128,8 @@ def _parametric(
     return dc, res.objective, res.iterations, res.converged, res.x
 
 
-def _rmse_log(law: AnyLaw, runs: RunArrays) -> FloatArray:
+def _log_residuals(law: AnyLaw, runs: RunArrays) -> FloatArray:
+    """log(predicted / observed loss) of every run."""
     return np.log(law.predict(runs.params, runs.tokens, unique_tokens=runs.unique_tokens)) - np.log(
         runs.loss
     )
@@ -141,8 +143,14 @@ def _outliers(resid: FloatArray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(np.abs(resid - med) / mad > OUTLIER_Z))
 
 
-def _holdout_labels(runs: RunArrays, budget_tol: float) -> NDArray[np.int64]:
-    return budget_labels(runs, budget_tol)
+def _check_options(*, huber_delta: float, bootstrap: int, budget_tol: float) -> None:
+    for name, value in (("huber_delta", huber_delta), ("budget_tol", budget_tol)):
+        if not (np.isfinite(value) and value > 0):
+            raise InvalidArgumentError(name=name, reason=f"{value!r} is not finite and positive")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) or bootstrap < 0:
+        raise InvalidArgumentError(
+            name="bootstrap", reason=f"{bootstrap!r} is not a whole number >= 0"
+        )
 
 
 def fit(
@@ -164,7 +172,10 @@ def fit(
     give a power-law ``Frontier`` and ignore ``law``. bootstrap: number of resamples of runs
     (seeded by ``seed``); ``progress`` is called with the fraction done. budget_tol: relative
     FLOP tolerance that groups runs into budgets when no nominal budget column is given.
+    Bad options raise InvalidArgumentError (a ValueError); data that cannot be fitted raise
+    DegenerateDataError, InsufficientDataError or ExponentAtBoundError.
     """
+    _check_options(huber_delta=huber_delta, bootstrap=bootstrap, budget_tol=budget_tol)
     if method not in METHODS:
         raise UnknownNameError(kind="method", name=method, known=list(METHODS))
     if law not in LAWS:
@@ -191,7 +202,7 @@ def _fit_parametric(
     holdout: bool,
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
-    est, objective, iterations, converged, theta = _parametric(runs, law, delta)
+    est, objective, iterations, converged, theta = _parametric_once(runs, law, delta)
     if not np.all(np.isfinite(est.values())):
         raise DegenerateDataError(
             target=f"the {law} law",
@@ -199,7 +210,7 @@ def _fit_parametric(
             f"{float(runs.loss.min()):.3g} against a median {float(np.median(runs.loss)):.3g}) "
             "can do that: exclude it",
         )
-    resid = _rmse_log(est, runs)
+    resid = _log_residuals(est, runs)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
     if isinstance(est, DataConstrained):
@@ -222,14 +233,14 @@ def _fit_parametric(
         warnings.append("optimiser did not report convergence")
     extrap: float | None = None
     if holdout:
-        labels = _holdout_labels(runs, budget_tol)
+        labels = budget_labels(runs, budget_tol)
         top = int(labels[np.argmax(runs.flops)])
         train, test = np.flatnonzero(labels != top), np.flatnonzero(labels == top)
         try:
             sub = runs.take(train)
             _check_parametric(sub, law, budget_tol)
-            law_h = _parametric(sub, law, delta)[0]
-            r = _rmse_log(law_h, runs.take(test))
+            law_h = _parametric_once(sub, law, delta)[0]
+            r = _log_residuals(law_h, runs.take(test))
             extrap = float(np.sqrt(np.mean(r * r)))
         except ScalingError as exc:
             warnings.append(f"no leave-largest-budget-out check: {exc}")
@@ -288,7 +299,7 @@ def _bootstrap_parametric(
     out: list[tuple[float, ...]] = []
     for i in range(n_boot):
         idx = rng.integers(0, n, n)
-        law_i: AnyLaw = _parametric(runs.take(idx), law, delta, theta)[0]
+        law_i: AnyLaw = _parametric_once(runs.take(idx), law, delta, theta)[0]
         out.append(law_i.values())
         if progress is not None:
             progress((i + 1) / n_boot)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from service.scaling.errors import DegenerateDataError, UnknownNameError
+from service.scaling.errors import InvalidArgumentError, UnknownNameError
 
 FloatArray = NDArray[np.float64]
 
@@ -205,8 +205,8 @@ def law_from_values(name: str, values: ArrayLike) -> AnyLaw:
     cls = law_class(name)
     v = [float(x) for x in np.asarray(values, dtype=np.float64).ravel()]
     if len(v) != len(cls.param_names):
-        raise DegenerateDataError(
-            target=name, reason=f"expected {len(cls.param_names)} parameters, got {len(v)}"
+        raise InvalidArgumentError(
+            name=f"{name} parameters", reason=f"expected {len(cls.param_names)}, got {len(v)}"
         )
     return cls(*v)
 

@@ -33,7 +33,7 @@ def source_from_values(template: Source, values: FloatArray) -> Source:
     return type(template)(*(float(v) for v in values))
 
 
-def derived(law: Source) -> dict[str, float]:
+def allocation_exponents(law: Source) -> dict[str, float]:
     """Allocation exponents a (N_opt ~ C^a) and b (D_opt ~ C^b) implied by the law."""
     if isinstance(law, Frontier):
         return {"a": law.a, "b": law.b}
@@ -94,7 +94,9 @@ class FitResult:
 
     @property
     def estimates(self) -> dict[str, float]:
-        return dict(zip(self.law.param_names, self.law.values(), strict=True)) | derived(self.law)
+        return dict(
+            zip(self.law.param_names, self.law.values(), strict=True)
+        ) | allocation_exponents(self.law)
 
     @cached_property
     def samples(self) -> FloatArray:
