@@ -175,7 +175,9 @@ def main() -> None:
         w = c.astype(float)
 
         def f(x: np.ndarray, w: np.ndarray = w) -> float:
-            return float(chinchilla_objective(x.reshape(1, 5), ln, ld, ll, DELTA, w[None])[0])
+            return float(
+                chinchilla_objective(x.reshape(1, 5), ln, ld, ll, DELTA, weights=w[None])[0]
+            )
 
         base_obj.append(minimize(f, theta, method="L-BFGS-B").fun)
     t_base = (time.perf_counter() - t0) * args.boot / k

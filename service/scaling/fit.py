@@ -103,7 +103,7 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
 
 
 def _parametric_once(
-    runs: RunArrays, law: str, delta: float, theta0: FloatArray | None = None
+    runs: RunArrays, law: str, delta: float, *, theta0: FloatArray | None = None
 ) -> tuple[AnyLaw, float, int, bool, FloatArray]:
     """(law, objective, iterations, converged, theta) of one parametric fit."""
     log_n, log_d, log_l = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
@@ -123,7 +123,7 @@ def _parametric_once(
         a, b, e, alpha, beta = (float(v) for v in pol.theta[0])
         c = Chinchilla(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
     dc, res = fit_data_constrained(
-        runs.params, runs.tokens, runs.unique_tokens, log_l, delta, c, theta0
+        runs.params, runs.tokens, runs.unique_tokens, log_l, delta, c, theta0=theta0
     )
     return dc, res.objective, res.iterations, res.converged, res.x
 
@@ -233,7 +233,7 @@ def _fit_parametric(
         warnings.append("optimiser did not report convergence")
     extrap: float | None = None
     if holdout:
-        labels = budget_labels(runs, budget_tol)
+        labels = budget_labels(runs, rel_tol=budget_tol)
         top = int(labels[np.argmax(runs.flops)])
         train, test = np.flatnonzero(labels != top), np.flatnonzero(labels == top)
         try:
@@ -299,7 +299,7 @@ def _bootstrap_parametric(
     out: list[tuple[float, ...]] = []
     for i in range(n_boot):
         idx = rng.integers(0, n, n)
-        law_i: AnyLaw = _parametric_once(runs.take(idx), law, delta, theta)[0]
+        law_i: AnyLaw = _parametric_once(runs.take(idx), law, delta, theta0=theta)[0]
         out.append(law_i.values())
         if progress is not None:
             progress((i + 1) / n_boot)
@@ -320,15 +320,15 @@ def _fit_frontier(
     budgets: tuple[BudgetMinimum, ...] = ()
     rmse: float | None
     if method == "isoflop":
-        iso = fit_isoflop(runs, budget_tol)
+        iso = fit_isoflop(runs, rel_tol=budget_tol)
         front: Frontier = iso.frontier
         budgets, rmse = iso.budgets, iso.rmse_log_loss
         warnings.extend(iso.warnings)
         if holdout and len(iso.budgets) >= 3:
-            labels = budget_labels(runs, budget_tol)
+            labels = budget_labels(runs, rel_tol=budget_tol)
             top = int(labels[np.argmax(runs.flops)])
             try:
-                held = fit_isoflop(runs.take(np.flatnonzero(labels != top)), budget_tol)
+                held = fit_isoflop(runs.take(np.flatnonzero(labels != top)), rel_tol=budget_tol)
                 last = max(iso.budgets, key=lambda m: m.flops)
                 pred = float(held.frontier.params(last.flops))
                 extrap = abs(float(np.log(pred / last.params_opt)))
@@ -344,14 +344,16 @@ def _fit_frontier(
         for i in range(n_boot):
             try:
                 if method == "isoflop":
-                    labels = budget_labels(runs, budget_tol)
+                    labels = budget_labels(runs, rel_tol=budget_tol)
                     idx = np.concatenate(
                         [
                             rng.choice(np.flatnonzero(labels == g), size=int((labels == g).sum()))
                             for g in np.unique(labels)
                         ]
                     )
-                    samples.append(fit_isoflop(runs.take(idx), budget_tol).frontier.values())
+                    samples.append(
+                        fit_isoflop(runs.take(idx), rel_tol=budget_tol).frontier.values()
+                    )
                 else:
                     assert runs.run_id is not None
                     ids = np.unique(runs.run_id)

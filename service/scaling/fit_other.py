@@ -158,6 +158,7 @@ def fit_data_constrained(
     log_l: FloatArray,
     delta: float,
     base: Chinchilla,
+    *,
     theta0: FloatArray | None = None,
 ) -> tuple[DataConstrained, LocalFit]:
     """Polish all seven parameters from the one-epoch fit ``base`` and the best R* on a grid."""

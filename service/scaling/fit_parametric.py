@@ -35,7 +35,7 @@ class Polished:
     converged: NDArray[np.bool_]  # (K,)
 
 
-def exponent_grid(n: int = 36) -> FloatArray:
+def exponent_grid(*, n: int = 36) -> FloatArray:
     return np.geomspace(0.02, 3.0, n)
 
 
@@ -80,6 +80,7 @@ def newton_polish(
     log_d: FloatArray,
     log_l: FloatArray,
     delta: float,
+    *,
     weights: FloatArray | None = None,
     maxiter: int = 200,
     rtol: float = 1e-13,
@@ -94,7 +95,7 @@ def newton_polish(
     K = theta.shape[0]
     lo, hi = EXPONENT_BOUNDS
     lam = np.full(K, 1e-8)
-    f = chinchilla_objective(theta, log_n, log_d, log_l, delta, weights)
+    f = chinchilla_objective(theta, log_n, log_d, log_l, delta, weights=weights)
     active = np.ones(K, dtype=bool)
     iterations = 0
     for iterations in range(1, maxiter + 1):  # noqa: B007
@@ -103,7 +104,7 @@ def newton_polish(
             break
         th = theta[idx]
         w = None if weights is None else weights[idx]
-        _, g, H = chinchilla_derivatives(th, log_n, log_d, log_l, delta, w)
+        _, g, H = chinchilla_derivatives(th, log_n, log_d, log_l, delta, weights=w)
         # A start whose derivatives overflowed (e.g. a loss of 1e-300 among normal ones) stops
         # where it is; the others go on (eigh of a non-finite matrix raises LinAlgError).
         finite = np.isfinite(H).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
@@ -120,7 +121,7 @@ def newton_polish(
         cand = th[None] + _STEPS[:, None, None] * step[None]
         cand[..., 3:] = np.clip(cand[..., 3:], lo, hi)
         wt = None if w is None else np.tile(w, (_STEPS.size, 1))
-        fc = chinchilla_objective(cand.reshape(-1, 5), log_n, log_d, log_l, delta, wt)
+        fc = chinchilla_objective(cand.reshape(-1, 5), log_n, log_d, log_l, delta, weights=wt)
         fc = fc.reshape(_STEPS.size, idx.size)
         best = np.argmin(fc, axis=0)
         fbest = fc[best, np.arange(idx.size)]
@@ -141,6 +142,7 @@ def global_fit(
     log_d: FloatArray,
     loss: FloatArray,
     delta: float,
+    *,
     n_starts: int = 24,
     grid: FloatArray | None = None,
 ) -> Polished:
@@ -176,6 +178,7 @@ def bootstrap_refits(
     loss: FloatArray,
     delta: float,
     counts: NDArray[np.int64],
+    *,
     chunk: int = 500,
     progress: Callable[[float], None] | None = None,
 ) -> Polished:
@@ -189,7 +192,7 @@ def bootstrap_refits(
     for start in range(0, B, chunk):
         w = counts[start : start + chunk].astype(np.float64)
         starts = np.repeat(theta0.reshape(1, 5), w.shape[0], axis=0)
-        res = newton_polish(starts, log_n, log_d, log_l, delta, w)
+        res = newton_polish(starts, log_n, log_d, log_l, delta, weights=w)
         stop = start + w.shape[0]
         theta[start:stop], f[start:stop], conv[start:stop] = res.theta, res.objective, res.converged
         iterations = max(iterations, res.iterations)

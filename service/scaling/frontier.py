@@ -57,7 +57,7 @@ class Frontier:
 
 
 def fit_power_law(
-    flops: FloatArray, y: FloatArray, sigma_log: FloatArray | None = None
+    flops: FloatArray, y: FloatArray, *, sigma_log: FloatArray | None = None
 ) -> tuple[float, float, NDArray[np.float64]]:
     """Weighted least squares of log y = log k + p log C; returns k, p and cov(log k, p)."""
     X = np.stack([np.ones_like(flops), np.log(flops)], axis=1)
@@ -76,9 +76,10 @@ def frontier_from_points(
     flops: FloatArray,
     params_opt: FloatArray,
     loss_opt: FloatArray,
+    *,
     sigma_log_n: FloatArray | None = None,
 ) -> Frontier:
-    k_N, a, _ = fit_power_law(flops, params_opt, sigma_log_n)
-    k_D, b, _ = fit_power_law(flops, flops / (6.0 * params_opt), sigma_log_n)
+    k_N, a, _ = fit_power_law(flops, params_opt, sigma_log=sigma_log_n)
+    k_D, b, _ = fit_power_law(flops, flops / (6.0 * params_opt), sigma_log=sigma_log_n)
     k_L, neg_gamma, _ = fit_power_law(flops, loss_opt)
     return Frontier(k_N=k_N, a=a, k_D=k_D, b=b, k_L=k_L, gamma=-neg_gamma)

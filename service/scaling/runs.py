@@ -161,7 +161,7 @@ class RunArrays:
         )
 
 
-def group_budgets(flops: FloatArray, rel_tol: float = 0.1) -> NDArray[np.int64]:
+def group_budgets(flops: FloatArray, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
     """Label rows whose FLOPs lie within ``rel_tol`` of a neighbour's as one budget (0, 1, ...)."""
     order = np.argsort(flops)
     logc = np.log(flops[order])
@@ -171,9 +171,9 @@ def group_budgets(flops: FloatArray, rel_tol: float = 0.1) -> NDArray[np.int64]:
     return labels
 
 
-def budget_labels(runs: RunArrays, rel_tol: float = 0.1) -> NDArray[np.int64]:
+def budget_labels(runs: RunArrays, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
     """Budget group of each row: the nominal budget when given, else FLOPs within tolerance."""
     if runs.budget is not None:
         _, labels = np.unique(runs.budget, return_inverse=True)
         return np.asarray(labels, dtype=np.int64)
-    return group_budgets(runs.flops, rel_tol)
+    return group_budgets(runs.flops, rel_tol=rel_tol)

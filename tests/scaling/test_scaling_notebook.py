@@ -33,7 +33,13 @@ from service.scaling import (
     recommend,
     shape_for_params,
 )
+from service.scaling.fit_envelope import fit_envelope
+from service.scaling.fit_isoflop import fit_isoflop
+from service.scaling.fit_parametric import bootstrap_refits, global_fit, newton_polish
+from service.scaling.frontier import fit_power_law
 from service.scaling.laws import DataConstrained, Kaplan, law_from_values
+from service.scaling.objective import chinchilla_objective
+from service.scaling.runs import budget_labels
 
 TRUTH = preset("epoch-2024").law
 BUDGETS = np.geomspace(1e18, 1e21, 5)
@@ -167,6 +173,14 @@ KEYWORD_ONLY: list[tuple[Callable[..., Any], set[str]]] = [
     (Chinchilla.predict, {"unique_tokens"}),
     (Kaplan.predict, {"unique_tokens"}),
     (DataConstrained.predict, {"unique_tokens"}),
+    (budget_labels, {"rel_tol"}),
+    (fit_isoflop, {"rel_tol"}),
+    (fit_envelope, {"bins_per_decade"}),
+    (global_fit, {"n_starts", "grid"}),
+    (newton_polish, {"weights", "maxiter", "rtol"}),
+    (bootstrap_refits, {"chunk", "progress"}),
+    (chinchilla_objective, {"weights"}),
+    (fit_power_law, {"sigma_log"}),
 ]
 
 
