@@ -179,7 +179,9 @@ def main() -> None:
         w = c.astype(float)
 
         def f(x: np.ndarray, w: np.ndarray = w) -> float:
-            return float(chinchilla_objective(x.reshape(1, 5), ln, ld, ll, DELTA, w[None])[0])
+            return float(
+                chinchilla_objective(x.reshape(1, 5), ln, ld, ll, DELTA, weights=w[None])[0]
+            )
 
         base_obj.append(minimize(f, theta, method="L-BFGS-B").fun)
     t_base = (time.perf_counter() - t0) * args.boot / k
@@ -216,7 +218,7 @@ def _round_one_refits(  # type: ignore[no-untyped-def]
     theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ll: np.ndarray, counts: np.ndarray
 ):
     starts = np.repeat(theta.reshape(1, 5), counts.shape[0], axis=0)
-    return newton_polish(starts, ln, ld, ll, DELTA, counts.astype(float))
+    return newton_polish(starts, ln, ld, ll, DELTA, weights=counts.astype(float))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> Non
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column("95% interval", justify="right")
-    intervals = result.intervals(0.95)
+    intervals = result.intervals(confidence=0.95)
     for name, value in result.estimates.items():
         lo_hi = intervals.get(name)
         table.add_row(
@@ -97,7 +97,7 @@ def _print_allocation(a: Allocation, console: Console) -> None:
         "",
     )
     console.print(table)
-    console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.items()))
+    console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.to_json().items()))
     for b in a.binding:
         console.print(f"binding constraint: {b}")
     for w in a.warnings:
@@ -213,30 +213,30 @@ def register(app: typer.Typer) -> None:
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
-        budget: Budget
-        if flops is not None:
-            budget = FlopBudget(flops, hw)
-        elif gpu_hours is not None:
-            budget = GpuHoursBudget(gpu_hours, hw)
-        elif usd is not None:
-            budget = MoneyBudget(usd, hw)
-        else:
-            assert target_loss is not None
-            budget = TargetLoss(target_loss, hw)
-        cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
         try:
+            hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
+            budget: Budget
+            if flops is not None:
+                budget = FlopBudget(flops, hw)
+            elif gpu_hours is not None:
+                budget = GpuHoursBudget(gpu_hours, hw)
+            elif usd is not None:
+                budget = MoneyBudget(usd, hw)
+            else:
+                assert target_loss is not None
+                budget = TargetLoss(target_loss, hw)
+            cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))
             else:
                 assert law is not None
                 source = preset(law)
-            alloc = recommend(source, budget, cons, confidence)
+            alloc = recommend(source, budget, constraints=cons, confidence=confidence)
+        except ScalingError as exc:  # first: bad arguments are ScalingErrors and ValueErrors
+            raise _fail(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise _fail(f"cannot read fit: {exc}") from exc
-        except ScalingError as exc:
-            raise _fail(str(exc)) from exc
         if json_out:
             typer.echo(json.dumps(alloc.to_json()))
         else:

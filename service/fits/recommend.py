@@ -114,7 +114,7 @@ def answer(
     allocation = recommend(
         resolved.source,
         budget_of(budget),
-        Constraints(**constraints.model_dump()),
+        constraints=Constraints(**constraints.model_dump()),
         confidence=confidence,
     )
     warnings = list(allocation.warnings)
@@ -134,7 +134,7 @@ def answer(
         gpu_hours=allocation.gpu_hours,
         cost_usd=allocation.cost_usd,
         shape=allocation.shape.to_json(),
-        law=allocation.law,
+        law=allocation.law.to_json(),
         source=resolved.out,
         binding=list(allocation.binding),
         warnings=warnings,

@@ -226,7 +226,7 @@ def predicted_loss(result: FitResult, runs: RunArrays) -> tuple[FloatArray, str]
     law = result.law
     if not isinstance(law, Frontier):
         U = runs.unique_tokens if isinstance(law, DataConstrained) else None
-        return law.predict(runs.params, runs.tokens, U), "fitted law"
+        return law.predict(runs.params, runs.tokens, unique_tokens=U), "fitted law"
     if not result.budgets:
         return law.loss(runs.flops), "frontier loss L_opt(C)"
     pred = np.full(len(runs), np.nan)

@@ -57,7 +57,7 @@ def _law_curve(
         best = (pt.params, pt.loss)
         lo, hi = min(lo, np.log(pt.params) - 0.2), max(hi, np.log(pt.params) + 0.2)
     N = np.exp(np.linspace(lo, hi, 80))
-    return N, law.predict(N, g.flops / (6.0 * N), U), best
+    return N, law.predict(N, g.flops / (6.0 * N), unique_tokens=U), best
 
 
 def render_isoflop(result: FitResult, runs: RunArrays) -> bytes:

@@ -2,9 +2,11 @@
 
 numpy/scipy only: nothing here imports the web framework, the database or does I/O.
 
-    runs = RunArrays.from_arrays(params=N, tokens=D, loss=L)
+    runs = RunArrays(params=N, tokens=D, loss=L)
     result = fit(runs, law="chinchilla", method="parametric", bootstrap=1000, seed=0)
-    alloc = recommend(result, FlopBudget(1e24), Constraints(max_params=7e10), confidence=0.9)
+    print(result.summary())
+    cons = Constraints(max_params=7e10)
+    alloc = recommend(result, FlopBudget(1e24), constraints=cons, confidence=0.9)
 """
 
 from service.scaling.allocate import (
@@ -29,6 +31,7 @@ from service.scaling.errors import (
     InfeasibleConstraintsError,
     InsufficientBudgetError,
     InsufficientDataError,
+    InvalidArgumentError,
     InvalidBudgetError,
     InvalidDataError,
     ScalingError,
@@ -76,6 +79,7 @@ __all__ = [
     "InfeasibleConstraintsError",
     "InsufficientBudgetError",
     "InsufficientDataError",
+    "InvalidArgumentError",
     "InvalidBudgetError",
     "InvalidDataError",
     "Kaplan",

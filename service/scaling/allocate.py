@@ -16,12 +16,17 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from service.scaling.errors import InfeasibleConstraintsError, UnreachableLossError
+from service.scaling.errors import (
+    InfeasibleConstraintsError,
+    InvalidArgumentError,
+    InvalidBudgetError,
+    UnreachableLossError,
+)
 from service.scaling.frontier import Frontier
-from service.scaling.hardware import accelerator, flops_from_gpu_hours, gpu_hours
+from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import Preset
-from service.scaling.result import FitResult, FloatArray, Source
+from service.scaling.result import FitResult, FloatArray, Source, source_from_json
 from service.scaling.shapes import ModelShape, shape_for_params
 
 # Beyond this many times the largest run behind a law, results get an extrapolation warning.
@@ -29,6 +34,11 @@ EXTRAPOLATION_WARN = 100.0
 # Numeric allocations are repeated per bootstrap sample; at most this many samples are used.
 MAX_NUMERIC_SAMPLES = 500
 _LOG_C_RANGE = (np.log(1e6), np.log(1e40))
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not (np.isfinite(value) and value > 0):
+        raise InvalidArgumentError(name=name, reason=f"{value!r} is not finite and positive")
 
 
 @dataclass(frozen=True)
@@ -39,11 +49,19 @@ class Hardware:
     mfu: float = 0.4
     usd_per_gpu_hour: float | None = None
 
+    def __post_init__(self) -> None:
+        check_mfu(self.mfu)
+        _positive("usd_per_gpu_hour", self.usd_per_gpu_hour)
+
 
 @dataclass(frozen=True)
 class FlopBudget:
     flops: float
     hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.flops) and self.flops > 0):
+            raise InvalidBudgetError(name="flops", value=self.flops)
 
 
 @dataclass(frozen=True)
@@ -51,17 +69,26 @@ class GpuHoursBudget:
     gpu_hours: float
     hardware: Hardware = field(default_factory=Hardware)
 
+    def __post_init__(self) -> None:
+        _positive("gpu_hours", self.gpu_hours)
+
 
 @dataclass(frozen=True)
 class MoneyBudget:
     usd: float
     hardware: Hardware  # needs usd_per_gpu_hour
 
+    def __post_init__(self) -> None:
+        _positive("usd", self.usd)
+
 
 @dataclass(frozen=True)
 class TargetLoss:
     loss: float  # nats/token
     hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        _positive("loss", self.loss)
 
 
 Budget = FlopBudget | GpuHoursBudget | MoneyBudget | TargetLoss
@@ -78,12 +105,21 @@ class Constraints:
     unique_tokens: float | None = None
     inference_tokens: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("max_params", "max_tokens", "unique_tokens"):
+            _positive(name, getattr(self, name))
+        if not (np.isfinite(self.inference_tokens) and self.inference_tokens >= 0):
+            raise InvalidArgumentError(
+                name="inference_tokens", reason=f"{self.inference_tokens!r} is not finite and >= 0"
+            )
+
 
 @dataclass(frozen=True)
 class Allocation:
     """params (count, the law's convention), tokens (training), flops (training, 6ND), loss
     (nats/token); inference_flops = 2 N D_inference; intervals: bootstrap percentile intervals
-    at ``confidence`` for params, tokens, flops, loss (empty without samples)."""
+    at ``confidence`` for params, tokens, flops, loss (empty without samples); law: the law (or
+    frontier) the allocation was computed under."""
 
     params: float
     tokens: float
@@ -96,7 +132,7 @@ class Allocation:
     gpu_hours: float | None
     cost_usd: float | None
     shape: ModelShape
-    law: dict[str, Any]
+    law: Source
     source: str
     confidence: float
     intervals: dict[str, tuple[float, float]]
@@ -105,6 +141,7 @@ class Allocation:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["law"] = self.law.to_json()
         d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
         d["binding"] = list(self.binding)
         d["warnings"] = list(self.warnings)
@@ -114,6 +151,7 @@ class Allocation:
     def from_json(cls, data: dict[str, Any]) -> Allocation:
         d = dict(data)
         d["shape"] = ModelShape(**d["shape"])
+        d["law"] = source_from_json(d["law"])
         d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
         d["binding"] = tuple(d["binding"])
         d["warnings"] = tuple(d["warnings"])
@@ -132,7 +170,7 @@ def _loss(law: Source, N: float, D: float, cons: Constraints) -> float:
     if isinstance(law, Frontier):
         return float(law.loss(6.0 * N * D))
     if isinstance(law, DataConstrained):
-        return float(law.predict(N, D, cons.unique_tokens)[()])
+        return float(law.predict(N, D, unique_tokens=cons.unique_tokens)[()])
     return float(law.predict(N, D)[()])
 
 
@@ -330,11 +368,17 @@ def _resolve(
 def recommend(
     source: Source | FitResult | Preset,
     budget: Budget,
+    *,
     constraints: Constraints | None = None,
     confidence: float = 0.9,
     progress: Callable[[float], None] | None = None,
 ) -> Allocation:
-    """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law."""
+    """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law.
+
+    confidence: of the bootstrap intervals, in (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise InvalidArgumentError(name="confidence", reason=f"{confidence!r} is not in (0, 1)")
     cons = constraints or Constraints()
     vectorised = (
         isinstance(source, FitResult)
@@ -405,7 +449,7 @@ def recommend(
         gpu_hours=gpu_h,
         cost_usd=cost,
         shape=shape_for_params(point.params, total=not isinstance(law, Kaplan)),
-        law=law.to_json(),
+        law=law,
         source=label,
         confidence=confidence,
         intervals=intervals,

@@ -34,8 +34,8 @@ from service.scaling.design_info import (
 )
 from service.scaling.design_plan import Plan, PlannedRun, Taken
 from service.scaling.errors import (
-    DegenerateDataError,
     InsufficientBudgetError,
+    InvalidArgumentError,
     InvalidBudgetError,
 )
 from service.scaling.laws import Chinchilla
@@ -106,6 +106,7 @@ def plan_runs(
     target_flops: float,
     budget_left: float,
     max_flops_per_run: float,
+    *,
     taken: Sequence[tuple[float, float]] = (),
     batch_size: int = 8,
     noise: float | None = None,
@@ -133,8 +134,9 @@ def plan_runs(
     smallest budget that fits ``n_sizes`` distinct shapes of the family);
     family: the trainer's shapes (default: byte vocabulary, context 1024);
     widen: 0, or how many times a fit of these runs failed for lack of spread (a wider seed).
-    Raises InvalidBudgetError for a non-positive budget and InsufficientBudgetError when the max
-    per run or the budget left cannot pay for the smallest sensible plan.
+    Raises InvalidBudgetError for a non-positive budget, InvalidArgumentError (a ValueError) for
+    seed or batch options out of range, and InsufficientBudgetError when the max per run or the
+    budget left cannot pay for the smallest sensible plan.
     """
     target = _positive("target_flops", target_flops)
     left = _positive("budget_left", budget_left)
@@ -148,13 +150,13 @@ def plan_runs(
             have=per_run,
         )
     if seed_budgets < 3 or not 5 <= n_sizes <= 7:
-        raise DegenerateDataError(
-            target="a seed design",
+        raise InvalidArgumentError(
+            name="seed design",
             reason=f"needs 3 or more budgets and 5 to 7 sizes each, got {seed_budgets} x {n_sizes}",
         )
     if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0 or not half_width > 0:
-        raise DegenerateDataError(
-            target="a plan",
+        raise InvalidArgumentError(
+            name="plan options",
             reason="needs batch_size >= 1, 0 < seed_share <= 1, overhead_flops >= 0 and "
             f"half_width > 0, got {batch_size}, {seed_share}, {overhead_flops}, {half_width}",
         )

@@ -2,6 +2,9 @@
 
 Each class's docstring is its message template (``str.format`` fields come from ``details``), so
 an HTTP layer can map ``code`` and ``details`` to a 422 response without parsing text.
+
+Bad arguments (``InvalidArgumentError`` and its subclasses) are also ``ValueError``s, as in numpy
+and scipy; ``DegenerateDataError`` and its kin are for valid data that cannot be fitted.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ class ScalingError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
-class InvalidDataError(ScalingError):
+class InvalidArgumentError(ScalingError, ValueError):
+    """Invalid {name}: {reason}"""
+
+    code = "invalid_argument"
+
+
+class InvalidDataError(InvalidArgumentError):
     """Column {column!r} has non-finite or non-positive values in rows {rows}"""
 
     code = "invalid_data"
@@ -67,13 +76,13 @@ class InfeasibleConstraintsError(ScalingError):
     code = "infeasible_constraints"
 
 
-class UnknownNameError(ScalingError):
+class UnknownNameError(InvalidArgumentError):
     """Unknown {kind} {name!r}; known: {known}"""
 
     code = "unknown_name"
 
 
-class InvalidBudgetError(ScalingError):
+class InvalidBudgetError(InvalidArgumentError):
     """{name} must be a positive, finite number of FLOPs; got {value!r}"""
 
     code = "invalid_budget"

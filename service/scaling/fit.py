@@ -12,6 +12,7 @@ from service.scaling.errors import (
     DegenerateDataError,
     ExponentAtBoundError,
     InsufficientDataError,
+    InvalidArgumentError,
     ScalingError,
     UnknownNameError,
 )
@@ -101,8 +102,8 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
                 )
 
 
-def _parametric(
-    runs: RunArrays, law: str, delta: float, theta0: FloatArray | None = None
+def _parametric_once(
+    runs: RunArrays, law: str, delta: float, *, theta0: FloatArray | None = None
 ) -> tuple[AnyLaw, float, int, bool, FloatArray]:
     """(law, objective, iterations, converged, theta) of one parametric fit."""
     log_n, log_d, log_l = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
@@ -122,13 +123,16 @@ def _parametric(
         a, b, e, alpha, beta = (float(v) for v in pol.theta[0])
         c = Chinchilla(E=np.exp(e), A=np.exp(a), B=np.exp(b), alpha=alpha, beta=beta)
     dc, res = fit_data_constrained(
-        runs.params, runs.tokens, runs.unique_tokens, log_l, delta, c, theta0
+        runs.params, runs.tokens, runs.unique_tokens, log_l, delta, c, theta0=theta0
     )
     return dc, res.objective, res.iterations, res.converged, res.x
 
 
-def _rmse_log(law: AnyLaw, runs: RunArrays) -> FloatArray:
-    return np.log(law.predict(runs.params, runs.tokens, runs.unique_tokens)) - np.log(runs.loss)
+def _log_residuals(law: AnyLaw, runs: RunArrays) -> FloatArray:
+    """log(predicted / observed loss) of every run."""
+    return np.log(law.predict(runs.params, runs.tokens, unique_tokens=runs.unique_tokens)) - np.log(
+        runs.loss
+    )
 
 
 def _outliers(resid: FloatArray) -> tuple[int, ...]:
@@ -139,12 +143,19 @@ def _outliers(resid: FloatArray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(np.abs(resid - med) / mad > OUTLIER_Z))
 
 
-def _holdout_labels(runs: RunArrays, budget_tol: float) -> NDArray[np.int64]:
-    return budget_labels(runs, budget_tol)
+def _check_options(*, huber_delta: float, bootstrap: int, budget_tol: float) -> None:
+    for name, value in (("huber_delta", huber_delta), ("budget_tol", budget_tol)):
+        if not (np.isfinite(value) and value > 0):
+            raise InvalidArgumentError(name=name, reason=f"{value!r} is not finite and positive")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) or bootstrap < 0:
+        raise InvalidArgumentError(
+            name="bootstrap", reason=f"{bootstrap!r} is not a whole number >= 0"
+        )
 
 
 def fit(
     runs: RunArrays,
+    *,
     law: str = "chinchilla",
     method: str = "parametric",
     huber_delta: float = 1e-3,
@@ -161,7 +172,10 @@ def fit(
     give a power-law ``Frontier`` and ignore ``law``. bootstrap: number of resamples of runs
     (seeded by ``seed``); ``progress`` is called with the fraction done. budget_tol: relative
     FLOP tolerance that groups runs into budgets when no nominal budget column is given.
+    Bad options raise InvalidArgumentError (a ValueError); data that cannot be fitted raise
+    DegenerateDataError, InsufficientDataError or ExponentAtBoundError.
     """
+    _check_options(huber_delta=huber_delta, bootstrap=bootstrap, budget_tol=budget_tol)
     if method not in METHODS:
         raise UnknownNameError(kind="method", name=method, known=list(METHODS))
     if law not in LAWS:
@@ -188,7 +202,7 @@ def _fit_parametric(
     holdout: bool,
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
-    est, objective, iterations, converged, theta = _parametric(runs, law, delta)
+    est, objective, iterations, converged, theta = _parametric_once(runs, law, delta)
     if not np.all(np.isfinite(est.values())):
         raise DegenerateDataError(
             target=f"the {law} law",
@@ -196,7 +210,7 @@ def _fit_parametric(
             f"{float(runs.loss.min()):.3g} against a median {float(np.median(runs.loss)):.3g}) "
             "can do that: exclude it",
         )
-    resid = _rmse_log(est, runs)
+    resid = _log_residuals(est, runs)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
     if isinstance(est, DataConstrained):
@@ -219,14 +233,14 @@ def _fit_parametric(
         warnings.append("optimiser did not report convergence")
     extrap: float | None = None
     if holdout:
-        labels = _holdout_labels(runs, budget_tol)
+        labels = budget_labels(runs, rel_tol=budget_tol)
         top = int(labels[np.argmax(runs.flops)])
         train, test = np.flatnonzero(labels != top), np.flatnonzero(labels == top)
         try:
             sub = runs.take(train)
             _check_parametric(sub, law, budget_tol)
-            law_h = _parametric(sub, law, delta)[0]
-            r = _rmse_log(law_h, runs.take(test))
+            law_h = _parametric_once(sub, law, delta)[0]
+            r = _log_residuals(law_h, runs.take(test))
             extrap = float(np.sqrt(np.mean(r * r)))
         except ScalingError as exc:
             warnings.append(f"no leave-largest-budget-out check: {exc}")
@@ -285,7 +299,7 @@ def _bootstrap_parametric(
     out: list[tuple[float, ...]] = []
     for i in range(n_boot):
         idx = rng.integers(0, n, n)
-        law_i: AnyLaw = _parametric(runs.take(idx), law, delta, theta)[0]
+        law_i: AnyLaw = _parametric_once(runs.take(idx), law, delta, theta0=theta)[0]
         out.append(law_i.values())
         if progress is not None:
             progress((i + 1) / n_boot)
@@ -306,15 +320,15 @@ def _fit_frontier(
     budgets: tuple[BudgetMinimum, ...] = ()
     rmse: float | None
     if method == "isoflop":
-        iso = fit_isoflop(runs, budget_tol)
+        iso = fit_isoflop(runs, rel_tol=budget_tol)
         front: Frontier = iso.frontier
         budgets, rmse = iso.budgets, iso.rmse_log_loss
         warnings.extend(iso.warnings)
         if holdout and len(iso.budgets) >= 3:
-            labels = budget_labels(runs, budget_tol)
+            labels = budget_labels(runs, rel_tol=budget_tol)
             top = int(labels[np.argmax(runs.flops)])
             try:
-                held = fit_isoflop(runs.take(np.flatnonzero(labels != top)), budget_tol)
+                held = fit_isoflop(runs.take(np.flatnonzero(labels != top)), rel_tol=budget_tol)
                 last = max(iso.budgets, key=lambda m: m.flops)
                 pred = float(held.frontier.params(last.flops))
                 extrap = abs(float(np.log(pred / last.params_opt)))
@@ -330,14 +344,16 @@ def _fit_frontier(
         for i in range(n_boot):
             try:
                 if method == "isoflop":
-                    labels = budget_labels(runs, budget_tol)
+                    labels = budget_labels(runs, rel_tol=budget_tol)
                     idx = np.concatenate(
                         [
                             rng.choice(np.flatnonzero(labels == g), size=int((labels == g).sum()))
                             for g in np.unique(labels)
                         ]
                     )
-                    samples.append(fit_isoflop(runs.take(idx), budget_tol).frontier.values())
+                    samples.append(
+                        fit_isoflop(runs.take(idx), rel_tol=budget_tol).frontier.values()
+                    )
                 else:
                     assert runs.run_id is not None
                     ids = np.unique(runs.run_id)
@@ -345,7 +361,9 @@ def _fit_frontier(
                     parts = [np.flatnonzero(runs.run_id == r) for r in pick]
                     sub = runs.take(np.concatenate(parts))
                     new_ids = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
-                    sub = RunArrays(sub.params, sub.tokens, sub.loss, sub.flops, run_id=new_ids)
+                    sub = RunArrays(
+                        sub.params, sub.tokens, sub.loss, flops=sub.flops, run_id=new_ids
+                    )
                     samples.append(fit_envelope(sub)[0].values())
             except ScalingError:
                 failed += 1

@@ -14,7 +14,7 @@ from service.scaling.frontier import Frontier, fit_power_law
 from service.scaling.runs import RunArrays
 
 
-def fit_envelope(runs: RunArrays, bins_per_decade: int = 10) -> tuple[Frontier, int]:
+def fit_envelope(runs: RunArrays, *, bins_per_decade: int = 10) -> tuple[Frontier, int]:
     """Frontier and the number of envelope points it was fitted to."""
     if runs.run_id is None or np.unique(runs.run_id).size == len(runs):
         raise DegenerateDataError(

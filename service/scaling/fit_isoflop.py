@@ -86,8 +86,8 @@ def parabola_vertex(
     return xs + x0, se, loss_opt, c2
 
 
-def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
-    labels = budget_labels(runs, rel_tol)
+def fit_isoflop(runs: RunArrays, *, rel_tol: float = 0.1) -> IsoflopFit:
+    labels = budget_labels(runs, rel_tol=rel_tol)
     n_groups = int(labels.max()) + 1 if labels.size else 0
     if n_groups < 2:
         raise DegenerateDataError(
@@ -146,7 +146,7 @@ def fit_isoflop(runs: RunArrays, rel_tol: float = 0.1) -> IsoflopFit:
     L_arr = np.array([m.loss_opt for m in minima])
     se_arr = np.array([np.nan if m.log_params_se is None else m.log_params_se for m in minima])
     sigma = se_arr if np.all(np.isfinite(se_arr)) and np.all(se_arr > 0) else None
-    frontier = frontier_from_points(C_arr, N_arr, L_arr, sigma)
+    frontier = frontier_from_points(C_arr, N_arr, L_arr, sigma_log_n=sigma)
     r = np.concatenate(resid)
     return IsoflopFit(
         frontier=frontier,

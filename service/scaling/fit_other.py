@@ -158,12 +158,13 @@ def fit_data_constrained(
     log_l: FloatArray,
     delta: float,
     base: Chinchilla,
+    *,
     theta0: FloatArray | None = None,
 ) -> tuple[DataConstrained, LocalFit]:
     """Polish all seven parameters from the one-epoch fit ``base`` and the best R* on a grid."""
 
     def fun(x: FloatArray) -> float:
-        pred = dc_from_theta(x).predict(params, tokens, unique_tokens)
+        pred = dc_from_theta(x).predict(params, tokens, unique_tokens=unique_tokens)
         return float(huber(np.log(pred) - log_l, delta).sum())
 
     if theta0 is None:

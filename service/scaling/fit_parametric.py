@@ -37,7 +37,7 @@ class Polished:
     converged: NDArray[np.bool_]  # (K,)
 
 
-def exponent_grid(n: int = 36) -> FloatArray:
+def exponent_grid(*, n: int = 36) -> FloatArray:
     return np.geomspace(0.02, 3.0, n)
 
 
@@ -96,7 +96,7 @@ def _line_search(
     out[:, 3:] = np.clip(out[:, 3:], lo, hi)
     f_out = np.full(theta.shape[0], np.inf)
     if full_step_first:
-        f_out = chinchilla_objective(out, log_n, log_d, log_l, delta, weights)
+        f_out = chinchilla_objective(out, log_n, log_d, log_l, delta, weights=weights)
     retry = np.flatnonzero(~(f_out < f)) if full_step_first else np.arange(theta.shape[0])
     if retry.size == 0:
         return out, f_out
@@ -104,7 +104,7 @@ def _line_search(
     cand = theta[None, retry] + lengths[:, None, None] * step[None, retry]
     cand[..., 3:] = np.clip(cand[..., 3:], lo, hi)
     wt = None if weights is None else np.tile(weights[retry], (lengths.size, 1))
-    fc = chinchilla_objective(cand.reshape(-1, 5), log_n, log_d, log_l, delta, wt)
+    fc = chinchilla_objective(cand.reshape(-1, 5), log_n, log_d, log_l, delta, weights=wt)
     fc = fc.reshape(lengths.size, retry.size)
     best = np.argmin(fc, axis=0)
     out[retry] = cand[best, np.arange(retry.size)]
@@ -118,10 +118,10 @@ def newton_polish(
     log_d: FloatArray,
     log_l: FloatArray,
     delta: float,
+    *,
     weights: FloatArray | None = None,
     maxiter: int = 200,
     rtol: float = 1e-13,
-    *,
     full_step_first: bool = False,
 ) -> Polished:
     """Damped Newton from K starts at once.
@@ -133,7 +133,7 @@ def newton_polish(
     theta = np.array(starts, dtype=np.float64, copy=True)
     K = theta.shape[0]
     lam = np.full(K, 1e-8)
-    f = chinchilla_objective(theta, log_n, log_d, log_l, delta, weights)
+    f = chinchilla_objective(theta, log_n, log_d, log_l, delta, weights=weights)
     active = np.ones(K, dtype=bool)
     iterations = 0
     for iterations in range(1, maxiter + 1):  # noqa: B007
@@ -142,7 +142,7 @@ def newton_polish(
             break
         th = theta[idx]
         w = None if weights is None else weights[idx]
-        _, g, H = chinchilla_derivatives(th, log_n, log_d, log_l, delta, w)
+        _, g, H = chinchilla_derivatives(th, log_n, log_d, log_l, delta, weights=w)
         # A start whose derivatives overflowed (e.g. a loss of 1e-300 among normal ones) stops
         # where it is; the others go on (eigh of a non-finite matrix raises LinAlgError).
         finite = np.isfinite(H).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
@@ -177,6 +177,7 @@ def global_fit(
     log_d: FloatArray,
     loss: FloatArray,
     delta: float,
+    *,
     n_starts: int = 24,
     grid: FloatArray | None = None,
 ) -> Polished:
@@ -233,7 +234,7 @@ def bootstrap_refits(
     def refit(start: int, stop: int) -> Polished:
         w = counts[start:stop].astype(np.float64)
         starts = np.repeat(theta0.reshape(1, 5), w.shape[0], axis=0)
-        return newton_polish(starts, log_n, log_d, log_l, delta, w, full_step_first=True)
+        return newton_polish(starts, log_n, log_d, log_l, delta, weights=w, full_step_first=True)
 
     iterations, done = 0, 0
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))

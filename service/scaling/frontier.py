@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from service.scaling.laws import as_plain_floats
+
 FloatArray = NDArray[np.float64]
 
 
@@ -27,6 +29,9 @@ class Frontier:
 
     name: ClassVar[str] = "frontier"
     param_names: ClassVar[tuple[str, ...]] = ("k_N", "a", "k_D", "b", "k_L", "gamma")
+
+    def __post_init__(self) -> None:
+        as_plain_floats(self)
 
     def params(self, flops: ArrayLike) -> FloatArray:
         return np.asarray(self.k_N * np.asarray(flops, dtype=np.float64) ** self.a)
@@ -52,7 +57,7 @@ class Frontier:
 
 
 def fit_power_law(
-    flops: FloatArray, y: FloatArray, sigma_log: FloatArray | None = None
+    flops: FloatArray, y: FloatArray, *, sigma_log: FloatArray | None = None
 ) -> tuple[float, float, NDArray[np.float64]]:
     """Weighted least squares of log y = log k + p log C; returns k, p and cov(log k, p)."""
     X = np.stack([np.ones_like(flops), np.log(flops)], axis=1)
@@ -71,9 +76,10 @@ def frontier_from_points(
     flops: FloatArray,
     params_opt: FloatArray,
     loss_opt: FloatArray,
+    *,
     sigma_log_n: FloatArray | None = None,
 ) -> Frontier:
-    k_N, a, _ = fit_power_law(flops, params_opt, sigma_log_n)
-    k_D, b, _ = fit_power_law(flops, flops / (6.0 * params_opt), sigma_log_n)
+    k_N, a, _ = fit_power_law(flops, params_opt, sigma_log=sigma_log_n)
+    k_D, b, _ = fit_power_law(flops, flops / (6.0 * params_opt), sigma_log=sigma_log_n)
     k_L, neg_gamma, _ = fit_power_law(flops, loss_opt)
     return Frontier(k_N=k_N, a=a, k_D=k_D, b=b, k_L=k_L, gamma=-neg_gamma)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.scaling.errors import InvalidDataError, UnknownNameError
+from service.scaling.errors import InvalidArgumentError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,16 @@ def accelerator(name: str) -> Accelerator:
     raise UnknownNameError(kind="accelerator", name=name, known=sorted(CATALOGUE))
 
 
-def _check_mfu(mfu: float) -> None:
+def check_mfu(mfu: float) -> None:
     if not 0.0 < mfu <= 1.0:
-        raise InvalidDataError(column="mfu", rows=f"{mfu} (must be in (0, 1])")
+        raise InvalidArgumentError(name="mfu", reason=f"{mfu!r} is not in (0, 1]")
 
 
 def gpu_hours(flops: float, gpu: Accelerator, mfu: float) -> float:
-    _check_mfu(mfu)
+    check_mfu(mfu)
     return flops / (gpu.peak_bf16_flops * mfu * 3600.0)
 
 
 def flops_from_gpu_hours(hours: float, gpu: Accelerator, mfu: float) -> float:
-    _check_mfu(mfu)
+    check_mfu(mfu)
     return hours * gpu.peak_bf16_flops * mfu * 3600.0

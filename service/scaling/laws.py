@@ -7,15 +7,21 @@ available, loss in nats/token. Training compute C = 6 N D FLOPs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from service.scaling.errors import DegenerateDataError, UnknownNameError
+from service.scaling.errors import InvalidArgumentError, UnknownNameError
 
 FloatArray = NDArray[np.float64]
+
+
+def as_plain_floats(value: object) -> None:
+    """Store every field of a frozen dataclass as a Python float (not a numpy scalar)."""
+    for f in fields(value):  # type: ignore[arg-type]
+        object.__setattr__(value, f.name, float(getattr(value, f.name)))
 
 
 @runtime_checkable
@@ -26,7 +32,7 @@ class Law(Protocol):
     param_names: ClassVar[tuple[str, ...]]
 
     def predict(
-        self, params: ArrayLike, tokens: ArrayLike, unique_tokens: ArrayLike | None = None
+        self, params: ArrayLike, tokens: ArrayLike, *, unique_tokens: ArrayLike | None = None
     ) -> FloatArray: ...
 
     def values(self) -> tuple[float, ...]: ...
@@ -47,8 +53,11 @@ class Chinchilla:
     name: ClassVar[str] = "chinchilla"
     param_names: ClassVar[tuple[str, ...]] = ("E", "A", "B", "alpha", "beta")
 
+    def __post_init__(self) -> None:
+        as_plain_floats(self)
+
     def predict(
-        self, params: ArrayLike, tokens: ArrayLike, unique_tokens: ArrayLike | None = None
+        self, params: ArrayLike, tokens: ArrayLike, *, unique_tokens: ArrayLike | None = None
     ) -> FloatArray:
         N = np.asarray(params, dtype=np.float64)
         D = np.asarray(tokens, dtype=np.float64)
@@ -93,8 +102,11 @@ class Kaplan:
     name: ClassVar[str] = "kaplan"
     param_names: ClassVar[tuple[str, ...]] = ("N_c", "D_c", "alpha_N", "alpha_D")
 
+    def __post_init__(self) -> None:
+        as_plain_floats(self)
+
     def predict(
-        self, params: ArrayLike, tokens: ArrayLike, unique_tokens: ArrayLike | None = None
+        self, params: ArrayLike, tokens: ArrayLike, *, unique_tokens: ArrayLike | None = None
     ) -> FloatArray:
         N = np.asarray(params, dtype=np.float64)
         D = np.asarray(tokens, dtype=np.float64)
@@ -136,12 +148,15 @@ class DataConstrained:
         "R_N_star",
     )
 
+    def __post_init__(self) -> None:
+        as_plain_floats(self)
+
     @property
     def base(self) -> Chinchilla:
         return Chinchilla(self.E, self.A, self.B, self.alpha, self.beta)
 
     def effective(
-        self, params: ArrayLike, tokens: ArrayLike, unique_tokens: ArrayLike | None
+        self, params: ArrayLike, tokens: ArrayLike, *, unique_tokens: ArrayLike | None = None
     ) -> tuple[FloatArray, FloatArray]:
         """Effective (N', D') after discounting repeated data and excess parameters."""
         N = np.asarray(params, dtype=np.float64)
@@ -158,9 +173,9 @@ class DataConstrained:
         return np.asarray(N_eff), np.asarray(D_eff)
 
     def predict(
-        self, params: ArrayLike, tokens: ArrayLike, unique_tokens: ArrayLike | None = None
+        self, params: ArrayLike, tokens: ArrayLike, *, unique_tokens: ArrayLike | None = None
     ) -> FloatArray:
-        N_eff, D_eff = self.effective(params, tokens, unique_tokens)
+        N_eff, D_eff = self.effective(params, tokens, unique_tokens=unique_tokens)
         return self.base.predict(N_eff, D_eff)
 
     def values(self) -> tuple[float, ...]:
@@ -190,8 +205,8 @@ def law_from_values(name: str, values: ArrayLike) -> AnyLaw:
     cls = law_class(name)
     v = [float(x) for x in np.asarray(values, dtype=np.float64).ravel()]
     if len(v) != len(cls.param_names):
-        raise DegenerateDataError(
-            target=name, reason=f"expected {len(cls.param_names)} parameters, got {len(v)}"
+        raise InvalidArgumentError(
+            name=f"{name} parameters", reason=f"expected {len(cls.param_names)}, got {len(v)}"
         )
     return cls(*v)
 

@@ -59,6 +59,7 @@ def chinchilla_objective(
     log_d: FloatArray,
     log_l: FloatArray,
     delta: float,
+    *,
     weights: FloatArray | None = None,
 ) -> FloatArray:
     h = huber(chinchilla_residuals(theta, log_n, log_d, log_l), delta)
@@ -73,6 +74,7 @@ def chinchilla_derivatives(
     log_d: FloatArray,
     log_l: FloatArray,
     delta: float,
+    *,
     weights: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Objective (K,), gradient (K, 5) and Hessian (K, 5, 5).

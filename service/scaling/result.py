@@ -13,6 +13,7 @@ from service.scaling.errors import UnknownNameError
 from service.scaling.fit_isoflop import BudgetMinimum
 from service.scaling.frontier import Frontier
 from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, law_from_json
+from service.scaling.result_summary import fit_repr, fit_summary
 
 FloatArray = NDArray[np.float64]
 Source = AnyLaw | Frontier
@@ -32,7 +33,7 @@ def source_from_values(template: Source, values: FloatArray) -> Source:
     return type(template)(*(float(v) for v in values))
 
 
-def derived(law: Source) -> dict[str, float]:
+def allocation_exponents(law: Source) -> dict[str, float]:
     """Allocation exponents a (N_opt ~ C^a) and b (D_opt ~ C^b) implied by the law."""
     if isinstance(law, Frontier):
         return {"a": law.a, "b": law.b}
@@ -51,6 +52,8 @@ class FitResult:
     N_opt observed)| at that budget (isoflop); max_flops: the largest run's compute (FLOPs);
     outliers: row indices with a robust |z| > 4 of the log residual (kept in the fit);
     bootstrap_samples: refitted parameters, one row per resample, in ``law.param_names`` order.
+
+    ``repr`` counts the bootstrap samples instead of listing them; ``summary()`` is a table.
     """
 
     law: Source
@@ -69,13 +72,31 @@ class FitResult:
     bootstrap_samples: tuple[tuple[float, ...], ...] = ()
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("huber_delta", "objective", "rmse_log_loss", "extrapolation_error"):
+            object.__setattr__(self, name, _opt_float(getattr(self, name)))
+        object.__setattr__(self, "max_flops", float(self.max_flops))
+        object.__setattr__(self, "n_runs", int(self.n_runs))
+        object.__setattr__(self, "iterations", int(self.iterations))
+        object.__setattr__(self, "converged", bool(self.converged))
+
+    def __repr__(self) -> str:
+        return fit_repr(self)
+
+    def summary(self, *, confidence: float = 0.95) -> str:
+        """A readable table: law, method, runs, residual RMSE, parameters with their bootstrap
+        intervals at ``confidence`` (where there are samples), outliers and warnings."""
+        return fit_summary(self, confidence)
+
     @property
     def param_names(self) -> tuple[str, ...]:
         return self.law.param_names
 
     @property
     def estimates(self) -> dict[str, float]:
-        return dict(zip(self.law.param_names, self.law.values(), strict=True)) | derived(self.law)
+        return dict(
+            zip(self.law.param_names, self.law.values(), strict=True)
+        ) | allocation_exponents(self.law)
 
     @cached_property
     def samples(self) -> FloatArray:
@@ -87,7 +108,7 @@ class FitResult:
     def sample_laws(self) -> list[Source]:
         return [source_from_values(self.law, row) for row in self.samples]
 
-    def intervals(self, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    def intervals(self, *, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
         """Percentile intervals of every parameter and derived exponent; empty without samples."""
         S = self.samples
         if S.shape[0] == 0:
@@ -124,7 +145,7 @@ class FitResult:
                 "samples": [list(row) for row in self.bootstrap_samples],
             },
             "estimates": self.estimates,
-            "intervals_95": {k: list(v) for k, v in self.intervals(0.95).items()},
+            "intervals_95": {k: list(v) for k, v in self.intervals(confidence=0.95).items()},
         }
 
     @classmethod

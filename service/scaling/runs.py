@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from service.scaling.errors import InvalidDataError
+from service.scaling.errors import InvalidArgumentError, InvalidDataError
 
 FloatArray = NDArray[np.float64]
 
@@ -15,16 +16,37 @@ FloatArray = NDArray[np.float64]
 def _column(name: str, values: ArrayLike | None, n: int | None) -> FloatArray | None:
     if values is None:
         return None
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if n is not None and arr.size != n:
-        raise InvalidDataError(column=name, rows=f"length {arr.size} != {n}")
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(name=f"column {name!r}", reason=f"not numbers: {exc}") from None
+    _check_length(name, arr.size, n)
     bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
     if bad.size:
         raise InvalidDataError(column=name, rows=bad[:20].tolist())
     return arr
 
 
-@dataclass(frozen=True)
+def _check_length(name: str, size: int, n: int | None) -> None:
+    if n is not None and size != n:
+        raise InvalidArgumentError(
+            name=f"column {name!r}", reason=f"{size} values, but params has {n}"
+        )
+
+
+def _labels(name: str, values: ArrayLike | None, dtype: type, n: int) -> NDArray[Any] | None:
+    if values is None:
+        return None
+    arr: NDArray[Any] = np.asarray(values, dtype=dtype).ravel()
+    _check_length(name, arr.size, n)
+    return arr
+
+
+def _span(arr: FloatArray) -> str:
+    return f"{arr.min():.3g}..{arr.max():.3g}" if arr.size else "-"
+
+
+@dataclass(frozen=True, init=False, repr=False, eq=False)
 class RunArrays:
     """Final (or intermediate, for envelope fits) measurements of training runs.
 
@@ -33,29 +55,33 @@ class RunArrays:
     when D > U_D); budget: nominal IsoFLOP budget of the row (FLOPs), if the sweep has one;
     run_id: which run a row belongs to when rows are points on loss curves (envelope fits);
     flags: rows marked by the caller (e.g. quality control); kept, reported, never dropped here.
+
+    Any sequences of numbers are accepted and stored as 1-D float arrays of one length; numeric
+    columns must be finite and positive. Bad input raises ``InvalidArgumentError`` (a
+    ``ValueError``; ``InvalidDataError`` names the offending rows).
     """
 
     params: FloatArray
     tokens: FloatArray
     loss: FloatArray
-    flops: FloatArray = field(default_factory=lambda: np.empty(0))
-    unique_tokens: FloatArray | None = None
-    budget: FloatArray | None = None
-    run_id: NDArray[np.int64] | None = None
-    flags: NDArray[np.bool_] | None = None
+    flops: FloatArray
+    unique_tokens: FloatArray | None
+    budget: FloatArray | None
+    run_id: NDArray[np.int64] | None
+    flags: NDArray[np.bool_] | None
 
-    @classmethod
-    def from_arrays(
-        cls,
+    def __init__(
+        self,
         params: ArrayLike,
         tokens: ArrayLike,
         loss: ArrayLike,
+        *,
         flops: ArrayLike | None = None,
         unique_tokens: ArrayLike | None = None,
         budget: ArrayLike | None = None,
         run_id: ArrayLike | None = None,
         flags: ArrayLike | None = None,
-    ) -> RunArrays:
+    ) -> None:
         N = _column("params", params, None)
         assert N is not None
         n = N.size
@@ -64,43 +90,78 @@ class RunArrays:
         assert D is not None
         assert L is not None
         C = _column("flops", flops, n)
-        return cls(
-            params=N,
-            tokens=D,
-            loss=L,
-            flops=6.0 * N * D if C is None else C,
-            unique_tokens=_column("unique_tokens", unique_tokens, n),
-            budget=_column("budget", budget, n),
-            run_id=None if run_id is None else np.asarray(run_id, dtype=np.int64).ravel(),
-            flags=None if flags is None else np.asarray(flags, dtype=bool).ravel(),
-        )
+        columns: dict[str, Any] = {
+            "params": N,
+            "tokens": D,
+            "loss": L,
+            "flops": 6.0 * N * D if C is None else C,
+            "unique_tokens": _column("unique_tokens", unique_tokens, n),
+            "budget": _column("budget", budget, n),
+            "run_id": _labels("run_id", run_id, np.int64, n),
+            "flags": _labels("flags", flags, bool, n),
+        }
+        for key, value in columns.items():
+            object.__setattr__(self, key, value)
 
-    def __post_init__(self) -> None:
-        if self.flops.size == 0 and self.params.size:
-            object.__setattr__(self, "flops", 6.0 * self.params * self.tokens)
+    @classmethod
+    def from_arrays(
+        cls,
+        params: ArrayLike,
+        tokens: ArrayLike,
+        loss: ArrayLike,
+        *,
+        flops: ArrayLike | None = None,
+        unique_tokens: ArrayLike | None = None,
+        budget: ArrayLike | None = None,
+        run_id: ArrayLike | None = None,
+        flags: ArrayLike | None = None,
+    ) -> RunArrays:
+        """The constructor under its older name."""
+        return cls(
+            params,
+            tokens,
+            loss,
+            flops=flops,
+            unique_tokens=unique_tokens,
+            budget=budget,
+            run_id=run_id,
+            flags=flags,
+        )
 
     def __len__(self) -> int:
         return int(self.params.size)
 
+    def __repr__(self) -> str:
+        optional = [
+            name
+            for name in ("unique_tokens", "budget", "run_id", "flags")
+            if getattr(self, name) is not None
+        ]
+        extra = f", with {', '.join(optional)}" if optional else ""
+        return (
+            f"RunArrays({len(self)} rows: params {_span(self.params)}, "
+            f"tokens {_span(self.tokens)}, loss {_span(self.loss)}{extra})"
+        )
+
     def take(self, index: ArrayLike) -> RunArrays:
         idx = np.asarray(index)
 
-        def sub(a: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
+        def sub(a: NDArray[Any] | None) -> NDArray[Any] | None:
             return None if a is None else a[idx]
 
         return RunArrays(
-            params=self.params[idx],
-            tokens=self.tokens[idx],
-            loss=self.loss[idx],
+            self.params[idx],
+            self.tokens[idx],
+            self.loss[idx],
             flops=self.flops[idx],
-            unique_tokens=sub(self.unique_tokens),  # type: ignore[arg-type]
-            budget=sub(self.budget),  # type: ignore[arg-type]
-            run_id=sub(self.run_id),  # type: ignore[arg-type]
-            flags=sub(self.flags),  # type: ignore[arg-type]
+            unique_tokens=sub(self.unique_tokens),
+            budget=sub(self.budget),
+            run_id=sub(self.run_id),
+            flags=sub(self.flags),
         )
 
 
-def group_budgets(flops: FloatArray, rel_tol: float = 0.1) -> NDArray[np.int64]:
+def group_budgets(flops: FloatArray, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
     """Label rows whose FLOPs lie within ``rel_tol`` of a neighbour's as one budget (0, 1, ...)."""
     order = np.argsort(flops)
     logc = np.log(flops[order])
@@ -110,9 +171,9 @@ def group_budgets(flops: FloatArray, rel_tol: float = 0.1) -> NDArray[np.int64]:
     return labels
 
 
-def budget_labels(runs: RunArrays, rel_tol: float = 0.1) -> NDArray[np.int64]:
+def budget_labels(runs: RunArrays, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
     """Budget group of each row: the nominal budget when given, else FLOPs within tolerance."""
     if runs.budget is not None:
         _, labels = np.unique(runs.budget, return_inverse=True)
         return np.asarray(labels, dtype=np.int64)
-    return group_budgets(runs.flops, rel_tol)
+    return group_budgets(runs.flops, rel_tol=rel_tol)

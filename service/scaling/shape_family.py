@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from service.scaling.errors import InvalidDataError
+from service.scaling.errors import InvalidArgumentError
 from service.scaling.shapes import ModelShape
 
 MIN_ASPECT, TARGET_ASPECT, MAX_ASPECT = 32, 64, 128
@@ -109,7 +109,9 @@ class ShapeFamily:
 
     def __post_init__(self) -> None:
         if min(self.vocab_size, self.context_tokens, self.min_tokens) < 1:
-            raise InvalidDataError(column="shape family", rows=f"{self}")
+            raise InvalidArgumentError(
+                name="shape family", reason=f"{self}: every field must be >= 1"
+            )
 
     @property
     def sizes(self) -> FloatArray:
@@ -127,7 +129,7 @@ class ShapeFamily:
         """Ladder index of the size nearest (in log) to each params."""
         values = np.asarray(params, dtype=np.float64)
         if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise InvalidDataError(column="params", rows=f"{params}")
+            raise InvalidArgumentError(name="params", reason=f"{params!r}: not finite and positive")
         logs = np.log(self.sizes)
         return np.asarray(
             np.argmin(np.abs(np.log(values)[..., None] - logs), axis=-1), dtype=np.int64
@@ -136,7 +138,10 @@ class ShapeFamily:
     def nearest_non_embedding(self, non_embedding_params: float) -> ModelShape:
         """The ladder's shape whose non-embedding count is nearest (Kaplan's convention)."""
         if not np.isfinite(non_embedding_params) or non_embedding_params <= 0:
-            raise InvalidDataError(column="non_embedding_params", rows=f"{non_embedding_params}")
+            raise InvalidArgumentError(
+                name="non_embedding_params",
+                reason=f"{non_embedding_params!r} is not finite and positive",
+            )
         non_emb = _ladder(self.vocab_size)[2]
         return self.shape(int(np.argmin(np.abs(np.log(non_emb / non_embedding_params)))))
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from service.scaling.errors import InvalidDataError
+from service.scaling.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _candidates(aspect_ratio: float) -> tuple[NDArray[np.int64], ...]:
 
 
 def shape_for_params(
-    params: float, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
+    params: float, *, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
 ) -> ModelShape:
     """Closest shape at ``aspect_ratio`` (d_model / n_layer) to ``params`` parameters.
 
@@ -55,7 +55,7 @@ def shape_for_params(
     in Kaplan.
     """
     if not np.isfinite(params) or params <= 0:
-        raise InvalidDataError(column="params", rows=f"{params}")
+        raise InvalidArgumentError(name="params", reason=f"{params!r} is not finite and positive")
     n_layer, d_model, head = _candidates(aspect_ratio)
     ne = 12 * n_layer * d_model.astype(np.float64) ** 2
     count = ne + (vocab_size * d_model if total else 0)

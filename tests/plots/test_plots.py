@@ -263,7 +263,7 @@ def test_data_constrained_curves_use_each_budgets_unique_tokens() -> None:
     assert isinstance(truth, DataConstrained)
     base = sweep(noise=0.0)
     U = np.full(len(base), 2e9)  # small corpus: the larger budgets repeat data
-    L = truth.predict(base.params, base.tokens, U)
+    L = truth.predict(base.params, base.tokens, unique_tokens=U)
     runs = RunArrays.from_arrays(base.params, base.tokens, L, unique_tokens=U)
     assert np.any(runs.tokens > U)
     res = FitResult(

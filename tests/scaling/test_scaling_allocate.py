@@ -69,22 +69,22 @@ def test_target_loss_inverts_the_frontier(law: Chinchilla, log10_c: float) -> No
 def test_constraints_bind_and_cost_loss() -> None:
     law = preset("chinchilla-2022").law
     free = recommend(law, FlopBudget(1e24))
-    capped = recommend(law, FlopBudget(1e24), Constraints(max_params=free.params / 4))
+    capped = recommend(law, FlopBudget(1e24), constraints=Constraints(max_params=free.params / 4))
     assert capped.params == pytest.approx(free.params / 4)
     assert capped.flops == pytest.approx(1e24)
     assert capped.loss > free.loss
     assert capped.binding == ("max_params",)
-    short = recommend(law, FlopBudget(1e24), Constraints(max_tokens=free.tokens / 3))
+    short = recommend(law, FlopBudget(1e24), constraints=Constraints(max_tokens=free.tokens / 3))
     assert short.tokens == pytest.approx(free.tokens / 3)
     assert short.binding == ("max_tokens",)
     with pytest.raises(InfeasibleConstraintsError):
-        recommend(law, FlopBudget(1e24), Constraints(max_params=1e9, max_tokens=1e10))
+        recommend(law, FlopBudget(1e24), constraints=Constraints(max_params=1e9, max_tokens=1e10))
 
 
 def test_inference_demand_favours_smaller_longer_trained_models() -> None:
     law = preset("chinchilla-2022").law
     base = recommend(law, FlopBudget(1e23))
-    served = recommend(law, FlopBudget(1e23), Constraints(inference_tokens=2e13))
+    served = recommend(law, FlopBudget(1e23), constraints=Constraints(inference_tokens=2e13))
     assert served.loss == pytest.approx(base.loss, rel=1e-9)
     assert served.params < base.params
     assert served.tokens > base.tokens
@@ -105,12 +105,14 @@ def test_tokens_for_loss_inverts_the_law() -> None:
 def test_unique_tokens_limit_repetition() -> None:
     dc = preset("muennighoff-2023").law
     free = recommend(dc, FlopBudget(1e23))
-    scarce = recommend(dc, FlopBudget(1e23), Constraints(unique_tokens=5e10))
+    scarce = recommend(dc, FlopBudget(1e23), constraints=Constraints(unique_tokens=5e10))
     assert scarce.loss > free.loss
     assert scarce.flops == pytest.approx(1e23)
     assert scarce.tokens > 5e10  # repeats data rather than starving
     # Without a repetition model, unique tokens cap the tokens.
-    ch = recommend(preset("epoch-2024").law, FlopBudget(1e23), Constraints(unique_tokens=5e10))
+    ch = recommend(
+        preset("epoch-2024").law, FlopBudget(1e23), constraints=Constraints(unique_tokens=5e10)
+    )
     assert ch.tokens == pytest.approx(5e10)
 
 
@@ -166,7 +168,7 @@ def test_intervals_from_bootstrap_cover_the_estimate() -> None:
     for name in ("params", "tokens", "loss"):
         lo, hi = alloc.intervals[name]
         assert lo < getattr(alloc, name) < hi, name
-    assert alloc.law["law"] == "chinchilla"
+    assert alloc.law == res.law
     again = Allocation.from_json(json.loads(json.dumps(alloc.to_json())))
     assert again == alloc
 
@@ -198,7 +200,9 @@ def test_target_loss_with_constraints_and_progress() -> None:
     seen: list[float] = []
     free = recommend(res, TargetLoss(2.3))
     capped = Constraints(max_params=free.params / 3)
-    alloc = recommend(res, TargetLoss(2.3), capped, confidence=0.8, progress=seen.append)
+    alloc = recommend(
+        res, TargetLoss(2.3), constraints=capped, confidence=0.8, progress=seen.append
+    )
     assert alloc.params == pytest.approx(free.params / 3)
     assert alloc.binding == ("max_params",)
     assert alloc.loss == pytest.approx(2.3, rel=1e-6)

@@ -9,9 +9,9 @@ import pytest
 
 from service.scaling import (
     Chinchilla,
-    DegenerateDataError,
     FitResult,
     InsufficientBudgetError,
+    InvalidArgumentError,
     InvalidBudgetError,
     Plan,
     RunArrays,
@@ -173,9 +173,9 @@ def test_degenerate_inputs_raise_typed_errors() -> None:
     with pytest.raises(InsufficientBudgetError, match="3 budgets a decade apart") as exc3:
         plan_runs(EMPTY, None, 1e24, 1e30, 1e16)  # too small a max for three decades
     assert exc3.value.details["have_name"] == "max_flops_per_run"
-    with pytest.raises(DegenerateDataError, match="half_width"):
+    with pytest.raises(InvalidArgumentError, match="half_width"):
         plan_runs(EMPTY, None, 1e24, 1e23, 1e22, half_width=0.0)
-    with pytest.raises(DegenerateDataError, match="5 to 7 sizes"):
+    with pytest.raises(InvalidArgumentError, match="5 to 7 sizes"):
         plan_runs(EMPTY, None, 1e24, 1e23, 1e22, n_sizes=3)
 
 

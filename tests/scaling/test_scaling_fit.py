@@ -86,7 +86,7 @@ def test_bootstrap_intervals_cover_truth_at_about_nominal_rate() -> None:
     for k in range(trials):
         rng = np.random.default_rng(1000 + k)
         runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 5), n_sizes=7, noise=0.01, rng=rng)
-        iv = fit(runs, bootstrap=300, seed=k, holdout=False).intervals(0.9)
+        iv = fit(runs, bootstrap=300, seed=k, holdout=False).intervals(confidence=0.9)
         for name in hits:
             want = getattr(truth, name)
             hits[name] += iv[name][0] <= want <= iv[name][1]
@@ -112,7 +112,7 @@ def test_fit_round_trips_through_json_with_samples(epoch_runs: RunArrays) -> Non
     res = fit(epoch_runs, bootstrap=50, seed=1)
     again = FitResult.from_json(json.loads(json.dumps(res.to_json())))
     assert again == res
-    assert again.intervals(0.9) == res.intervals(0.9)
+    assert again.intervals(confidence=0.9) == res.intervals(confidence=0.9)
     # A stored fit gives allocation intervals without refitting.
     alloc = recommend(again, FlopBudget(1e23))
     assert alloc.intervals["params"][0] < alloc.params < alloc.intervals["params"][1]
@@ -166,12 +166,16 @@ def test_data_constrained_fit_recovers_repetition_half_life() -> None:
                 D.append(d)
                 U.append(d / epochs)
     N_a, D_a, U_a = np.array(N), np.array(D), np.array(U)
-    L = truth.predict(N_a, D_a, U_a) * np.exp(rng.normal(0, 0.002, N_a.size))
+    L = truth.predict(N_a, D_a, unique_tokens=U_a) * np.exp(rng.normal(0, 0.002, N_a.size))
     res = fit(RunArrays.from_arrays(N_a, D_a, L, unique_tokens=U_a), law="data_constrained")
     est = res.law
     assert isinstance(est, DataConstrained)
     assert est.R_D_star == pytest.approx(truth.R_D_star, rel=0.3)
-    np.testing.assert_allclose(est.predict(N_a, D_a, U_a), truth.predict(N_a, D_a, U_a), rtol=0.01)
+    np.testing.assert_allclose(
+        est.predict(N_a, D_a, unique_tokens=U_a),
+        truth.predict(N_a, D_a, unique_tokens=U_a),
+        rtol=0.01,
+    )
 
 
 def test_envelope_recovers_allocation_exponent_from_loss_curves() -> None:

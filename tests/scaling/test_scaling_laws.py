@@ -35,18 +35,18 @@ def test_data_constrained_without_repetition_is_chinchilla_below_n_opt() -> None
     dc = preset("muennighoff-2023").law
     assert isinstance(dc, DataConstrained)
     N, D = np.array([1e8, 5e8]), np.array([1e11, 3e11])  # small models, ample data
-    np.testing.assert_allclose(dc.predict(N, D, D), dc.base.predict(N, D), rtol=1e-12)
+    np.testing.assert_allclose(dc.predict(N, D, unique_tokens=D), dc.base.predict(N, D), rtol=1e-12)
 
 
 def test_repeated_data_is_worth_less_than_fresh_data() -> None:
     dc = preset("muennighoff-2023").law
     N, D = 1e9, 1e11
     fresh = (
-        float(dc.predict(N, D, D)[0])
-        if np.ndim(dc.predict(N, D, D))
-        else float(dc.predict(N, D, D))
+        float(dc.predict(N, D, unique_tokens=D)[0])
+        if np.ndim(dc.predict(N, D, unique_tokens=D))
+        else float(dc.predict(N, D, unique_tokens=D))
     )
-    repeated = [float(dc.predict(N, D, D / epochs)) for epochs in (2, 4, 16, 64)]
+    repeated = [float(dc.predict(N, D, unique_tokens=D / epochs)) for epochs in (2, 4, 16, 64)]
     assert fresh < repeated[0] < repeated[1] < repeated[2] < repeated[3]
     # Few epochs are almost as good as fresh data (Muennighoff et al.: ~4 epochs).
     assert repeated[1] - fresh < 0.02

@@ -56,7 +56,7 @@ def test_no_start_of_the_paper_grid_beats_our_optimum(epoch_runs: RunArrays) -> 
 
 def test_bootstrap_intervals_resemble_epochs(epoch_runs: RunArrays) -> None:
     res = fit(epoch_runs, bootstrap=400, seed=3, holdout=False)
-    iv = res.intervals(0.95)
+    iv = res.intervals(confidence=0.95)
     # Epoch's 95% intervals (4000 resamples): E (1.769, 1.871), alpha (0.317, 0.373),
     # beta (0.331, 0.415). Ours should overlap them closely.
     for name, (lo, hi) in {
