@@ -4,37 +4,51 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.table import Table
 
+from service.cli.options import JsonFlag, PresetOption
+from service.fits.recommend import DEFAULT_MFU, budget_of
 from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
-from service.scaling import (
-    Constraints,
-    FitResult,
-    FlopBudget,
-    GpuHoursBudget,
-    Hardware,
-    MoneyBudget,
-    ScalingError,
-    TargetLoss,
-    fit,
-    preset,
-    recommend,
-)
+from service.scaling import Constraints, FitResult, ScalingError, fit, preset, recommend
 from service.scaling.allocate import Allocation, Budget
 from service.scaling.presets import Preset
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+from service.schemas.fits import LawName, MethodName
+from service.schemas.recommendations import BudgetSpec
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     Console(stderr=True).print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+def _budget(**options: float | str | None) -> Budget:
+    """The budget the API would read from these fields (`budget_of`), or exit 2 saying why."""
+    try:
+        spec = BudgetSpec.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        raise _fail("; ".join(_invalid(error) for error in exc.errors())) from exc
+    return budget_of(spec)
+
+
+def _invalid(error: ErrorDetails) -> str:
+    """The API's words about its budget fields, in terms of this command's options."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    fields = "|".join(name for name in BudgetSpec.model_fields if "_" in name)
+    message = re.sub(rf"\b({fields})\b", lambda m: _option(m[0]), message)
+    return "".join(f"{_option(str(part))}: " for part in error["loc"]) + message
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def _fmt(v: float | None) -> str:
@@ -117,12 +131,8 @@ def register(app: typer.Typer) -> None:
                 + "."
             ),
         ],
-        law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = (
-            "chinchilla"
-        ),
-        method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = (
-            "parametric"
-        ),
+        law: Annotated[LawName, typer.Option(help="The law's form.")] = "chinchilla",
+        method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
         bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")] = 0,
         seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
         huber_delta: Annotated[float, typer.Option(help="Huber delta on log loss.")] = 1e-3,
@@ -185,7 +195,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("recommend")
     def recommend_command(
-        law: Annotated[str | None, typer.Option("--law", help="A preset name.")] = None,
+        preset_name: PresetOption = None,
         fit_file: Annotated[Path | None, typer.Option("--fit", help="JSON from `fit --json`.")] = (
             None
         ),
@@ -196,7 +206,9 @@ def register(app: typer.Typer) -> None:
             None
         ),
         gpu: Annotated[str, typer.Option(help="Accelerator (see catalogue).")] = "H100-SXM",
-        mfu: Annotated[float, typer.Option(help="Model FLOPs utilisation.")] = 0.4,
+        mfu: Annotated[
+            float | None, typer.Option(help=f"Model FLOPs utilisation (default: {DEFAULT_MFU}).")
+        ] = None,
         usd_per_gpu_hour: Annotated[float | None, typer.Option(help="Price per GPU-hour.")] = (
             None
         ),
@@ -206,32 +218,36 @@ def register(app: typer.Typer) -> None:
         inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
         confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
         json_out: JsonFlag = False,
+        old_law: Annotated[str | None, typer.Option("--law", hidden=True)] = None,
     ) -> None:
         """Recommend params and tokens for a budget under a preset law or a stored fit."""
-        if (law is None) == (fit_file is None):
-            raise _fail("give exactly one of --law PRESET or --fit FIT.json")
+        if old_law is not None:
+            Console(stderr=True).print(
+                "[yellow]warning:[/yellow] --law is deprecated; use --preset"
+            )
+            preset_name = preset_name or old_law
+        if (preset_name is None) == (fit_file is None):
+            raise _fail("give exactly one of --preset NAME or --fit FIT.json")
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
-        budget: Budget
-        if flops is not None:
-            budget = FlopBudget(flops, hw)
-        elif gpu_hours is not None:
-            budget = GpuHoursBudget(gpu_hours, hw)
-        elif usd is not None:
-            budget = MoneyBudget(usd, hw)
-        else:
-            assert target_loss is not None
-            budget = TargetLoss(target_loss, hw)
+        budget = _budget(
+            flops=flops,
+            gpu_hours=gpu_hours,
+            usd=usd,
+            target_loss=target_loss,
+            gpu=gpu,
+            mfu=mfu,
+            usd_per_gpu_hour=usd_per_gpu_hour,
+        )
         cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
         try:
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))
             else:
-                assert law is not None
-                source = preset(law)
+                assert preset_name is not None
+                source = preset(preset_name)
             alloc = recommend(source, budget, cons, confidence)
         except (OSError, ValueError, KeyError) as exc:
             raise _fail(f"cannot read fit: {exc}") from exc

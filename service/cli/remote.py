@@ -32,6 +32,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from service.cli.options import SCOPES, JsonFlag, PresetOption, ScopeOption
 from service.client import (
     ApiError,
     ConflictError,
@@ -40,10 +41,11 @@ from service.client import (
     RunFilters,
     ScalingClient,
 )
+from service.client.core import ImportFormat
 from service.io.table import TableError, accepted_names, parse_mapping
-from service.schemas.fits import FitOut
+from service.schemas.experiments import FlopsFormula, ParamConvention
+from service.schemas.fits import FitOut, LawName, MethodName
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlanOut
-from service.schemas.keys import Scope
 from service.schemas.recommendations import Recommendation
 from service.schemas.runs import RunOut
 
@@ -69,7 +71,7 @@ autofill_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JobOrigin = Literal["request", "plan", "autofill"]
 ExperimentArg = Annotated[str, typer.Argument(help="The experiment's name.")]
 
 EXIT_API_ERROR = 1
@@ -207,9 +209,11 @@ def experiments_create(
     name: ExperimentArg,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     param_convention: Annotated[
-        str, typer.Option(help="total (Chinchilla) or non_embedding (Kaplan).")
+        ParamConvention, typer.Option(help="Chinchilla counts total, Kaplan non_embedding.")
     ] = "total",
-    flops_formula: Annotated[str, typer.Option(help="6ND or reported.")] = "6ND",
+    flops_formula: Annotated[
+        FlopsFormula, typer.Option(help="FLOPs as 6ND or as the runs report them.")
+    ] = "6ND",
     json_out: JsonFlag = False,
 ) -> None:
     """Create an experiment."""
@@ -268,7 +272,7 @@ def runs_import(
     file: Annotated[Path, typer.Argument(help="CSV or JSON-lines file of runs.", exists=True)],
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="Experiment name.")],
     format: Annotated[
-        str | None, typer.Option(help="csv or jsonl (default: from the file's suffix).")
+        ImportFormat | None, typer.Option(help="Default: from the file's suffix.")
     ] = None,
     column: Annotated[
         list[str] | None,
@@ -293,12 +297,6 @@ def runs_import(
     except TableError as exc:
         _err().print(f"[red]error:[/red] --column: {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    fmt: Literal["csv", "jsonl"] | None = None
-    if format is not None:
-        if format not in ("csv", "jsonl"):
-            _err().print("[red]error:[/red] --format is csv or jsonl")
-            raise typer.Exit(2)
-        fmt = "csv" if format == "csv" else "jsonl"
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -319,7 +317,7 @@ def runs_import(
         result = api.import_runs(
             experiment,
             file,
-            format=fmt,
+            format=format,
             progress=report,
             columns=columns,
             derive_keys=derive_keys,
@@ -441,8 +439,8 @@ def _print_fit(fit: FitOut, plot_url: str) -> None:
 def fit_command(
     ctx: typer.Context,
     experiment: ExperimentArg,
-    law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = "chinchilla",
-    method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = "parametric",
+    law: Annotated[LawName, typer.Option(help="The law's form.")] = "chinchilla",
+    method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     wait: Annotated[bool, typer.Option(help="Follow a background fit to its end.")] = True,
@@ -552,10 +550,12 @@ def recommend_command(
     experiment: Annotated[
         str | None, typer.Argument(help="Use this experiment's current fit.")
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Or a published law (see `laws`).")] = None,
+    preset: PresetOption = None,
     fit_id: Annotated[int | None, typer.Option("--fit-id", help="Or a fit by id.")] = None,
-    law: Annotated[str, typer.Option(help="Law of the experiment's fit.")] = "chinchilla",
-    method: Annotated[str, typer.Option(help="Method of the experiment's fit.")] = "parametric",
+    law: Annotated[LawName, typer.Option(help="Law of the experiment's fit.")] = "chinchilla",
+    method: Annotated[MethodName, typer.Option(help="Method of the experiment's fit.")] = (
+        "parametric"
+    ),
     flops: Annotated[float | None, typer.Option(help="Training FLOPs.")] = None,
     gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours (with --gpu, --mfu).")] = None,
     usd: Annotated[float | None, typer.Option(help="Dollars (with --usd-per-gpu-hour).")] = None,
@@ -669,17 +669,11 @@ def keys_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+    scope: ScopeOption,
 ) -> None:
     """Create a key; prints its token (shown once) on stdout."""
-    scopes: list[Scope] = []
-    for s in scope:
-        if s not in ("read", "write", "admin"):
-            _err().print(f"[red]error:[/red] unknown scope {escape(repr(s))}")
-            raise typer.Exit(2)
-        scopes.append("read" if s == "read" else "write" if s == "write" else "admin")
     with _api(ctx) as api:
-        created = api.create_key(name, scopes)
+        created = api.create_key(name, [SCOPES[s] for s in scope])
     _err().print(f"created key {created.prefix}; the token is shown once:")
     typer.echo(created.token)
 
@@ -737,16 +731,6 @@ def _trainer_fields(text: str | None) -> dict[str, Any] | None:
         _err().print("[red]error:[/red] --trainer is a JSON object")
         raise typer.Exit(2)
     return fields
-
-
-def _job_status(value: str | None) -> JobStatus | None:
-    if value is None:
-        return None
-    for status in JOB_STATUSES:
-        if value == status:
-            return status
-    _err().print(f"[red]error:[/red] --status is one of {', '.join(JOB_STATUSES)}")
-    raise typer.Exit(2)
 
 
 def _plan_fields(
@@ -872,19 +856,16 @@ def _jobs_table(jobs: list[JobOut], title: str) -> Table:
 def jobs_list(
     ctx: typer.Context,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
-    status: Annotated[
-        str | None, typer.Option(help="queued, running, succeeded, failed or cancelled.")
-    ] = None,
-    origin: Annotated[str | None, typer.Option(help="request, plan or autofill.")] = None,
+    status: Annotated[JobStatus | None, typer.Option()] = None,
+    origin: Annotated[JobOrigin | None, typer.Option(help="Who queued them.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
     json_out: JsonFlag = False,
 ) -> None:
     """List jobs, newest first."""
-    wanted = _job_status(status)
     with _api(ctx) as api:
         jobs: list[JobOut] = []
         for job in api.iter_jobs(
-            experiment=experiment, status=wanted, origin=origin, page_size=min(limit, 1000)
+            experiment=experiment, status=status, origin=origin, page_size=min(limit, 1000)
         ):
             if len(jobs) >= limit:
                 break

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from service.cli.options import ScopeOption
 from service.settings import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -140,14 +141,15 @@ def openapi() -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+    scope: ScopeOption,
 ) -> None:
     """Create a key and print its token (shown once)."""
     from service import auth
 
+    scopes = [s.value for s in scope]
     with _session() as session:
-        row, token = auth.create_key(session, name, scope)
-    err.print(f"created key {row.prefix} ({','.join(scope)}); the token is shown once:")
+        row, token = auth.create_key(session, name, scopes)
+    err.print(f"created key {row.prefix} ({','.join(scopes)}); the token is shown once:")
     typer.echo(token)
 
 
