@@ -19,7 +19,7 @@ from service.fits.recommend import DEFAULT_MFU, budget_of
 from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.scaling import Constraints, FitResult, ScalingError, fit, preset, recommend
-from service.scaling.allocate import Allocation, Budget
+from service.scaling.allocate import Allocation
 from service.scaling.presets import Preset
 from service.schemas.fits import LawName, MethodName
 from service.schemas.recommendations import BudgetSpec
@@ -30,13 +30,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _budget(**options: float | str | None) -> Budget:
-    """The budget the API would read from these fields (`budget_of`), or exit 2 saying why."""
+def _budget_spec(**options: float | str | None) -> BudgetSpec:
+    """The budget as the API reads it (then `budget_of` maps it to FLOPs), or exit 2 saying why."""
     try:
-        spec = BudgetSpec.model_validate({k: v for k, v in options.items() if v is not None})
+        return BudgetSpec.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
         raise _fail("; ".join(_invalid(error) for error in exc.errors())) from exc
-    return budget_of(spec)
 
 
 def _invalid(error: ErrorDetails) -> str:
@@ -231,7 +230,7 @@ def register(app: typer.Typer) -> None:
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        budget = _budget(
+        spec = _budget_spec(
             flops=flops,
             gpu_hours=gpu_hours,
             usd=usd,
@@ -240,19 +239,20 @@ def register(app: typer.Typer) -> None:
             mfu=mfu,
             usd_per_gpu_hour=usd_per_gpu_hour,
         )
-        cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
         try:
+            budget = budget_of(spec)
+            cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))
             else:
                 assert preset_name is not None
                 source = preset(preset_name)
-            alloc = recommend(source, budget, cons, confidence)
-        except (OSError, ValueError, KeyError) as exc:
-            raise _fail(f"cannot read fit: {exc}") from exc
+            alloc = recommend(source, budget, constraints=cons, confidence=confidence)
         except ScalingError as exc:
             raise _fail(str(exc)) from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise _fail(f"cannot read fit: {exc}") from exc
         if json_out:
             typer.echo(json.dumps(alloc.to_json()))
         else:
