@@ -66,7 +66,7 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
         "--trainer",
         '{"device": "cpu"}',
     )
-    assert "queued 2 job(s) for tiny" in shown
+    assert "queued 2 jobs for tiny" in shown
     mine = json.loads(invoke(remote, "jobs", "list", "--experiment", "tiny", "--json"))[:2]
     assert [job["origin"] for job in mine] == ["request", "request"]
     assert mine[0]["config"]["trainer"]["seed"] == 7
