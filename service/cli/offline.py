@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.cli.options import JsonFlag, PresetOption
+from service.cli.output import count
 from service.fits.recommend import DEFAULT_MFU, budget_of
 from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
@@ -57,7 +58,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"{result.law.name} fit ({result.method}, {result.n_runs} runs)")
+    table = Table(title=f"{result.law.name} fit ({result.method}, {count(result.n_runs, 'run')})")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column("95% interval", justify="right")
@@ -106,7 +107,7 @@ def _print_allocation(a: Allocation, console: Console) -> None:
     s = a.shape
     table.add_row(
         "shape",
-        f"{s.n_layer} layer{'s' * (s.n_layer != 1)} x d_model {s.d_model}, {s.n_heads} heads",
+        f"{count(s.n_layer, 'layer')} x d_model {s.d_model}, {count(s.n_heads, 'head')}",
         "",
     )
     console.print(table)
@@ -157,8 +158,8 @@ def register(app: typer.Typer) -> None:
         experiments = parsed.experiments()
         if experiment is None and len(experiments) > 1:
             raise _fail(
-                f"{file} holds {len(experiments)} experiments; pick one with --experiment: "
-                + ", ".join(experiments)
+                f"{file} holds {count(len(experiments), 'experiment')}; pick one with "
+                "--experiment: " + ", ".join(experiments)
             )
         if experiment is not None and experiment not in experiments:
             raise _fail(f"no experiment {experiment!r}; known: {', '.join(experiments)}")
