@@ -1,6 +1,8 @@
 """`scaling-service remote plan|jobs|autofill` against a live server and a simulated worker."""
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -9,6 +11,7 @@ from service.cli.main import app
 from tests.client.conftest import JobServer, ticking
 from tests.conftest import ADMIN_TOKEN
 
+AUTOPILOT_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "autopilot.md"
 TINY = [
     "--target-flops",
     "1e15",
@@ -153,3 +156,32 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
     resumed = json.loads(invoke(remote, "autofill", "set", "auto", "--enable", "--json"))
     assert resumed["settings"] == out["settings"]
     assert "404" in invoke(remote, "autofill", "show", "absent", code=1)
+
+
+def _documented(text: str, starts: str) -> list[str]:
+    """The arguments after `scaling-service` of the documented command that starts so."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(starts))
+    command = lines[first]
+    for line in lines[first + 1 :]:
+        if not command.endswith("\\"):
+            break
+        command = command[:-1] + line
+    return shlex.split(command, comments=True)[1:]
+
+
+def test_the_autopilot_guide_runs_as_written(remote: CliRunner) -> None:
+    """docs/autopilot.md's own commands: create, plan, then `autofill set ... --trainer`."""
+    guide = AUTOPILOT_GUIDE.read_text()
+    for starts in (
+        "scaling-service remote experiments create bytes",
+        "scaling-service remote plan bytes",
+        "scaling-service remote autofill set bytes",
+    ):
+        args = _documented(guide, starts)
+        assert remote.invoke(app, args).exit_code == 0, args
+    shown = json.loads(invoke(remote, "autofill", "show", "bytes", "--json"))
+    trainer = {"device": "cpu", "threads": 1, "shape": {"context_tokens": 64}}
+    assert shown["settings"]["trainer"] == trainer
+    assert shown["settings"]["enabled"] is True
+    assert shown["settings"]["experiment_budget_flops"] == 2e13
