@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -23,7 +24,7 @@ from service.scaling import Constraints, FitResult, ScalingError, fit, preset, r
 from service.scaling.allocate import Allocation
 from service.scaling.presets import Preset
 from service.schemas.fits import LawName, MethodName
-from service.schemas.recommendations import BudgetSpec
+from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -31,19 +32,23 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _budget_spec(**options: float | str | None) -> BudgetSpec:
-    """The budget as the API reads it (then `budget_of` maps it to FLOPs), or exit 2 saying why."""
+Spec = TypeVar("Spec", BudgetSpec, ConstraintsSpec)
+
+
+def _as_the_api_reads(spec: type[Spec], **options: float | str | None) -> Spec:
+    """The options as the API's request model of them, or exit 2 saying why."""
     try:
-        return BudgetSpec.model_validate({k: v for k, v in options.items() if v is not None})
+        return spec.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        raise _fail("; ".join(_invalid(error) for error in exc.errors())) from exc
+        reasons = (_invalid(error, spec.model_fields) for error in exc.errors())
+        raise _fail("; ".join(reasons)) from exc
 
 
-def _invalid(error: ErrorDetails) -> str:
-    """The API's words about its budget fields, in terms of this command's options."""
+def _invalid(error: ErrorDetails, fields: Iterable[str]) -> str:
+    """The API's words about its fields, in terms of this command's options."""
     message = str(error["msg"]).removeprefix("Value error, ")
-    fields = "|".join(name for name in BudgetSpec.model_fields if "_" in name)
-    message = re.sub(rf"\b({fields})\b", lambda m: _option(m[0]), message)
+    named = "|".join(name for name in fields if "_" in name)
+    message = re.sub(rf"\b({named})\b", lambda m: _option(m[0]), message)
     return "".join(f"{_option(str(part))}: " for part in error["loc"]) + message
 
 
@@ -231,7 +236,8 @@ def register(app: typer.Typer) -> None:
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        spec = _budget_spec(
+        budget_spec = _as_the_api_reads(
+            BudgetSpec,
             flops=flops,
             gpu_hours=gpu_hours,
             usd=usd,
@@ -240,9 +246,16 @@ def register(app: typer.Typer) -> None:
             mfu=mfu,
             usd_per_gpu_hour=usd_per_gpu_hour,
         )
+        constraints = _as_the_api_reads(
+            ConstraintsSpec,
+            max_params=max_params,
+            max_tokens=max_tokens,
+            unique_tokens=unique_tokens,
+            inference_tokens=inference_tokens,
+        )
         try:
-            budget = budget_of(spec)
-            cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
+            budget = budget_of(budget_spec)
+            cons = Constraints(**constraints.model_dump())
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))

@@ -128,7 +128,7 @@ def test_fit_reads_renamed_columns_with_a_mapping(tmp_path: Path) -> None:
     assert mapped["law"] == original["law"]
 
 
-def test_recommend_reads_budgets_as_the_api_does() -> None:
+def test_recommend_reads_budgets_and_constraints_as_the_api_does() -> None:
     """Dollars become FLOPs through the service's own mapping, its checks and its default MFU."""
     by_usd = _json(
         ["recommend", "--preset", "epoch-2024", "--usd", "2e5", "--usd-per-gpu-hour", "2", "--json"]
@@ -143,6 +143,11 @@ def test_recommend_reads_budgets_as_the_api_does() -> None:
     )
     assert bad_mfu.exit_code == 2
     assert "--mfu: Input should be less than or equal to 1" in bad_mfu.output
+    negative = runner.invoke(
+        app, ["recommend", "--preset", "epoch-2024", "--flops", "1e22", "--max-params", "-1"]
+    )
+    assert negative.exit_code == 2
+    assert "--max-params: Input should be greater than 0" in negative.output
 
 
 def test_law_is_a_hidden_deprecated_spelling_of_preset() -> None:
