@@ -45,6 +45,10 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
     table = invoke(remote, "plan", "tiny", *TINY)
     assert "seed plan for tiny: 15 runs" in table
     assert sum("seed IsoFLOP" in line for line in table.splitlines()) == 15  # a line a run
+    narrow = remote.invoke(app, ["remote", "plan", "tiny", *TINY], env={"COLUMNS": "100"})
+    rows = [line for line in narrow.output.splitlines() if "seed" in line and "…" in line]
+    assert len(rows) == 15  # still a line a run: the reason gives way, not the numbers
+    assert all(line.split("│")[1].strip().isdigit() for line in rows)
     plan = json.loads(invoke(remote, "plan", "tiny", *TINY, "--batch-size", "4", "--json"))
     assert plan["phase"] == "seed"
     assert all(run["flops"] <= 1.01e12 for run in plan["runs"])
