@@ -4,37 +4,56 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.table import Table
 
+from service.cli.options import JsonFlag, PresetOption
+from service.cli.output import count
+from service.fits.recommend import DEFAULT_MFU, budget_of
 from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
-from service.scaling import (
-    Constraints,
-    FitResult,
-    FlopBudget,
-    GpuHoursBudget,
-    Hardware,
-    MoneyBudget,
-    ScalingError,
-    TargetLoss,
-    fit,
-    preset,
-    recommend,
-)
-from service.scaling.allocate import Allocation, Budget
+from service.scaling import Constraints, FitResult, ScalingError, fit, preset, recommend
+from service.scaling.allocate import Allocation
 from service.scaling.presets import Preset
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+from service.schemas.fits import LawName, MethodName
+from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     Console(stderr=True).print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+Spec = TypeVar("Spec", BudgetSpec, ConstraintsSpec)
+
+
+def _as_the_api_reads(spec: type[Spec], **options: float | str | None) -> Spec:
+    """The options as the API's request model of them, or exit 2 saying why."""
+    try:
+        return spec.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        reasons = (_invalid(error, spec.model_fields) for error in exc.errors())
+        raise _fail("; ".join(reasons)) from exc
+
+
+def _invalid(error: ErrorDetails, fields: Iterable[str]) -> str:
+    """The API's words about its fields, in terms of this command's options."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    named = "|".join(name for name in fields if "_" in name)
+    message = re.sub(rf"\b({named})\b", lambda m: _option(m[0]), message)
+    return "".join(f"{_option(str(part))}: " for part in error["loc"]) + message
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def _fmt(v: float | None) -> str:
@@ -44,7 +63,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"{result.law.name} fit ({result.method}, {result.n_runs} runs)")
+    table = Table(title=f"{result.law.name} fit ({result.method}, {count(result.n_runs, 'run')})")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column("95% interval", justify="right")
@@ -93,7 +112,7 @@ def _print_allocation(a: Allocation, console: Console) -> None:
     s = a.shape
     table.add_row(
         "shape",
-        f"{s.n_layer} layer{'s' * (s.n_layer != 1)} x d_model {s.d_model}, {s.n_heads} heads",
+        f"{count(s.n_layer, 'layer')} x d_model {s.d_model}, {count(s.n_heads, 'head')}",
         "",
     )
     console.print(table)
@@ -117,12 +136,8 @@ def register(app: typer.Typer) -> None:
                 + "."
             ),
         ],
-        law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = (
-            "chinchilla"
-        ),
-        method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = (
-            "parametric"
-        ),
+        law: Annotated[LawName, typer.Option(help="The law's form.")] = "chinchilla",
+        method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
         bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (0: none).")] = 0,
         seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
         huber_delta: Annotated[float, typer.Option(help="Huber delta on log loss.")] = 1e-3,
@@ -148,8 +163,8 @@ def register(app: typer.Typer) -> None:
         experiments = parsed.experiments()
         if experiment is None and len(experiments) > 1:
             raise _fail(
-                f"{file} holds {len(experiments)} experiments; pick one with --experiment: "
-                + ", ".join(experiments)
+                f"{file} holds {count(len(experiments), 'experiment')}; pick one with "
+                "--experiment: " + ", ".join(experiments)
             )
         if experiment is not None and experiment not in experiments:
             raise _fail(f"no experiment {experiment!r}; known: {', '.join(experiments)}")
@@ -167,7 +182,7 @@ def register(app: typer.Typer) -> None:
                 bootstrap=bootstrap,
                 seed=seed,
             )
-        except ScalingError as exc:
+        except ScalingError as exc:  # first: bad arguments are ScalingErrors and ValueErrors
             for m in messages:
                 Console(stderr=True).print(f"[yellow]warning:[/yellow] {m}")
             raise _fail(str(exc)) from exc
@@ -185,7 +200,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("recommend")
     def recommend_command(
-        law: Annotated[str | None, typer.Option("--law", help="A preset name.")] = None,
+        preset_name: PresetOption = None,
         fit_file: Annotated[Path | None, typer.Option("--fit", help="JSON from `fit --json`.")] = (
             None
         ),
@@ -196,7 +211,9 @@ def register(app: typer.Typer) -> None:
             None
         ),
         gpu: Annotated[str, typer.Option(help="Accelerator (see catalogue).")] = "H100-SXM",
-        mfu: Annotated[float, typer.Option(help="Model FLOPs utilisation.")] = 0.4,
+        mfu: Annotated[
+            float | None, typer.Option(help=f"Model FLOPs utilisation (default: {DEFAULT_MFU}).")
+        ] = None,
         usd_per_gpu_hour: Annotated[float | None, typer.Option(help="Price per GPU-hour.")] = (
             None
         ),
@@ -206,34 +223,47 @@ def register(app: typer.Typer) -> None:
         inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
         confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
         json_out: JsonFlag = False,
+        old_law: Annotated[str | None, typer.Option("--law", hidden=True)] = None,
     ) -> None:
         """Recommend params and tokens for a budget under a preset law or a stored fit."""
-        if (law is None) == (fit_file is None):
-            raise _fail("give exactly one of --law PRESET or --fit FIT.json")
+        if old_law is not None:
+            Console(stderr=True).print(
+                "[yellow]warning:[/yellow] --law is deprecated; use --preset"
+            )
+            preset_name = preset_name or old_law
+        if (preset_name is None) == (fit_file is None):
+            raise _fail("give exactly one of --preset NAME or --fit FIT.json")
         given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
         if sum(given) != 1:
             raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
+        budget_spec = _as_the_api_reads(
+            BudgetSpec,
+            flops=flops,
+            gpu_hours=gpu_hours,
+            usd=usd,
+            target_loss=target_loss,
+            gpu=gpu,
+            mfu=mfu,
+            usd_per_gpu_hour=usd_per_gpu_hour,
+        )
+        constraints = _as_the_api_reads(
+            ConstraintsSpec,
+            max_params=max_params,
+            max_tokens=max_tokens,
+            unique_tokens=unique_tokens,
+            inference_tokens=inference_tokens,
+        )
         try:
-            hw = Hardware(gpu=gpu, mfu=mfu, usd_per_gpu_hour=usd_per_gpu_hour)
-            budget: Budget
-            if flops is not None:
-                budget = FlopBudget(flops, hw)
-            elif gpu_hours is not None:
-                budget = GpuHoursBudget(gpu_hours, hw)
-            elif usd is not None:
-                budget = MoneyBudget(usd, hw)
-            else:
-                assert target_loss is not None
-                budget = TargetLoss(target_loss, hw)
-            cons = Constraints(max_params, max_tokens, unique_tokens, inference_tokens)
+            budget = budget_of(budget_spec)
+            cons = Constraints(**constraints.model_dump())
             source: Preset | FitResult
             if fit_file is not None:
                 source = FitResult.from_json(json.loads(fit_file.read_text()))
             else:
-                assert law is not None
-                source = preset(law)
+                assert preset_name is not None
+                source = preset(preset_name)
             alloc = recommend(source, budget, constraints=cons, confidence=confidence)
-        except ScalingError as exc:  # first: bad arguments are ScalingErrors and ValueErrors
+        except ScalingError as exc:
             raise _fail(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise _fail(f"cannot read fit: {exc}") from exc

@@ -22,16 +22,24 @@ from typing import Annotated, Any, Literal
 
 import httpx
 import typer
-from pydantic import BaseModel
 from pydantic import ValidationError as InvalidRequest
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
+from service.cli.options import SCOPES, JsonFlag, PresetOption, ScopeOption
+from service.cli.output import (
+    KEY_COLUMNS,
+    Column,
+    PlainTable,
+    count,
+    echo_json,
+    print_list,
+    table_of,
+)
 from service.client import (
     ApiError,
     ConflictError,
@@ -40,10 +48,11 @@ from service.client import (
     RunFilters,
     ScalingClient,
 )
+from service.client.core import ImportFormat
 from service.io.table import TableError, accepted_names, parse_mapping
-from service.schemas.fits import FitOut
-from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlanOut
-from service.schemas.keys import Scope
+from service.schemas.experiments import ExperimentOut, FlopsFormula, ParamConvention
+from service.schemas.fits import FitOut, LawName, MethodName
+from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlannedRunOut, PlanOut
 from service.schemas.recommendations import Recommendation
 from service.schemas.runs import RunOut
 
@@ -69,7 +78,7 @@ autofill_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JobOrigin = Literal["request", "plan", "autofill"]
 ExperimentArg = Annotated[str, typer.Argument(help="The experiment's name.")]
 
 EXIT_API_ERROR = 1
@@ -90,17 +99,6 @@ class Remote:
             timeout=self.timeout,
             retry=RetryPolicy(attempts=max(1, self.retries + 1)),
         )
-
-
-class PlainTable(Table):
-    """A table whose string cells and title are shown as written: names, descriptions, run keys
-    and messages come from users and are never read as rich markup."""
-
-    def __init__(self, *headers: str, title: str | None = None, **options: Any) -> None:
-        super().__init__(*headers, title=Text(title) if title is not None else None, **options)
-
-    def add_row(self, *cells: Any, **options: Any) -> None:
-        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
 
 
 def _err() -> Console:
@@ -150,32 +148,23 @@ def _api(ctx: typer.Context) -> Iterator[ScalingClient]:
         client.close()
 
 
+ROW_ERROR_COLUMNS: list[Column[dict[str, Any]]] = [
+    Column("row", lambda item: str(item.get("row", ""))),
+    Column("field", lambda item: str(item.get("field") or "")),
+    Column("message", lambda item: str(item["message"])),
+]
+
+
 def _print_api_error(exc: ApiError) -> None:
     err = _err()
     err.print(f"[red]error {exc.status} {escape(exc.code)}:[/red] {escape(exc.message)}")
     rows = exc.row_errors
     if rows:
-        table = PlainTable("row", "field", "message", title=f"{len(rows)} row errors")
-        for item in rows[:200]:
-            table.add_row(str(item.get("row", "")), str(item.get("field") or ""), item["message"])
-        err.print(table)
+        err.print(table_of(rows[:200], ROW_ERROR_COLUMNS, count(len(rows), "row error")))
         if len(rows) > 200:
             err.print(f"... and {len(rows) - 200} more")
     elif exc.details:
         err.print(json.dumps(exc.details, indent=2))
-
-
-def _echo_json(value: Any) -> None:
-    if isinstance(value, BaseModel):
-        typer.echo(value.model_dump_json())
-    elif isinstance(value, list):
-        typer.echo(
-            json.dumps(
-                [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-            )
-        )
-    else:
-        typer.echo(json.dumps(value))
 
 
 def _fmt(value: float | int | None) -> str:
@@ -187,18 +176,21 @@ def _fmt(value: float | int | None) -> str:
 # -- experiments ---------------------------------------------------------------------------------
 
 
+EXPERIMENT_COLUMNS: list[Column[ExperimentOut]] = [
+    Column("name", lambda e: e.name),
+    Column("runs", lambda e: str(e.run_count)),
+    Column("params", lambda e: e.param_convention),
+    Column("flops", lambda e: e.flops_formula),
+    Column("description", lambda e: e.description),
+]
+
+
 @experiments_app.command("list")
 def experiments_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """List every experiment."""
     with _api(ctx) as api:
         items = list(api.iter_experiments())
-    if json_out:
-        _echo_json(items)
-        return
-    table = PlainTable("name", "runs", "params", "flops", "description", title="experiments")
-    for e in items:
-        table.add_row(e.name, str(e.run_count), e.param_convention, e.flops_formula, e.description)
-    Console().print(table)
+    print_list(items, EXPERIMENT_COLUMNS, title="experiments", json_out=json_out)
 
 
 @experiments_app.command("create")
@@ -207,9 +199,11 @@ def experiments_create(
     name: ExperimentArg,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     param_convention: Annotated[
-        str, typer.Option(help="total (Chinchilla) or non_embedding (Kaplan).")
+        ParamConvention, typer.Option(help="Chinchilla counts total, Kaplan non_embedding.")
     ] = "total",
-    flops_formula: Annotated[str, typer.Option(help="6ND or reported.")] = "6ND",
+    flops_formula: Annotated[
+        FlopsFormula, typer.Option(help="FLOPs as 6ND or as the runs report them.")
+    ] = "6ND",
     json_out: JsonFlag = False,
 ) -> None:
     """Create an experiment."""
@@ -221,7 +215,7 @@ def experiments_create(
             flops_formula=flops_formula,
         )
     if json_out:
-        _echo_json(experiment)
+        echo_json(experiment)
     else:
         _err().print(f"created experiment {escape(experiment.name)}")
 
@@ -232,7 +226,7 @@ def experiments_show(ctx: typer.Context, name: ExperimentArg, json_out: JsonFlag
     with _api(ctx) as api:
         experiment = api.get_experiment(name)
     if json_out:
-        _echo_json(experiment)
+        echo_json(experiment)
         return
     table = PlainTable(show_header=False, title=f"experiment {name}")
     for key, value in experiment.model_dump(mode="json").items():
@@ -268,7 +262,7 @@ def runs_import(
     file: Annotated[Path, typer.Argument(help="CSV or JSON-lines file of runs.", exists=True)],
     experiment: Annotated[str, typer.Option("--experiment", "-e", help="Experiment name.")],
     format: Annotated[
-        str | None, typer.Option(help="csv or jsonl (default: from the file's suffix).")
+        ImportFormat | None, typer.Option(help="Default: from the file's suffix.")
     ] = None,
     column: Annotated[
         list[str] | None,
@@ -293,12 +287,6 @@ def runs_import(
     except TableError as exc:
         _err().print(f"[red]error:[/red] --column: {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    fmt: Literal["csv", "jsonl"] | None = None
-    if format is not None:
-        if format not in ("csv", "jsonl"):
-            _err().print("[red]error:[/red] --format is csv or jsonl")
-            raise typer.Exit(2)
-        fmt = "csv" if format == "csv" else "jsonl"
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -319,22 +307,34 @@ def runs_import(
         result = api.import_runs(
             experiment,
             file,
-            format=fmt,
+            format=format,
             progress=report,
             columns=columns,
             derive_keys=derive_keys,
         )
     if json_out:
-        _echo_json(result)
+        echo_json(result)
         return
     err = _err()
     err.print(
-        f"{escape(file.name)}: {result.rows} rows, {result.created} runs created, "
-        f"{result.existing} already stored (experiment {experiment})"
+        f"{escape(file.name)}: {count(result.rows, 'row')}, "
+        f"{count(result.created, 'run')} created, {result.existing} already stored "
+        f"(experiment {experiment})"
     )
     for warning in result.warnings:
         where = f"row {warning.row}: " if warning.row is not None else ""
         err.print(f"[yellow]warning:[/yellow] {escape(where)}{escape(warning.message)}")
+
+
+RUN_COLUMNS: list[Column[RunOut]] = [
+    Column("id", lambda r: str(r.id)),
+    Column("run_key", lambda r: r.run_key or ""),
+    Column("params", lambda r: _fmt(r.params)),
+    Column("tokens", lambda r: _fmt(r.tokens)),
+    Column("flops", lambda r: _fmt(r.flops)),
+    Column("loss", lambda r: f"{r.loss:.4f}"),
+    Column("excluded", lambda r: r.excluded_reason or "" if r.excluded else ""),
+]
 
 
 @runs_app.command("list")
@@ -369,23 +369,7 @@ def runs_list(
             if limit is not None and len(runs) >= limit:
                 break
             runs.append(run)
-    if json_out:
-        _echo_json(runs)
-        return
-    table = PlainTable(
-        "id", "run_key", "params", "tokens", "flops", "loss", "excluded", title="runs"
-    )
-    for r in runs:
-        table.add_row(
-            str(r.id),
-            r.run_key or "",
-            _fmt(r.params),
-            _fmt(r.tokens),
-            _fmt(r.flops),
-            f"{r.loss:.4f}",
-            r.excluded_reason or "" if r.excluded else "",
-        )
-    Console().print(table)
+    print_list(runs, RUN_COLUMNS, title="runs", json_out=json_out)
 
 
 @runs_app.command("exclude")
@@ -398,7 +382,7 @@ def runs_exclude(
     with _api(ctx) as api:
         for run_id in run_ids:
             api.exclude_run(run_id, reason)
-    _err().print(f"excluded {len(run_ids)} run(s)")
+    _err().print(f"excluded {count(len(run_ids), 'run')}")
 
 
 @runs_app.command("include")
@@ -410,7 +394,7 @@ def runs_include(
     with _api(ctx) as api:
         for run_id in run_ids:
             api.include_run(run_id)
-    _err().print(f"included {len(run_ids)} run(s)")
+    _err().print(f"included {count(len(run_ids), 'run')}")
 
 
 # -- fits ----------------------------------------------------------------------------------------
@@ -418,7 +402,8 @@ def runs_include(
 
 def _print_fit(fit: FitOut, plot_url: str) -> None:
     console = Console()
-    title = f"fit {fit.id}: {fit.law} {fit.method} on {fit.n_runs} runs ({fit.status})"
+    runs = "? runs" if fit.n_runs is None else count(fit.n_runs, "run")
+    title = f"fit {fit.id}: {fit.law} {fit.method} on {runs} ({fit.status})"
     table = PlainTable("parameter", "estimate", "95% interval", title=title)
     intervals = fit.intervals_95 or {}
     for name, value in (fit.parameters or {}).items():
@@ -441,8 +426,8 @@ def _print_fit(fit: FitOut, plot_url: str) -> None:
 def fit_command(
     ctx: typer.Context,
     experiment: ExperimentArg,
-    law: Annotated[str, typer.Option(help="chinchilla | kaplan | data_constrained")] = "chinchilla",
-    method: Annotated[str, typer.Option(help="parametric | isoflop | envelope")] = "parametric",
+    law: Annotated[LawName, typer.Option(help="The law's form.")] = "chinchilla",
+    method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     wait: Annotated[bool, typer.Option(help="Follow a background fit to its end.")] = True,
@@ -474,11 +459,22 @@ def fit_command(
                 fit = api.wait_for(fit.id, timeout=timeout, on_progress=report)
         plot_url = api.plot_url(fit.id, "KIND")
     if json_out:
-        _echo_json(fit)
+        echo_json(fit)
     elif fit.status in ("queued", "running"):
         _err().print(f"fit {fit.id} is {fit.status}: `remote fits show {fit.id}` follows it")
     else:
         _print_fit(fit, plot_url)
+
+
+FIT_COLUMNS: list[Column[FitOut]] = [
+    Column("id", lambda f: str(f.id)),
+    Column("law", lambda f: f.law),
+    Column("method", lambda f: f.method),
+    Column("status", lambda f: f.status),
+    Column("runs", lambda f: str(f.n_runs or "")),
+    Column("stale", lambda f: "yes" if f.stale else ""),
+    Column("created", lambda f: f.created_at.isoformat(timespec="seconds")),
+]
 
 
 @fits_app.command("list")
@@ -486,21 +482,7 @@ def fits_list(ctx: typer.Context, experiment: ExperimentArg, json_out: JsonFlag 
     """An experiment's fits, newest first."""
     with _api(ctx) as api:
         fits = list(api.iter_fits(experiment))
-    if json_out:
-        _echo_json(fits)
-        return
-    table = PlainTable("id", "law", "method", "status", "runs", "stale", "created", title="fits")
-    for f in fits:
-        table.add_row(
-            str(f.id),
-            f.law,
-            f.method,
-            f.status,
-            str(f.n_runs or ""),
-            "yes" if f.stale else "",
-            f.created_at.isoformat(timespec="seconds"),
-        )
-    Console().print(table)
+    print_list(fits, FIT_COLUMNS, title="fits", json_out=json_out)
 
 
 @fits_app.command("show")
@@ -512,7 +494,7 @@ def fits_show(
         fit = api.get_fit(fit_id)
         plot_url = api.plot_url(fit.id, "KIND")
     if json_out:
-        _echo_json(fit)
+        echo_json(fit)
     else:
         if fit.status in ("queued", "running"):
             eta = f", about {fit.eta_seconds:.0f} s left" if fit.eta_seconds is not None else ""
@@ -535,8 +517,7 @@ def _print_recommendation(rec: Recommendation) -> None:
     if rec.shape:
         table.add_row(
             "shape",
-            f"{rec.shape.get('n_layer')} layer{'s' * (rec.shape.get('n_layer') != 1)} x d_model "
-            f"{rec.shape.get('d_model')}",
+            f"{count(rec.shape['n_layer'], 'layer')} x d_model {rec.shape['d_model']}",
             "",
         )
     console = Console()
@@ -552,10 +533,12 @@ def recommend_command(
     experiment: Annotated[
         str | None, typer.Argument(help="Use this experiment's current fit.")
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Or a published law (see `laws`).")] = None,
+    preset: PresetOption = None,
     fit_id: Annotated[int | None, typer.Option("--fit-id", help="Or a fit by id.")] = None,
-    law: Annotated[str, typer.Option(help="Law of the experiment's fit.")] = "chinchilla",
-    method: Annotated[str, typer.Option(help="Method of the experiment's fit.")] = "parametric",
+    law: Annotated[LawName, typer.Option(help="Law of the experiment's fit.")] = "chinchilla",
+    method: Annotated[MethodName, typer.Option(help="Method of the experiment's fit.")] = (
+        "parametric"
+    ),
     flops: Annotated[float | None, typer.Option(help="Training FLOPs.")] = None,
     gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours (with --gpu, --mfu).")] = None,
     usd: Annotated[float | None, typer.Option(help="Dollars (with --usd-per-gpu-hour).")] = None,
@@ -607,7 +590,7 @@ def recommend_command(
             confidence=confidence,
         )
     if json_out:
-        _echo_json(rec)
+        echo_json(rec)
     else:
         _print_recommendation(rec)
 
@@ -617,7 +600,7 @@ def laws_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     with _api(ctx) as api:
         laws = api.laws()
     if json_out:
-        _echo_json(laws)
+        echo_json(laws)
         return
     table = PlainTable("name", "params", "law", "source", title="published laws")
     for item in laws:
@@ -634,7 +617,7 @@ def hardware_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     with _api(ctx) as api:
         items = api.hardware()
     if json_out:
-        _echo_json(items)
+        echo_json(items)
         return
     table = PlainTable("name", "peak bf16 FLOP/s", "memory GB", "source", title="hardware")
     for a in items:
@@ -650,36 +633,18 @@ def keys_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """List keys (never their secrets)."""
     with _api(ctx) as api:
         keys = api.list_keys()
-    if json_out:
-        _echo_json(keys)
-        return
-    table = PlainTable("prefix", "name", "scopes", "created", "revoked", title="API keys")
-    for k in keys:
-        table.add_row(
-            k.prefix,
-            k.name,
-            ",".join(k.scopes),
-            k.created_at.isoformat(timespec="seconds"),
-            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
-        )
-    Console().print(table)
+    print_list(keys, KEY_COLUMNS, title="API keys", json_out=json_out)
 
 
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+    scope: ScopeOption,
 ) -> None:
     """Create a key; prints its token (shown once) on stdout."""
-    scopes: list[Scope] = []
-    for s in scope:
-        if s not in ("read", "write", "admin"):
-            _err().print(f"[red]error:[/red] unknown scope {escape(repr(s))}")
-            raise typer.Exit(2)
-        scopes.append("read" if s == "read" else "write" if s == "write" else "admin")
     with _api(ctx) as api:
-        created = api.create_key(name, scopes)
+        created = api.create_key(name, [SCOPES[s] for s in scope])
     _err().print(f"created key {created.prefix}; the token is shown once:")
     typer.echo(created.token)
 
@@ -739,16 +704,6 @@ def _trainer_fields(text: str | None) -> dict[str, Any] | None:
     return fields
 
 
-def _job_status(value: str | None) -> JobStatus | None:
-    if value is None:
-        return None
-    for status in JOB_STATUSES:
-        if value == status:
-            return status
-    _err().print(f"[red]error:[/red] --status is one of {', '.join(JOB_STATUSES)}")
-    raise typer.Exit(2)
-
-
 def _plan_fields(
     target_flops: float | None,
     budget_flops: float | None,
@@ -775,29 +730,27 @@ def _plan_fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
+PLAN_COLUMNS: list[Column[tuple[int, PlannedRunOut]]] = [
+    Column("#", lambda item: str(item[0])),
+    Column("params", lambda item: _fmt(item[1].params)),
+    Column("tokens", lambda item: _fmt(item[1].tokens)),
+    Column("flops", lambda item: _fmt(item[1].flops)),
+    Column(
+        "layers x d_model",
+        lambda item: f"{item[1].shape.get('n_layer', '?')} x {item[1].shape.get('d_model', '?')}",
+    ),
+    Column("gain", lambda item: _fmt(item[1].gain)),
+    Column("why", lambda item: item[1].reason, one_line=True),
+]
+
+
 def _print_plan(experiment: str, plan: PlanOut) -> None:
     console = Console()
     title = (
-        f"{plan.phase} plan for {experiment}: {len(plan.runs)} runs, "
+        f"{plan.phase} plan for {experiment}: {count(len(plan.runs), 'run')}, "
         f"{_fmt(plan.total_flops)} FLOPs, target {_fmt(plan.target_flops)}"
     )
-    table = PlainTable(
-        "#", "params", "tokens", "flops", "layers x d_model", "gain", "why", title=title
-    )
-    why = table.columns[-1]
-    why.no_wrap, why.overflow = True, "ellipsis"  # one line a run; --json has the whole reason
-    for index, run in enumerate(plan.runs, 1):
-        shape = f"{run.shape.get('n_layer', '?')} x {run.shape.get('d_model', '?')}"
-        table.add_row(
-            str(index),
-            _fmt(run.params),
-            _fmt(run.tokens),
-            _fmt(run.flops),
-            shape,
-            _fmt(run.gain),
-            run.reason,
-        )
-    console.print(table)
+    console.print(table_of(enumerate(plan.runs, 1), PLAN_COLUMNS, title))
     if plan.sd_before is not None:
         console.print(
             f"sd of log N_opt(target): {_fmt(plan.sd_before)} now, {_fmt(plan.sd_after)} after"
@@ -828,7 +781,7 @@ def plan_command(
     with _api(ctx) as api:
         plan = api.plan(experiment, fields)
     if json_out:
-        _echo_json(plan)
+        echo_json(plan)
     else:
         _print_plan(experiment, plan)
 
@@ -839,60 +792,38 @@ def _progress_cell(job: JobOut) -> Any:
     return f"{job.progress:.0%}" if job.status == "succeeded" else ""
 
 
-def _jobs_table(jobs: list[JobOut], title: str) -> Table:
-    table = PlainTable(
-        "id",
-        "experiment",
-        "status",
-        "origin",
-        "params",
-        "tokens",
-        "flops",
-        "progress",
-        "run",
-        title=title,
-    )
-    for job in jobs:
-        style = STATUS_STYLE.get(job.status, "")
-        table.add_row(
-            str(job.id),
-            job.experiment,
-            Text(job.status, style=style),
-            job.origin,
-            _fmt(job.params),
-            _fmt(job.tokens),
-            _fmt(job.flops),
-            _progress_cell(job),
-            str(job.result_run_id or ""),
-        )
-    return table
+JOB_COLUMNS: list[Column[JobOut]] = [
+    Column("id", lambda job: str(job.id)),
+    Column("experiment", lambda job: job.experiment),
+    Column("status", lambda job: Text(job.status, style=STATUS_STYLE.get(job.status, ""))),
+    Column("origin", lambda job: job.origin),
+    Column("params", lambda job: _fmt(job.params)),
+    Column("tokens", lambda job: _fmt(job.tokens)),
+    Column("flops", lambda job: _fmt(job.flops)),
+    Column("progress", _progress_cell),
+    Column("run", lambda job: str(job.result_run_id or "")),
+]
 
 
 @jobs_app.command("list")
 def jobs_list(
     ctx: typer.Context,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
-    status: Annotated[
-        str | None, typer.Option(help="queued, running, succeeded, failed or cancelled.")
-    ] = None,
-    origin: Annotated[str | None, typer.Option(help="request, plan or autofill.")] = None,
+    status: Annotated[JobStatus | None, typer.Option()] = None,
+    origin: Annotated[JobOrigin | None, typer.Option(help="Who queued them.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
     json_out: JsonFlag = False,
 ) -> None:
     """List jobs, newest first."""
-    wanted = _job_status(status)
     with _api(ctx) as api:
         jobs: list[JobOut] = []
         for job in api.iter_jobs(
-            experiment=experiment, status=wanted, origin=origin, page_size=min(limit, 1000)
+            experiment=experiment, status=status, origin=origin, page_size=min(limit, 1000)
         ):
             if len(jobs) >= limit:
                 break
             jobs.append(job)
-    if json_out:
-        _echo_json(jobs)
-    else:
-        Console().print(_jobs_table(jobs, "jobs"))
+    print_list(jobs, JOB_COLUMNS, title="jobs", json_out=json_out)
 
 
 @jobs_app.command("show")
@@ -903,7 +834,7 @@ def jobs_show(
     with _api(ctx) as api:
         job = api.get_job(job_id)
     if json_out:
-        _echo_json(job)
+        echo_json(job)
         return
     table = PlainTable(show_header=False, title=f"job {job.id} ({job.experiment})")
     for key, value in job.model_dump(mode="json").items():
@@ -974,10 +905,14 @@ def jobs_queue(
                 target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
             )
             jobs = api.queue_jobs(experiment, plan=plan, trainer=fields, max_attempts=max_attempts)
+    print_list(
+        jobs,
+        JOB_COLUMNS,
+        title=f"queued {count(len(jobs), 'job')} for {experiment}",
+        json_out=json_out,
+    )
     if json_out:
-        _echo_json(jobs)
         return
-    Console().print(_jobs_table(jobs, f"queued {len(jobs)} job(s) for {experiment}"))
     _err().print("a worker runs them: `scaling-service worker`; follow with `remote jobs watch`")
 
 
@@ -989,7 +924,7 @@ def jobs_cancel(
     with _api(ctx) as api:
         job = api.cancel_job(job_id)
     if json_out:
-        _echo_json(job)
+        echo_json(job)
     elif job.status == "cancelled":
         _err().print(f"cancelled job {job.id}")
     else:
@@ -1027,17 +962,17 @@ def jobs_watch(
             if not json_out:
                 counts = {s: sum(job.status == s for job in jobs) for s in JOB_STATUSES}
                 summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"
-                live.update(_jobs_table(jobs, f"{title}: {summary}"))
+                live.update(table_of(jobs, JOB_COLUMNS, f"{title}: {summary}"))
             if not active:
                 break
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(
-                    f"{len(active)} job(s) still queued or running after {timeout:g} s"
+                    f"{count(len(active), 'job')} still queued or running after {timeout:g} s"
                 )
             time.sleep(min(interval, left))
     if json_out:
-        _echo_json(jobs)
+        echo_json(jobs)
     elif not jobs:
         _err().print("no queued or running jobs")
 
@@ -1063,7 +998,7 @@ def autofill_show(
     with _api(ctx) as api:
         out = api.get_autofill(experiment)
     if json_out:
-        _echo_json(out)
+        echo_json(out)
     else:
         _print_autofill(experiment, out)
 
@@ -1129,7 +1064,7 @@ def autofill_set(
             raise typer.Exit(2)
         out = api.set_autofill(experiment, fields)
     if json_out:
-        _echo_json(out)
+        echo_json(out)
     else:
         _print_autofill(experiment, out)
 

@@ -9,15 +9,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session
 
+from service.cli.options import JsonFlag, ScopeOption
+from service.cli.output import KEY_COLUMNS, print_list
+from service.schemas.keys import KeyOut
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.store.models import ApiKey
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -140,33 +145,37 @@ def openapi() -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeatable.")],
+    scope: ScopeOption,
 ) -> None:
     """Create a key and print its token (shown once)."""
     from service import auth
 
+    scopes = [s.value for s in scope]
     with _session() as session:
-        row, token = auth.create_key(session, name, scope)
-    err.print(f"created key {row.prefix} ({','.join(scope)}); the token is shown once:")
+        row, token = auth.create_key(session, name, scopes)
+    err.print(f"created key {row.prefix} ({','.join(scopes)}); the token is shown once:")
     typer.echo(token)
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(json_out: JsonFlag = False) -> None:
     """List keys (never their secrets)."""
     from service import auth
 
-    table = Table("prefix", "name", "scopes", "created", "revoked")
     with _session() as session:
-        for row in auth.list_keys(session):
-            table.add_row(
-                row.prefix,
-                row.name,
-                row.scopes,
-                row.created_at.isoformat(),
-                row.revoked_at.isoformat() if row.revoked_at else "",
-            )
-    Console().print(table)
+        keys = [_key_out(row) for row in auth.list_keys(session)]
+    print_list(keys, KEY_COLUMNS, title="API keys", json_out=json_out)
+
+
+def _key_out(row: "ApiKey") -> KeyOut:
+    """A stored key as GET /v1/keys shows it."""
+    return KeyOut(
+        prefix=row.prefix,
+        name=row.name,
+        scopes=row.scopes.split(","),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 @keys_app.command("revoke")

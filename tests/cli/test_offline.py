@@ -51,7 +51,7 @@ def test_recommend_from_preset_by_gpu_hours() -> None:
     alloc = _json(
         [
             "recommend",
-            "--law",
+            "--preset",
             "epoch-2024",
             "--gpu-hours",
             "1e5",
@@ -70,7 +70,9 @@ def test_recommend_from_preset_by_gpu_hours() -> None:
 
 
 def test_recommend_target_loss_and_human_output() -> None:
-    result = runner.invoke(app, ["recommend", "--law", "chinchilla-2022", "--target-loss", "2.0"])
+    result = runner.invoke(
+        app, ["recommend", "--preset", "chinchilla-2022", "--target-loss", "2.0"]
+    )
     assert result.exit_code == 0, result.output
     assert "params" in result.output
     assert "tokens_per_param" in result.output
@@ -103,11 +105,14 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Need at least" in result.output
     assert "must be finite and > 0" in result.output
-    result = runner.invoke(app, ["recommend", "--law", "nope", "--flops", "1e20"])
+    result = runner.invoke(app, ["recommend", "--preset", "nope", "--flops", "1e20"])
     assert result.exit_code == 2
     assert "Unknown preset" in result.output
-    result = runner.invoke(app, ["recommend", "--law", "epoch-2024"])
+    result = runner.invoke(app, ["recommend", "--preset", "epoch-2024"])
     assert result.exit_code == 2
+    result = runner.invoke(app, ["fit", str(bad), "--law", "hoffmann"])
+    assert result.exit_code == 2
+    assert "'chinchilla', 'kaplan', 'data_constrained'" in result.output
 
 
 def test_fit_reads_renamed_columns_with_a_mapping(tmp_path: Path) -> None:
@@ -121,3 +126,35 @@ def test_fit_reads_renamed_columns_with_a_mapping(tmp_path: Path) -> None:
     mapping = ["--column", "params=size_m", "--column", "loss=xent"]
     mapped = _json(["fit", str(renamed), *mapping, "--max-loss", "3.446995", "--json"])
     assert mapped["law"] == original["law"]
+
+
+def test_recommend_reads_budgets_and_constraints_as_the_api_does() -> None:
+    """Dollars become FLOPs through the service's own mapping, its checks and its default MFU."""
+    by_usd = _json(
+        ["recommend", "--preset", "epoch-2024", "--usd", "2e5", "--usd-per-gpu-hour", "2", "--json"]
+    )
+    assert by_usd["mfu"] == 0.4
+    assert by_usd["flops"] == pytest.approx(1e5 * 989.4e12 * 0.4 * 3600)
+    no_price = runner.invoke(app, ["recommend", "--preset", "epoch-2024", "--usd", "2e5"])
+    assert no_price.exit_code == 2
+    assert "a usd budget needs --usd-per-gpu-hour" in no_price.output
+    bad_mfu = runner.invoke(
+        app, ["recommend", "--preset", "epoch-2024", "--flops", "1e22", "--mfu", "2"]
+    )
+    assert bad_mfu.exit_code == 2
+    assert "--mfu: Input should be less than or equal to 1" in bad_mfu.output
+    negative = runner.invoke(
+        app, ["recommend", "--preset", "epoch-2024", "--flops", "1e22", "--max-params", "-1"]
+    )
+    assert negative.exit_code == 2
+    assert "--max-params: Input should be greater than 0" in negative.output
+
+
+def test_law_is_a_hidden_deprecated_spelling_of_preset() -> None:
+    old = runner.invoke(app, ["recommend", "--law", "epoch-2024", "--flops", "1e22", "--json"])
+    assert old.exit_code == 0, old.output
+    assert "--law is deprecated; use --preset" in old.stderr
+    new = _json(["recommend", "--preset", "epoch-2024", "--flops", "1e22", "--json"])
+    assert json.loads(old.stdout) == new
+    shown = runner.invoke(app, ["recommend", "--help"]).output
+    assert "--preset" in shown and "--law" not in shown

@@ -27,10 +27,18 @@ def test_migrate_then_keys_lifecycle(sqlite_env: str) -> None:
     prefix = token.split("_")[1]
     listed = runner.invoke(app, ["keys", "list"])
     assert prefix in listed.stdout and token.split("_", 2)[2] not in listed.stdout
+    (key,) = json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)
+    assert (key["prefix"], key["name"], key["scopes"], key["revoked_at"]) == (
+        prefix,
+        "ci",
+        ["write"],
+        None,
+    )
     assert runner.invoke(app, ["keys", "revoke", prefix]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code != 0
     bad_scope = runner.invoke(app, ["keys", "create", "--name", "x", "--scope", "root"])
-    assert bad_scope.exit_code != 0
+    assert bad_scope.exit_code == 2
+    assert "'root' is not one of 'read', 'write', 'admin'" in bad_scope.output
 
 
 def test_serve_refuses_unmigrated_database(sqlite_env: str) -> None:

@@ -1,6 +1,8 @@
 """`scaling-service remote plan|jobs|autofill` against a live server and a simulated worker."""
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -9,6 +11,7 @@ from service.cli.main import app
 from tests.client.conftest import JobServer, ticking
 from tests.conftest import ADMIN_TOKEN
 
+AUTOPILOT_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "autopilot.md"
 TINY = [
     "--target-flops",
     "1e15",
@@ -42,6 +45,10 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
     table = invoke(remote, "plan", "tiny", *TINY)
     assert "seed plan for tiny: 15 runs" in table
     assert sum("seed IsoFLOP" in line for line in table.splitlines()) == 15  # a line a run
+    narrow = remote.invoke(app, ["remote", "plan", "tiny", *TINY], env={"COLUMNS": "100"})
+    rows = [line for line in narrow.output.splitlines() if "seed" in line and "…" in line]
+    assert len(rows) == 15  # still a line a run: the reason gives way, not the numbers
+    assert all(line.split("│")[1].strip().isdigit() for line in rows)
     plan = json.loads(invoke(remote, "plan", "tiny", *TINY, "--batch-size", "4", "--json"))
     assert plan["phase"] == "seed"
     assert all(run["flops"] <= 1.01e12 for run in plan["runs"])
@@ -66,7 +73,7 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
         "--trainer",
         '{"device": "cpu"}',
     )
-    assert "queued 2 job(s) for tiny" in shown
+    assert "queued 2 jobs for tiny" in shown
     mine = json.loads(invoke(remote, "jobs", "list", "--experiment", "tiny", "--json"))[:2]
     assert [job["origin"] for job in mine] == ["request", "request"]
     assert mine[0]["config"]["trainer"]["seed"] == 7
@@ -80,7 +87,8 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
     listed = invoke(remote, "jobs", "list", "--status", "cancelled")
     assert "cancelled" in listed
     assert str(mine[0]["id"]) in listed
-    assert "--status is one of" in invoke(remote, "jobs", "list", "--status", "nope", code=2)
+    refused = invoke(remote, "jobs", "list", "--status", "nope", code=2)
+    assert "'queued', 'running', 'succeeded', 'failed', 'cancelled'" in refused
 
     timed_out = invoke(remote, "jobs", "watch", "--timeout", "0.2", "--interval", "0.1", code=1)
     assert "timed out" in timed_out
@@ -105,7 +113,7 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
 def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None:
     help_text = invoke(remote, "autofill", "set", "--help")
     assert " ." not in help_text  # bracketed help once vanished as rich markup, leaving " ."
-    assert "server default: 1e15" in help_text.replace("\n", " ")
+    assert "server default: 1e15" in " ".join(help_text.split())
     invoke(remote, "experiments", "create", "auto")
     assert "autopilot of auto: off" in invoke(remote, "autofill", "show", "auto")
     first = invoke(remote, "autofill", "set", "auto", "--disable", code=2)
@@ -152,3 +160,32 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
     resumed = json.loads(invoke(remote, "autofill", "set", "auto", "--enable", "--json"))
     assert resumed["settings"] == out["settings"]
     assert "404" in invoke(remote, "autofill", "show", "absent", code=1)
+
+
+def _documented(text: str, starts: str) -> list[str]:
+    """The arguments after `scaling-service` of the documented command that starts so."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(starts))
+    command = lines[first]
+    for line in lines[first + 1 :]:
+        if not command.endswith("\\"):
+            break
+        command = command[:-1] + line
+    return shlex.split(command, comments=True)[1:]
+
+
+def test_the_autopilot_guide_runs_as_written(remote: CliRunner) -> None:
+    """docs/autopilot.md's own commands: create, plan, then `autofill set ... --trainer`."""
+    guide = AUTOPILOT_GUIDE.read_text()
+    for starts in (
+        "scaling-service remote experiments create bytes",
+        "scaling-service remote plan bytes",
+        "scaling-service remote autofill set bytes",
+    ):
+        args = _documented(guide, starts)
+        assert remote.invoke(app, args).exit_code == 0, args
+    shown = json.loads(invoke(remote, "autofill", "show", "bytes", "--json"))
+    trainer = {"device": "cpu", "threads": 1, "shape": {"context_tokens": 64}}
+    assert shown["settings"]["trainer"] == trainer
+    assert shown["settings"]["enabled"] is True
+    assert shown["settings"]["experiment_budget_flops"] == 2e13

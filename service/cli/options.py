@@ -1,0 +1,33 @@
+"""Options declared once for the offline, server and remote commands."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from service.schemas.keys import Scope
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+PresetOption = Annotated[
+    str | None,
+    typer.Option("--preset", help="A published law by name, e.g. chinchilla-2022 (`remote laws`)."),
+]
+
+
+class ScopeName(StrEnum):
+    """A key's scope as a repeatable option (typer takes no list of Literal)."""
+
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+SCOPES: dict[ScopeName, Scope] = {
+    ScopeName.read: "read",
+    ScopeName.write: "write",
+    ScopeName.admin: "admin",
+}
+
+ScopeOption = Annotated[list[ScopeName], typer.Option(help="Repeatable.")]
