@@ -1,19 +1,24 @@
-"""`AsyncScalingClient`: `ScalingClient` for asyncio/anyio code, method for method."""
+"""The client of scaling-service: every API call a method, typed, with safe retries.
+
+aio.py is the one source of both clients: `AsyncScalingClient` there, and `ScalingClient` in
+sync.py, generated from it by `scripts/make_sync_client.py` (`make client`): edit aio.py.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import anyio
 import httpx
+from anyio import sleep
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from service.client import core
 from service.client.core import (
+    AsyncPageFetch,
     Call,
     CompareRow,
     Hardware,
@@ -49,9 +54,7 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 
 
-async def iterate_pages(
-    fetch: Callable[[str | None], Awaitable[Page[Item]]],
-) -> AsyncIterator[Item]:
+async def iterate_pages(fetch: AsyncPageFetch[Item]) -> AsyncIterator[Item]:
     """Every item of every page, following `next_page_token` to the end."""
     token: str | None = None
     while True:
@@ -64,7 +67,7 @@ async def iterate_pages(
 
 
 class AsyncScalingClient:
-    """An async client of scaling-service (the same methods as `ScalingClient`, awaited).
+    """A client of scaling-service (`AsyncScalingClient`'s methods are awaited).
 
     `url` defaults to `$SCALING_URL` or http://127.0.0.1:8000, `api_key` to `$SCALING_API_KEY`.
     `transport` or a whole `http_client` (whose timeout then applies) replace the HTTP layer.
@@ -297,7 +300,7 @@ class AsyncScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"fit {fit_id} still {fit.status} after {timeout:g} s")
-            await anyio.sleep(min(poll_interval, left))
+            await sleep(min(poll_interval, left))
 
     async def plot(self, fit_id: int, kind: PlotKind | str = "isoflop") -> bytes:
         """An SVG plot of a fit: `isoflop`, `frontier` or `residuals`."""
@@ -479,7 +482,7 @@ class AsyncScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
-            await anyio.sleep(min(poll_interval, left))
+            await sleep(min(poll_interval, left))
 
     async def get_autofill(self, experiment: str) -> AutofillOut:
         """The autopilot's settings and state: spent and remaining FLOPs, N_opt's width."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -46,6 +46,7 @@ from service.schemas.recommendations import (
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunPatch
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -62,6 +63,9 @@ SLOW_TIMEOUT = 300.0  # imports and fits may take minutes on a big file
 ImportFormat = Literal["csv", "jsonl"]
 PlotKind = Literal["isoflop", "frontier", "residuals"]
 ProgressCallback = Callable[[int, int], None]
+# Fetches one page of a list by its page token (None: the first).
+PageFetch = Callable[[str | None], Page[Item]]
+AsyncPageFetch = Callable[[str | None], Awaitable[Page[Item]]]
 
 
 class CompareRow(BaseModel):
