@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.fits.cache import FitCache
 from service.fits.service import FitPolicy, request_fit
+from service.fits.staleness import is_stale
 from service.jobs.planning import current_fit, queue_plan
 from service.scaling import FlopBudget, InsufficientBudgetError, ScalingError, recommend
 from service.schemas.jobs import AutofillSettings, PlanRequest
@@ -187,8 +188,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
     else:
         current = fit_store.current(session, experiment.id, "chinchilla", "parametric")
         n_runs = experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0)
-        stale = current is None or (current.data_version or 0) < experiment.data_version
-        if n_runs >= MIN_RUNS_TO_FIT and stale:
+        if n_runs >= MIN_RUNS_TO_FIT and (current is None or is_stale(current, experiment)):
             if fit_store.pending(session, experiment.id, "chinchilla", "parametric"):
                 return "waiting for a refit"
             try:
