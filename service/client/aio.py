@@ -20,8 +20,6 @@ from service.client import core
 from service.client.core import (
     AsyncPageFetch,
     Call,
-    CompareRow,
-    Hardware,
     ImportFormat,
     PlotKind,
     ProgressCallback,
@@ -29,6 +27,7 @@ from service.client.core import (
     RunFilters,
 )
 from service.client.errors import FitFailedError, error_from_response
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
 from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
@@ -44,6 +43,7 @@ from service.schemas.jobs import (
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     SourceSpec,
@@ -364,7 +364,7 @@ class AsyncScalingClient:
     ) -> list[CompareRow]:
         return await self.send(core.compare(sources, budget, constraints, confidence))
 
-    async def laws(self) -> list[dict[str, Any]]:
+    async def laws(self) -> list[PublishedLaw]:
         return await self.send(core.laws())
 
     async def hardware(self) -> list[Hardware]:

@@ -21,6 +21,7 @@ from tenacity import RetryCallState
 
 from service import __version__
 from service.client.errors import ApiError
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
 from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
@@ -38,6 +39,7 @@ from service.schemas.keys import KeyCreate, KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
     CompareRequest,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     RecommendationRequest,
@@ -66,23 +68,6 @@ ProgressCallback = Callable[[int, int], None]
 # Fetches one page of a list by its page token (None: the first).
 PageFetch = Callable[[str | None], Page[Item]]
 AsyncPageFetch = Callable[[str | None], Awaitable[Page[Item]]]
-
-
-class CompareRow(BaseModel):
-    """One source of POST /v1/compare: its recommendation, or why it could not answer."""
-
-    source: dict[str, Any]
-    recommendation: Recommendation | None = None
-    error: dict[str, Any] | None = None
-
-
-class Hardware(BaseModel):
-    """An accelerator of GET /v1/hardware."""
-
-    name: str
-    peak_bf16_flops: float
-    memory_gb: float | None = None
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -494,8 +479,8 @@ def compare(
     )
 
 
-def laws() -> Call[list[dict[str, Any]]]:
-    return Call("GET", "/v1/laws", adapter(list[dict[str, Any]]))
+def laws() -> Call[list[PublishedLaw]]:
+    return Call("GET", "/v1/laws", adapter(list[PublishedLaw]))
 
 
 def hardware() -> Call[list[Hardware]]:

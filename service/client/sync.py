@@ -20,8 +20,6 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from service.client import core
 from service.client.core import (
     Call,
-    CompareRow,
-    Hardware,
     ImportFormat,
     PageFetch,
     PlotKind,
@@ -30,6 +28,7 @@ from service.client.core import (
     RunFilters,
 )
 from service.client.errors import FitFailedError, error_from_response
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
 from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
@@ -45,6 +44,7 @@ from service.schemas.jobs import (
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     SourceSpec,
@@ -362,7 +362,7 @@ class ScalingClient:
     ) -> list[CompareRow]:
         return self.send(core.compare(sources, budget, constraints, confidence))
 
-    def laws(self) -> list[dict[str, Any]]:
+    def laws(self) -> list[PublishedLaw]:
         return self.send(core.laws())
 
     def hardware(self) -> list[Hardware]:
