@@ -24,7 +24,7 @@ from service.client.errors import ApiError
 from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
-from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -45,7 +45,15 @@ from service.schemas.recommendations import (
     RecommendationRequest,
     SourceSpec,
 )
-from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunPatch
+from service.schemas.runs import (
+    ImportResult,
+    RunBatchResult,
+    RunFilter,
+    RunIn,
+    RunOut,
+    RunPatch,
+    RunSelection,
+)
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -65,6 +73,8 @@ SLOW_TIMEOUT = 300.0  # imports and fits may take minutes on a big file
 ImportFormat = Literal["csv", "jsonl"]
 PlotKind = Literal["isoflop", "frontier", "residuals"]
 ProgressCallback = Callable[[int, int], None]
+# The query of GET /v1/experiments/{name}/runs, under the client's older name.
+RunFilters = RunFilter
 # Fetches one page of a list by its page token (None: the first).
 PageFetch = Callable[[str | None], Page[Item]]
 AsyncPageFetch = Callable[[str | None], Awaitable[Page[Item]]]
@@ -288,27 +298,10 @@ def import_runs(
     )
 
 
-@dataclass(frozen=True)
-class RunFilters:
-    """Inclusive ranges and flags of GET /v1/experiments/{name}/runs."""
-
-    flops_min: float | None = None
-    flops_max: float | None = None
-    params_min: float | None = None
-    params_max: float | None = None
-    tokens_min: float | None = None
-    tokens_max: float | None = None
-    excluded: bool | None = None
-    source: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
 def list_runs(
     experiment: str, filters: RunFilters, limit: int | None, page_token: str | None
 ) -> Call[Page[RunOut]]:
-    params = {**filters.params(), "limit": limit, "page_token": page_token}
+    params = {**filters.given(), "limit": limit, "page_token": page_token}
     return Call("GET", f"/v1/experiments/{experiment}/runs", model(Page[RunOut]), params=params)
 
 

@@ -31,7 +31,7 @@ from service.client.errors import FitFailedError, error_from_response
 from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
-from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -49,7 +49,7 @@ from service.schemas.recommendations import (
     Recommendation,
     SourceSpec,
 )
-from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut
+from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
 
 T = TypeVar("T")
 Item = TypeVar("Item")

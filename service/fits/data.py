@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.scaling import RunArrays
+from service.schemas.runs import RunFilter
 from service.store.models import Run
-from service.store.runs import RunFilter
+from service.store.runs import clauses
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,11 @@ class FitData:
 
 def selection(settings: dict[str, Any]) -> RunFilter:
     """The run filter a fit's settings describe (excluded runs only when asked for)."""
-    filters = settings.get("filters", {})
-    return RunFilter(
-        excluded=None if settings.get("include_excluded") else False,
-        **{key: value for key, value in filters.items() if value is not None},
+    return RunFilter.model_validate(
+        {
+            **settings.get("filters", {}),
+            "excluded": None if settings.get("include_excluded") else False,
+        }
     )
 
 
@@ -53,7 +55,7 @@ def load(session: Session, experiment_id: int, settings: dict[str, Any], method:
     """The runs a fit with these settings uses now."""
     rows = session.execute(
         sa.select(*_COLUMNS)
-        .where(Run.experiment_id == experiment_id, *selection(settings).clauses())
+        .where(Run.experiment_id == experiment_id, *clauses(selection(settings)))
         .order_by(Run.id)
     ).all()
     return _fit_data(rows, method)

@@ -5,23 +5,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import PositiveFinite, SafeText, StrictModel
+from service.schemas.common import StrictModel
+from service.schemas.runs import RunSelection
 
 LawName = Literal["chinchilla", "kaplan", "data_constrained"]
 MethodName = Literal["parametric", "isoflop", "envelope"]
 FitStatus = Literal["queued", "running", "succeeded", "failed"]
-
-
-class RunSelection(StrictModel):
-    """Inclusive ranges; unset sides are open."""
-
-    flops_min: PositiveFinite | None = None
-    flops_max: PositiveFinite | None = None
-    params_min: PositiveFinite | None = None
-    params_max: PositiveFinite | None = None
-    tokens_min: PositiveFinite | None = None
-    tokens_max: PositiveFinite | None = None
-    source: SafeText | None = Field(default=None, max_length=64)
 
 
 class FitCreate(StrictModel):
