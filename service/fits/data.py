@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.scaling import RunArrays
+from service.schemas.fits import FitSettings
 from service.schemas.runs import RunFilter
 from service.store.models import Run
 from service.store.runs import clauses
@@ -25,13 +26,10 @@ class FitData:
     sha256: str
 
 
-def selection(settings: dict[str, Any]) -> RunFilter:
+def selection(settings: FitSettings) -> RunFilter:
     """The run filter a fit's settings describe (excluded runs only when asked for)."""
-    return RunFilter.model_validate(
-        {
-            **settings.get("filters", {}),
-            "excluded": None if settings.get("include_excluded") else False,
-        }
+    return RunFilter(
+        **settings.filters.model_dump(), excluded=None if settings.include_excluded else False
     )
 
 
@@ -51,7 +49,7 @@ def _curve_points(metadata: dict[str, Any]) -> list[tuple[float, float]]:
 _COLUMNS = (Run.id, Run.params, Run.tokens, Run.flops, Run.loss, Run.unique_tokens, Run.metadata_)
 
 
-def load(session: Session, experiment_id: int, settings: dict[str, Any], method: str) -> FitData:
+def load(session: Session, experiment_id: int, settings: FitSettings, method: str) -> FitData:
     """The runs a fit with these settings uses now."""
     rows = session.execute(
         sa.select(*_COLUMNS)

@@ -18,6 +18,7 @@ from service.fits.service import FitPolicy, request_fit
 from service.fits.staleness import is_stale
 from service.jobs.planning import current_fit, queue_plan
 from service.scaling import FlopBudget, InsufficientBudgetError, ScalingError, recommend
+from service.schemas.fits import FitSettings
 from service.schemas.jobs import AutofillSettings, PlanRequest
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
@@ -197,14 +198,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
                     experiment,
                     "chinchilla",
                     "parametric",
-                    {
-                        "huber_delta": 1e-3,
-                        "bootstrap": settings.bootstrap,
-                        "seed": 0,
-                        "budget_tol": 0.1,
-                        "include_excluded": False,
-                        "filters": {},
-                    },
+                    FitSettings(bootstrap=settings.bootstrap),
                     # queued, never inline: the fit runner (here in the worker) takes it next
                     replace(policy, inline_max_bootstrap=0),
                 )

@@ -20,7 +20,7 @@ from service.fits.plots import render_fit_plot
 from service.fits.service import eta_seconds, request_fit
 from service.fits.staleness import is_stale
 from service.schemas.common import MAX_ID, Page, errors
-from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
+from service.schemas.fits import FitCreate, FitOut, FitSettings, Goodness, LawName, MethodName
 from service.store import fits as store
 from service.store.models import Fit
 from service.store.pagination import decode_token, split_page
@@ -46,7 +46,7 @@ def fit_out(fit_row: Fit) -> FitOut:
         progress=fit_row.progress,
         eta_seconds=eta_seconds(fit_row, datetime.now(UTC)),
         stale=is_stale(fit_row, fit_row.experiment),
-        settings=fit_row.settings,
+        settings=FitSettings.model_validate(fit_row.settings),
         parameters=result.get("estimates"),
         intervals_95=result.get("intervals_95"),
         bootstrap_samples=len(result.get("bootstrap", {}).get("samples", [])),
