@@ -9,7 +9,7 @@ PORT ?= 8000
 # Training jobs the local worker runs at once on CPU (one thread each).
 CPU_SLOTS ?= 2
 
-.PHONY: run test lint typecheck pytest openapi bench clean
+.PHONY: run test lint typecheck pytest openapi client bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,8 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev lint typecheck pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check service tests bench migrations
-	$(BIN)/ruff format --check service tests bench migrations
+	$(BIN)/ruff check service tests bench migrations scripts
+	$(BIN)/ruff format --check service tests bench migrations scripts
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
@@ -50,6 +50,10 @@ pytest: $(VENV)/.installed-dev
 
 openapi: $(VENV)/.installed-run
 	$(BIN)/scaling-service openapi > openapi/openapi.json
+
+# The sync client, generated from the async one (tests/client/test_client_generated.py checks it).
+client: $(VENV)/.installed-dev
+	$(BIN)/python scripts/make_sync_client.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -604,11 +604,8 @@ def laws_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         return
     table = PlainTable("name", "params", "law", "source", title="published laws")
     for item in laws:
-        parameters = item.get("law", {}).get("parameters", item.get("law", {}))
-        shown = ", ".join(
-            f"{k}={_fmt(v)}" for k, v in parameters.items() if isinstance(v, int | float)
-        )
-        table.add_row(item["name"], str(item.get("params_convention", "")), shown, item["source"])
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in item.law.parameters.items())
+        table.add_row(item.name, item.params_convention, f"{item.law.law}: {shown}", item.source)
     Console().print(table)
 
 

@@ -23,7 +23,7 @@ Requests and responses are the service's own pydantic models (`service.schemas`,
 """
 
 from service.client.aio import AsyncScalingClient
-from service.client.core import NO_RETRY, CompareRow, Hardware, RetryPolicy, RunFilters
+from service.client.core import NO_RETRY, RetryPolicy, RunFilters
 from service.client.errors import (
     ApiError,
     AuthenticationError,
@@ -37,6 +37,8 @@ from service.client.errors import (
     ValidationError,
 )
 from service.client.sync import ScalingClient
+from service.schemas.catalogue import Hardware, PublishedLaw
+from service.schemas.recommendations import CompareRow
 
 __all__ = [
     "NO_RETRY",
@@ -51,6 +53,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PublishedLaw",
     "RetryPolicy",
     "RunFilters",
     "ScalingClient",

@@ -1,22 +1,25 @@
-"""`AsyncScalingClient`: `ScalingClient` for asyncio/anyio code, method for method."""
+"""The client of scaling-service: every API call a method, typed, with safe retries.
+
+aio.py is the one source of both clients: `AsyncScalingClient` there, and `ScalingClient` in
+sync.py, generated from it by `scripts/make_sync_client.py` (`make client`): edit aio.py.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import anyio
 import httpx
+from anyio import sleep
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from service.client import core
 from service.client.core import (
+    AsyncPageFetch,
     Call,
-    CompareRow,
-    Hardware,
     ImportFormat,
     PlotKind,
     ProgressCallback,
@@ -24,9 +27,10 @@ from service.client.core import (
     RunFilters,
 )
 from service.client.errors import FitFailedError, error_from_response
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
-from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -39,19 +43,18 @@ from service.schemas.jobs import (
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     SourceSpec,
 )
-from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut
+from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
 
 T = TypeVar("T")
 Item = TypeVar("Item")
 
 
-async def iterate_pages(
-    fetch: Callable[[str | None], Awaitable[Page[Item]]],
-) -> AsyncIterator[Item]:
+async def iterate_pages(fetch: AsyncPageFetch[Item]) -> AsyncIterator[Item]:
     """Every item of every page, following `next_page_token` to the end."""
     token: str | None = None
     while True:
@@ -64,7 +67,7 @@ async def iterate_pages(
 
 
 class AsyncScalingClient:
-    """An async client of scaling-service (the same methods as `ScalingClient`, awaited).
+    """A client of scaling-service (`AsyncScalingClient`'s methods are awaited).
 
     `url` defaults to `$SCALING_URL` or http://127.0.0.1:8000, `api_key` to `$SCALING_API_KEY`.
     `transport` or a whole `http_client` (whose timeout then applies) replace the HTTP layer.
@@ -297,7 +300,7 @@ class AsyncScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"fit {fit_id} still {fit.status} after {timeout:g} s")
-            await anyio.sleep(min(poll_interval, left))
+            await sleep(min(poll_interval, left))
 
     async def plot(self, fit_id: int, kind: PlotKind | str = "isoflop") -> bytes:
         """An SVG plot of a fit: `isoflop`, `frontier` or `residuals`."""
@@ -361,7 +364,7 @@ class AsyncScalingClient:
     ) -> list[CompareRow]:
         return await self.send(core.compare(sources, budget, constraints, confidence))
 
-    async def laws(self) -> list[dict[str, Any]]:
+    async def laws(self) -> list[PublishedLaw]:
         return await self.send(core.laws())
 
     async def hardware(self) -> list[Hardware]:
@@ -479,7 +482,7 @@ class AsyncScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
-            await anyio.sleep(min(poll_interval, left))
+            await sleep(min(poll_interval, left))
 
     async def get_autofill(self, experiment: str) -> AutofillOut:
         """The autopilot's settings and state: spent and remaining FLOPs, N_opt's width."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -21,9 +21,10 @@ from tenacity import RetryCallState
 
 from service import __version__
 from service.client.errors import ApiError
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentPatch
-from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -38,14 +39,24 @@ from service.schemas.keys import KeyCreate, KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
     CompareRequest,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     RecommendationRequest,
     SourceSpec,
 )
-from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunPatch
+from service.schemas.runs import (
+    ImportResult,
+    RunBatchResult,
+    RunFilter,
+    RunIn,
+    RunOut,
+    RunPatch,
+    RunSelection,
+)
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -62,23 +73,11 @@ SLOW_TIMEOUT = 300.0  # imports and fits may take minutes on a big file
 ImportFormat = Literal["csv", "jsonl"]
 PlotKind = Literal["isoflop", "frontier", "residuals"]
 ProgressCallback = Callable[[int, int], None]
-
-
-class CompareRow(BaseModel):
-    """One source of POST /v1/compare: its recommendation, or why it could not answer."""
-
-    source: dict[str, Any]
-    recommendation: Recommendation | None = None
-    error: dict[str, Any] | None = None
-
-
-class Hardware(BaseModel):
-    """An accelerator of GET /v1/hardware."""
-
-    name: str
-    peak_bf16_flops: float
-    memory_gb: float | None = None
-    source: str | None = None
+# The query of GET /v1/experiments/{name}/runs, under the client's older name.
+RunFilters = RunFilter
+# Fetches one page of a list by its page token (None: the first).
+PageFetch = Callable[[str | None], Page[Item]]
+AsyncPageFetch = Callable[[str | None], Awaitable[Page[Item]]]
 
 
 @dataclass(frozen=True)
@@ -299,27 +298,10 @@ def import_runs(
     )
 
 
-@dataclass(frozen=True)
-class RunFilters:
-    """Inclusive ranges and flags of GET /v1/experiments/{name}/runs."""
-
-    flops_min: float | None = None
-    flops_max: float | None = None
-    params_min: float | None = None
-    params_max: float | None = None
-    tokens_min: float | None = None
-    tokens_max: float | None = None
-    excluded: bool | None = None
-    source: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
 def list_runs(
     experiment: str, filters: RunFilters, limit: int | None, page_token: str | None
 ) -> Call[Page[RunOut]]:
-    params = {**filters.params(), "limit": limit, "page_token": page_token}
+    params = {**filters.given(), "limit": limit, "page_token": page_token}
     return Call("GET", f"/v1/experiments/{experiment}/runs", model(Page[RunOut]), params=params)
 
 
@@ -490,8 +472,8 @@ def compare(
     )
 
 
-def laws() -> Call[list[dict[str, Any]]]:
-    return Call("GET", "/v1/laws", adapter(list[dict[str, Any]]))
+def laws() -> Call[list[PublishedLaw]]:
+    return Call("GET", "/v1/laws", adapter(list[PublishedLaw]))
 
 
 def hardware() -> Call[list[Hardware]]:

@@ -1,10 +1,16 @@
-"""`ScalingClient`: the whole HTTP API, typed, with safe retries."""
+# Generated from aio.py by scripts/make_sync_client.py (`make client`): do not edit.
+"""The client of scaling-service: every API call a method, typed, with safe retries.
+
+aio.py is the one source of both clients: `AsyncScalingClient` there, and `ScalingClient` in
+sync.py, generated from it by `scripts/make_sync_client.py` (`make client`): edit aio.py.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from time import sleep
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -14,18 +20,18 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from service.client import core
 from service.client.core import (
     Call,
-    CompareRow,
-    Hardware,
     ImportFormat,
+    PageFetch,
     PlotKind,
     ProgressCallback,
     RetryPolicy,
     RunFilters,
 )
 from service.client.errors import FitFailedError, error_from_response
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import Page
 from service.schemas.experiments import ExperimentOut
-from service.schemas.fits import FitCreate, FitOut, LawName, MethodName, RunSelection
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.schemas.jobs import (
     AutofillOut,
     AutofillSettings,
@@ -38,17 +44,18 @@ from service.schemas.jobs import (
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     SourceSpec,
 )
-from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut
+from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
 
 T = TypeVar("T")
 Item = TypeVar("Item")
 
 
-def iterate_pages(fetch: Callable[[str | None], Page[Item]]) -> Iterator[Item]:
+def iterate_pages(fetch: PageFetch[Item]) -> Iterator[Item]:
     """Every item of every page, following `next_page_token` to the end."""
     token: str | None = None
     while True:
@@ -60,7 +67,7 @@ def iterate_pages(fetch: Callable[[str | None], Page[Item]]) -> Iterator[Item]:
 
 
 class ScalingClient:
-    """A client of scaling-service.
+    """A client of scaling-service (`AsyncScalingClient`'s methods are awaited).
 
     `url` defaults to `$SCALING_URL` or http://127.0.0.1:8000, `api_key` to `$SCALING_API_KEY`.
     `transport` or a whole `http_client` (whose timeout then applies) replace the HTTP layer.
@@ -291,7 +298,7 @@ class ScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"fit {fit_id} still {fit.status} after {timeout:g} s")
-            time.sleep(min(poll_interval, left))
+            sleep(min(poll_interval, left))
 
     def plot(self, fit_id: int, kind: PlotKind | str = "isoflop") -> bytes:
         """An SVG plot of a fit: `isoflop`, `frontier` or `residuals`."""
@@ -355,7 +362,7 @@ class ScalingClient:
     ) -> list[CompareRow]:
         return self.send(core.compare(sources, budget, constraints, confidence))
 
-    def laws(self) -> list[dict[str, Any]]:
+    def laws(self) -> list[PublishedLaw]:
         return self.send(core.laws())
 
     def hardware(self) -> list[Hardware]:
@@ -473,7 +480,7 @@ class ScalingClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
-            time.sleep(min(poll_interval, left))
+            sleep(min(poll_interval, left))
 
     def get_autofill(self, experiment: str) -> AutofillOut:
         """The autopilot's settings and state: spent and remaining FLOPs, N_opt's width."""

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.scaling import RunArrays
+from service.schemas.fits import FitSettings
+from service.schemas.runs import RunFilter
 from service.store.models import Run
-from service.store.runs import RunFilter
+from service.store.runs import clauses
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,10 @@ class FitData:
     sha256: str
 
 
-def selection(settings: dict[str, Any]) -> RunFilter:
+def selection(settings: FitSettings) -> RunFilter:
     """The run filter a fit's settings describe (excluded runs only when asked for)."""
-    filters = settings.get("filters", {})
     return RunFilter(
-        excluded=None if settings.get("include_excluded") else False,
-        **{key: value for key, value in filters.items() if value is not None},
+        **settings.filters.model_dump(), excluded=None if settings.include_excluded else False
     )
 
 
@@ -49,11 +49,11 @@ def _curve_points(metadata: dict[str, Any]) -> list[tuple[float, float]]:
 _COLUMNS = (Run.id, Run.params, Run.tokens, Run.flops, Run.loss, Run.unique_tokens, Run.metadata_)
 
 
-def load(session: Session, experiment_id: int, settings: dict[str, Any], method: str) -> FitData:
+def load(session: Session, experiment_id: int, settings: FitSettings, method: str) -> FitData:
     """The runs a fit with these settings uses now."""
     rows = session.execute(
         sa.select(*_COLUMNS)
-        .where(Run.experiment_id == experiment_id, *selection(settings).clauses())
+        .where(Run.experiment_id == experiment_id, *clauses(selection(settings)))
         .order_by(Run.id)
     ).all()
     return _fit_data(rows, method)

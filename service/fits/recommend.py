@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.db import session_scope
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
+from service.fits.staleness import is_stale
 from service.scaling import (
     Budget,
     Constraints,
@@ -54,7 +55,7 @@ def _from_fit(fit_row: Fit, experiment: Experiment, cache: FitCache) -> Resolved
         return FitResult.from_json(fit_row.result)
 
     loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", load)
-    stale = fit_row.data_version is not None and fit_row.data_version < experiment.data_version
+    stale = is_stale(fit_row, experiment)
     return ResolvedSource(
         loaded, SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale)
     )

@@ -18,6 +18,7 @@ from service.fits import data
 from service.metrics import observe_fit_duration
 from service.scaling import FitResult, fit
 from service.scaling.fit import Progress
+from service.schemas.fits import FitSettings
 from service.settings import Settings
 from service.store import fits as store
 from service.store.models import Experiment, Fit
@@ -75,7 +76,7 @@ def request_fit(
     experiment: Experiment,
     law: str,
     method: str,
-    settings: dict[str, Any],
+    settings: FitSettings,
     policy: FitPolicy,
 ) -> Fit:
     """Fit now (small) or queue (large, or when this process already computes its limit of
@@ -89,13 +90,13 @@ def request_fit(
         "law": law,
         "method": method,
         "trigger": "request",
-        "settings": settings,
+        "settings": settings.stored(),
         "code_version": policy.code_version,
         "progress": 0.0,
         "not_before": now,
         "created_at": now,
     }
-    inline = runs_inline(law, method, int(settings["bootstrap"]), policy)
+    inline = runs_inline(law, method, settings.bootstrap, policy)
     # Past the per-process limit, queue instead: inline fits share this process's CPU.
     if not (inline and policy.inline_slots.acquire(blocking=False)):
         return store.create(session, experiment, status="queued", **row)
@@ -139,15 +140,16 @@ def execute(
     policy: FitPolicy | None = None,
 ) -> FitResult:
     """Fit `fit_row`'s runs and store the result on it (the caller commits)."""
-    version, selected = _load(session, fit_row.experiment_id, fit_row.settings, fit_row.method)
+    settings = FitSettings.model_validate(fit_row.settings)
+    version, selected = _load(session, fit_row.experiment_id, settings, fit_row.method)
     started = time.perf_counter()
-    result = _compute(selected, fit_row.law, fit_row.method, fit_row.settings, progress)
+    result = _compute(selected, fit_row.law, fit_row.method, settings, progress)
     _store(session, fit_row, result, selected, version, started, policy)
     return result
 
 
 def _load(
-    session: Session, experiment_id: int, settings: dict[str, Any], method: str
+    session: Session, experiment_id: int, settings: FitSettings, method: str
 ) -> tuple[int | None, data.FitData]:
     # Read the version before the runs: a change in between makes this fit look stale, never
     # the reverse.
@@ -161,17 +163,17 @@ def _compute(
     selected: data.FitData,
     law: str,
     method: str,
-    settings: dict[str, Any],
+    settings: FitSettings,
     progress: Progress | None,
 ) -> FitResult:
     return fit(
         selected.runs,
         law=law,
         method=method,
-        huber_delta=settings["huber_delta"],
-        bootstrap=settings["bootstrap"],
-        seed=settings["seed"],
-        budget_tol=settings["budget_tol"],
+        huber_delta=settings.huber_delta,
+        bootstrap=settings.bootstrap,
+        seed=settings.seed,
+        budget_tol=settings.budget_tol,
         progress=progress,
     )
 

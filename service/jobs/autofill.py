@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from service.fits.cache import FitCache
 from service.fits.service import FitPolicy, request_fit
+from service.fits.staleness import is_stale
 from service.jobs.planning import current_fit, queue_plan
 from service.scaling import FlopBudget, InsufficientBudgetError, ScalingError, recommend
+from service.schemas.fits import FitSettings
 from service.schemas.jobs import AutofillSettings, PlanRequest
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
@@ -187,8 +189,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
     else:
         current = fit_store.current(session, experiment.id, "chinchilla", "parametric")
         n_runs = experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0)
-        stale = current is None or (current.data_version or 0) < experiment.data_version
-        if n_runs >= MIN_RUNS_TO_FIT and stale:
+        if n_runs >= MIN_RUNS_TO_FIT and (current is None or is_stale(current, experiment)):
             if fit_store.pending(session, experiment.id, "chinchilla", "parametric"):
                 return "waiting for a refit"
             try:
@@ -197,14 +198,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
                     experiment,
                     "chinchilla",
                     "parametric",
-                    {
-                        "huber_delta": 1e-3,
-                        "bootstrap": settings.bootstrap,
-                        "seed": 0,
-                        "budget_tol": 0.1,
-                        "include_excluded": False,
-                        "filters": {},
-                    },
+                    FitSettings(bootstrap=settings.bootstrap),
                     # queued, never inline: the fit runner (here in the worker) takes it next
                     replace(policy, inline_max_bootstrap=0),
                 )

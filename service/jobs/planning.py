@@ -20,6 +20,7 @@ from service.fits.cache import FitCache
 from service.scaling import FitResult, Plan, plan_runs, preset
 from service.scaling.design_plan import Taken
 from service.scaling.shape_family import ShapeFamily
+from service.schemas.fits import FitSettings
 from service.schemas.jobs import JobRunSpec, PlanRequest
 from service.store import fits as fit_store
 from service.store import jobs as job_store
@@ -70,7 +71,7 @@ def make_plan(
 ) -> Plan:
     """The planner's proposal, in the shape family of `trainer` (default: the request's, then
     the autopilot's trainer fields)."""
-    runs = data.load(session, experiment.id, {"filters": {}}, "parametric").runs
+    runs = data.load(session, experiment.id, FitSettings(), "parametric").runs
     fields = trainer or request.trainer or autopilot_trainer(experiment)
     return plan_runs(
         runs,
@@ -144,7 +145,7 @@ def queue_runs(
 ) -> list[Job]:
     """Queue one job per spec; refuse (409) any whose built shape and tokens repeat a stored
     run, an active job or another spec."""
-    known = data.load(session, experiment.id, {"include_excluded": True}, "parametric").runs
+    known = data.load(session, experiment.id, FitSettings(include_excluded=True), "parametric").runs
     taken = Taken(
         [
             *zip(known.params.tolist(), known.tokens.tolist(), strict=True),

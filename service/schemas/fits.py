@@ -5,26 +5,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import PositiveFinite, SafeText, StrictModel
+from service.schemas.common import StrictModel
+from service.schemas.runs import RunSelection
 
 LawName = Literal["chinchilla", "kaplan", "data_constrained"]
 MethodName = Literal["parametric", "isoflop", "envelope"]
 FitStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
-class RunSelection(StrictModel):
-    """Inclusive ranges; unset sides are open."""
+class FitSettings(StrictModel):
+    """How a fit is computed and which runs it reads: stored with the fit, read by the fit code
+    (service.fits) and shown as `settings`."""
 
-    flops_min: PositiveFinite | None = None
-    flops_max: PositiveFinite | None = None
-    params_min: PositiveFinite | None = None
-    params_max: PositiveFinite | None = None
-    tokens_min: PositiveFinite | None = None
-    tokens_max: PositiveFinite | None = None
-    source: SafeText | None = Field(default=None, max_length=64)
+    huber_delta: float = Field(default=1e-3, gt=0, le=10, description="Huber loss delta.")
+    bootstrap: int = Field(default=0, ge=0, description="Bootstrap resamples over runs.")
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    budget_tol: float = Field(
+        default=0.1, gt=0, lt=1, description="Relative FLOP tolerance grouping runs into budgets."
+    )
+    include_excluded: bool = Field(default=False, description="Also fit excluded runs.")
+    filters: RunSelection = Field(default_factory=RunSelection)
+
+    def stored(self) -> dict[str, Any]:
+        """As the fit row's JSON column keeps it."""
+        return self.model_dump(mode="json")
 
 
-class FitCreate(StrictModel):
+class FitCreate(FitSettings):
     law: LawName = Field(
         default="chinchilla",
         description="chinchilla: E + A/N^alpha + B/D^beta; kaplan: Kaplan et al.'s joint law; "
@@ -35,14 +42,6 @@ class FitCreate(StrictModel):
         description="parametric (Approach 3), isoflop (Approach 2: parabola per budget), "
         "envelope (Approach 1: needs loss curves in run metadata `curve`).",
     )
-    huber_delta: float = Field(default=1e-3, gt=0, le=10, description="Huber loss delta.")
-    bootstrap: int = Field(default=0, ge=0, description="Bootstrap resamples over runs.")
-    seed: int = Field(default=0, ge=0, lt=2**32)
-    budget_tol: float = Field(
-        default=0.1, gt=0, lt=1, description="Relative FLOP tolerance grouping runs into budgets."
-    )
-    include_excluded: bool = Field(default=False, description="Also fit excluded runs.")
-    filters: RunSelection = Field(default_factory=RunSelection)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -50,8 +49,8 @@ class FitCreate(StrictModel):
         }
     )
 
-    def settings(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"law", "method"}, mode="json")
+    def settings(self) -> FitSettings:
+        return FitSettings.model_validate(self.model_dump(exclude={"law", "method"}))
 
 
 class Goodness(BaseModel):
@@ -74,7 +73,7 @@ class FitOut(BaseModel):
     progress: float = Field(description="Fraction of the work done, 0 to 1.")
     eta_seconds: float | None = Field(description="Estimated seconds left while running.")
     stale: bool = Field(description="Runs were added or excluded since this fit's data.")
-    settings: dict[str, Any]
+    settings: FitSettings
     parameters: dict[str, float | None] | None = Field(
         description="Fitted parameters (E, A, B, alpha, beta, ...) and derived a, b, G."
     )

@@ -4,18 +4,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.common import MAX_ID, PositiveFinite, SafeText, StrictModel
+from service.schemas.common import MAX_ID, ErrorBody, PositiveFinite, SafeText, StrictModel
 from service.schemas.fits import LawName, MethodName
 
 
-class SourceSpec(StrictModel):
-    """Exactly one of: an experiment's current fit, a fit id, a published preset."""
+def _is_none(value: object) -> bool:
+    return value is None
 
-    experiment: SafeText | None = Field(default=None, max_length=64)
+
+class SourceSpec(StrictModel):
+    """Exactly one of: an experiment's current fit, a fit id, a published preset (the other two
+    are left out when it is written back, as in POST /v1/compare's rows)."""
+
+    experiment: SafeText | None = Field(default=None, max_length=64, exclude_if=_is_none)
     law: LawName = "chinchilla"
     method: MethodName = "parametric"
-    fit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    preset: SafeText | None = Field(default=None, max_length=64, examples=["chinchilla-2022"])
+    fit_id: int | None = Field(default=None, ge=1, le=MAX_ID, exclude_if=_is_none)
+    preset: SafeText | None = Field(
+        default=None, max_length=64, examples=["chinchilla-2022"], exclude_if=_is_none
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "SourceSpec":
@@ -132,3 +139,11 @@ class Recommendation(BaseModel):
     source: SourceOut
     binding: list[str] = Field(description="Constraints that bind at the answer.")
     warnings: list[str]
+
+
+class CompareRow(BaseModel):
+    """One source of POST /v1/compare: its recommendation, or why it could not answer."""
+
+    source: SourceSpec
+    recommendation: Recommendation | None = None
+    error: ErrorBody | None = None

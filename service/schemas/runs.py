@@ -26,6 +26,32 @@ RUN_EXAMPLE: dict[str, Any] = {
 }
 
 
+class RunSelection(StrictModel):
+    """The runs a fit reads (its `filters`): inclusive ranges; unset sides are open."""
+
+    flops_min: PositiveFinite | None = None
+    flops_max: PositiveFinite | None = None
+    params_min: PositiveFinite | None = None
+    params_max: PositiveFinite | None = None
+    tokens_min: PositiveFinite | None = None
+    tokens_max: PositiveFinite | None = None
+    source: SafeText | None = Field(default=None, max_length=64)
+
+
+class RunFilter(RunSelection):
+    """A selection of runs and whether excluded runs are in it: the query of
+    GET /v1/experiments/{name}/runs (the client's `RunFilters`), and what a fit reads."""
+
+    # A query model: the route's other query parameters (limit, page_token) pass beside it.
+    model_config = ConfigDict(extra="ignore")
+
+    excluded: bool | None = Field(default=None, description="Only excluded / included runs.")
+
+    def given(self) -> dict[str, Any]:
+        """The fields set to something, as query parameters."""
+        return self.model_dump(exclude_none=True)
+
+
 class RunIn(StrictModel):
     run_key: SafeText | None = Field(
         default=None,

@@ -1,52 +1,35 @@
 """Queries on runs: filtered keyset pages, lookups and exclusion."""
 
-from dataclasses import asdict, dataclass
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, NotFoundError
-from service.schemas.common import SafeText
+from service.schemas.runs import RunFilter
 from service.store.models import Run
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    """Ranges are inclusive; None leaves that side open."""
-
-    flops_min: float | None = None
-    flops_max: float | None = None
-    params_min: float | None = None
-    params_max: float | None = None
-    tokens_min: float | None = None
-    tokens_max: float | None = None
-    excluded: bool | None = None
-    source: SafeText | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    def clauses(self) -> list[sa.ColumnElement[bool]]:
-        clauses: list[sa.ColumnElement[bool]] = []
-        for column, low, high in (
-            (Run.flops, self.flops_min, self.flops_max),
-            (Run.params, self.params_min, self.params_max),
-            (Run.tokens, self.tokens_min, self.tokens_max),
-        ):
-            if low is not None and high is not None and low > high:
-                raise InvalidInputError(
-                    f"{column.key}_min is larger than {column.key}_max",
-                    field=f"{column.key}_min",
-                )
-            if low is not None:
-                clauses.append(column >= low)
-            if high is not None:
-                clauses.append(column <= high)
-        if self.excluded is not None:
-            clauses.append(Run.excluded.is_(self.excluded))
-        if self.source is not None:
-            clauses.append(Run.source == self.source)
-        return clauses
+def clauses(where: RunFilter) -> list[sa.ColumnElement[bool]]:
+    """The SQL conditions of a filter (ranges inclusive, None leaves that side open)."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    for column, low, high in (
+        (Run.flops, where.flops_min, where.flops_max),
+        (Run.params, where.params_min, where.params_max),
+        (Run.tokens, where.tokens_min, where.tokens_max),
+    ):
+        if low is not None and high is not None and low > high:
+            raise InvalidInputError(
+                f"{column.key}_min is larger than {column.key}_max",
+                field=f"{column.key}_min",
+            )
+        if low is not None:
+            clauses.append(column >= low)
+        if high is not None:
+            clauses.append(column <= high)
+    if where.excluded is not None:
+        clauses.append(Run.excluded.is_(where.excluded))
+    if where.source is not None:
+        clauses.append(Run.source == where.source)
+    return clauses
 
 
 def list_page(
@@ -54,7 +37,7 @@ def list_page(
 ) -> list[Run]:
     query = (
         sa.select(Run)
-        .where(Run.experiment_id == experiment_id, *where.clauses())
+        .where(Run.experiment_id == experiment_id, *clauses(where))
         .order_by(Run.id)
         .limit(limit)
     )

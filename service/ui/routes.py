@@ -21,6 +21,7 @@ from service.overview import experiments_overview
 from service.plots import plots_available
 from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
+from service.schemas.runs import RunFilter
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
 from service.store import jobs as job_store
@@ -87,9 +88,7 @@ def _experiment_page(
     context = {
         "experiment": experiment,
         "run_count": experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0),
-        "runs": run_store.list_page(
-            session, experiment.id, run_store.RunFilter(), None, RUNS_SHOWN
-        ),
+        "runs": run_store.list_page(session, experiment.id, RunFilter(), None, RUNS_SHOWN),
         "fit": fit_out(current) if current is not None else None,
         "fit_pending": fit_store.pending(session, experiment.id, LAW, METHOD),
         "jobs": job_store.list_page(

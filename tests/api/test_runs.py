@@ -185,6 +185,17 @@ def test_filters_and_keyset_pages(client: TestClient) -> None:
     )
 
 
+def test_run_filters_are_the_fit_selection_s_ranges(client: TestClient) -> None:
+    # One definition (RunFilter): a range bound is a positive finite number, as in a fit's filters.
+    make_experiment(client)
+    for bad in ({"params_min": 0}, {"flops_max": -1}, {"tokens_min": "inf"}):
+        response = client.get("/v1/experiments/exp/runs", params=bad)
+        assert response.status_code == 422, bad
+        assert response.json()["error"]["code"] == "validation_error"
+    fit = client.post("/v1/experiments/exp/fits", json={"filters": {"params_min": 0}})
+    assert fit.status_code == 422
+
+
 def test_exclude_with_reason_then_include(client: TestClient) -> None:
     make_experiment(client)
     run_id = post(client, [run()]).json()["runs"][0]["id"]

@@ -158,3 +158,11 @@ def test_import_maps_columns_and_stores_a_file_once(remote: CliRunner, tmp_path:
         remote, "runs", "import", str(mine), "-e", "mine", "--column", "params", code=2
     )
     assert "model size" in invoke(remote, "runs", "import", "--help")
+
+
+def test_laws_show_each_presets_law_and_parameters(remote: CliRunner) -> None:
+    table = invoke(remote, "laws")
+
+    assert "kaplan:" in table
+    assert "alpha_N=" in table
+    assert json.loads(invoke(remote, "laws", "--json"))[0]["law"]["law"] == "chinchilla"

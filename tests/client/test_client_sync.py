@@ -109,8 +109,14 @@ def test_round_trip_every_method(server: str) -> None:
         )
         assert rows[0].recommendation is not None
         assert rows[1].recommendation is not None
+        assert rows[1].source.preset == "epoch-2024"
+        assert rows[2].recommendation is None
+        assert rows[2].error is not None
         laws = api.laws()
-        assert "chinchilla-2022" in [law["name"] for law in laws]
+        assert "chinchilla-2022" in [law.name for law in laws]
+        kaplan = next(law for law in laws if law.name == "kaplan-2020")
+        assert kaplan.law.law == "kaplan"
+        assert kaplan.law.parameters["alpha_N"] == pytest.approx(0.076)
         hardware = {h.name: h for h in api.hardware()}
         assert hardware["H100-SXM"].peak_bf16_flops == pytest.approx(989.4e12)
         by_gpu = api.recommend(

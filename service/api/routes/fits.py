@@ -18,8 +18,9 @@ from service.api.deps import (
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.plots import render_fit_plot
 from service.fits.service import eta_seconds, request_fit
+from service.fits.staleness import is_stale
 from service.schemas.common import MAX_ID, Page, errors
-from service.schemas.fits import FitCreate, FitOut, Goodness, LawName, MethodName
+from service.schemas.fits import FitCreate, FitOut, FitSettings, Goodness, LawName, MethodName
 from service.store import fits as store
 from service.store.models import Fit
 from service.store.pagination import decode_token, split_page
@@ -44,9 +45,8 @@ def fit_out(fit_row: Fit) -> FitOut:
         status=fit_row.status,
         progress=fit_row.progress,
         eta_seconds=eta_seconds(fit_row, datetime.now(UTC)),
-        stale=fit_row.data_version is not None
-        and fit_row.data_version < fit_row.experiment.data_version,
-        settings=fit_row.settings,
+        stale=is_stale(fit_row, fit_row.experiment),
+        settings=FitSettings.model_validate(fit_row.settings),
         parameters=result.get("estimates"),
         intervals_95=result.get("intervals_95"),
         bootstrap_samples=len(result.get("bootstrap", {}).get("samples", [])),

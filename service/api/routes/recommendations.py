@@ -1,6 +1,6 @@
 """Budget questions: recommendations, the frontier, side-by-side comparisons, presets, hardware."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Response
@@ -18,11 +18,13 @@ from service.api.deps import (
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
-from service.schemas.common import errors
+from service.schemas.catalogue import Hardware, PublishedLaw
+from service.schemas.common import ErrorBody, errors
 from service.schemas.fits import LawName, MethodName
 from service.schemas.recommendations import (
     BudgetSpec,
     CompareRequest,
+    CompareRow,
     ConstraintsSpec,
     Recommendation,
     RecommendationRequest,
@@ -134,21 +136,20 @@ def frontier(
 )
 def compare(
     body: CompareRequest, session: SessionDep, cache: FitCacheDep, _: Reader
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+) -> list[CompareRow]:
+    rows: list[CompareRow] = []
     for spec in body.sources:
         try:
             recommendation = answer(
                 resolve(session, spec, cache), body.budget, body.constraints, body.confidence
             )
-            rows.append(
-                {"source": spec.model_dump(exclude_none=True), "recommendation": recommendation}
-            )
+            rows.append(CompareRow(source=spec, recommendation=recommendation))
         except ScalingError as exc:
-            rows.append({"source": spec.model_dump(exclude_none=True), "error": exc.to_json()})
+            error = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
+            rows.append(CompareRow(source=spec, error=error))
         except NotFoundError as exc:  # an unknown fit or experiment is one source's answer
-            error = {"code": exc.code, "message": exc.message, "details": exc.details or None}
-            rows.append({"source": spec.model_dump(exclude_none=True), "error": error})
+            error = ErrorBody(code=exc.code, message=exc.message, details=exc.details or None)
+            rows.append(CompareRow(source=spec, error=error))
     return rows
 
 
@@ -159,8 +160,8 @@ def compare(
     "their parameters, source paper and parameter convention. Needs `read`.",
     responses=errors(),
 )
-def laws(_: Reader) -> list[dict[str, Any]]:
-    return [preset.to_json() for preset in list_presets()]
+def laws(_: Reader) -> list[PublishedLaw]:
+    return [PublishedLaw.model_validate(preset.to_json()) for preset in list_presets()]
 
 
 @router.get(
@@ -170,13 +171,10 @@ def laws(_: Reader) -> list[dict[str, Any]]:
     "Needs `read`.",
     responses=errors(),
 )
-def hardware(_: Reader) -> list[dict[str, Any]]:
+def hardware(_: Reader) -> list[Hardware]:
     return [
-        {
-            "name": a.name,
-            "peak_bf16_flops": a.peak_bf16_flops,
-            "memory_gb": a.memory_gb,
-            "source": a.source,
-        }
+        Hardware(
+            name=a.name, peak_bf16_flops=a.peak_bf16_flops, memory_gb=a.memory_gb, source=a.source
+        )
         for a in CATALOGUE.values()
     ]

@@ -20,7 +20,14 @@ from service.ingest.batch import ingest_runs
 from service.ingest.tabular import parse_runs
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.schemas.common import MAX_ID, Page, errors
-from service.schemas.runs import ImportResult, RunBatch, RunBatchResult, RunOut, RunPatch
+from service.schemas.runs import (
+    ImportResult,
+    RunBatch,
+    RunBatchResult,
+    RunFilter,
+    RunOut,
+    RunPatch,
+)
 from service.settings import Settings
 from service.store import runs as store
 from service.store.models import Run
@@ -215,7 +222,7 @@ def list_runs(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    where: Annotated[store.RunFilter, Depends()],
+    where: Annotated[RunFilter, Query()],
     limit: Annotated[
         int | None,
         Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
@@ -223,7 +230,7 @@ def list_runs(
     page_token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[RunOut]:
     limit = page_size(limit, settings, default=100)
-    filters = where.as_dict()
+    filters = where.given()
     rows = store.list_page(
         session, experiment.id, where, decode_token(page_token, filters), limit + 1
     )
