@@ -10,22 +10,20 @@ from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from service.api.deps import FitCacheDep, SessionDep, SettingsDep, authenticate
-from service.api.routes.fits import FitId, fit_out
+from service.api.routes.fits import FitId
 from service.auth import Principal
 from service.errors import NotFoundError, ServiceError
 from service.fits.cache import FitCache
 from service.fits.plots import render_fit_plot
+from service.fits.present import fit_out
 from service.fits.recommend import answer, resolve_current
 from service.jobs import autofill
-from service.overview import experiments_overview
+from service.overview import experiment_detail, experiments_overview
 from service.plots import plots_available
 from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
-from service.schemas.runs import RunFilter
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
-from service.store import jobs as job_store
-from service.store import runs as run_store
 from service.store.models import Experiment
 from service.ui import forms
 from service.ui.auth import COOKIE, UiReader, UiWriter
@@ -83,18 +81,22 @@ def _experiment_page(
     extra: dict[str, Any],
     status_code: int = 200,
 ) -> Response:
-    current = fit_store.current(session, experiment.id, LAW, METHOD)
-    autopilot = autofill.status(session, experiment, cache)
+    detail = experiment_detail(
+        session,
+        experiment,
+        runs_shown=RUNS_SHOWN,
+        jobs_shown=JOBS_SHOWN,
+        law=LAW,
+        method=METHOD,
+    )
     context = {
         "experiment": experiment,
-        "run_count": experiment_store.run_counts(session, [experiment.id]).get(experiment.id, 0),
-        "runs": run_store.list_page(session, experiment.id, RunFilter(), None, RUNS_SHOWN),
-        "fit": fit_out(current) if current is not None else None,
-        "fit_pending": fit_store.pending(session, experiment.id, LAW, METHOD),
-        "jobs": job_store.list_page(
-            session, job_store.JobFilter(experiment_id=experiment.id), None, JOBS_SHOWN
-        ),
-        "autopilot": autopilot,
+        "run_count": detail.run_count,
+        "runs": detail.runs,
+        "fit": fit_out(detail.current) if detail.current is not None else None,
+        "fit_pending": detail.fit_pending,
+        "jobs": detail.jobs,
+        "autopilot": autofill.status(session, experiment, cache),
         "plots_unavailable": plots_available(),
         "autofill_settings": autofill.settings_of(experiment),
         "gpus": sorted(CATALOGUE),

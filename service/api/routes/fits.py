@@ -1,6 +1,5 @@
 """Fits of an experiment's runs: request, list, the one in force, one by id."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -17,52 +16,16 @@ from service.api.deps import (
 )
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.plots import render_fit_plot
-from service.fits.service import eta_seconds, request_fit
-from service.fits.staleness import is_stale
+from service.fits.present import fit_out
+from service.fits.service import request_fit
 from service.schemas.common import MAX_ID, Page, errors
-from service.schemas.fits import FitCreate, FitOut, FitSettings, Goodness, LawName, MethodName
+from service.schemas.fits import FitCreate, FitOut, LawName, MethodName
 from service.store import fits as store
-from service.store.models import Fit
 from service.store.pagination import decode_token, split_page
 
 router = APIRouter(tags=["fits"])
 
 FitId = Annotated[int, Path(ge=1, le=MAX_ID, description="The fit's id.", examples=[1])]
-
-
-def fit_out(fit_row: Fit) -> FitOut:
-    result = fit_row.result or {}
-    run_ids = fit_row.run_ids or []
-    outliers = result.get("outliers", [])
-    if fit_row.method != "envelope":  # envelope rows are curve points, not runs
-        outliers = [run_ids[i] for i in outliers if i < len(run_ids)]
-    return FitOut(
-        id=fit_row.id,
-        experiment=fit_row.experiment.name,
-        law=fit_row.law,
-        method=fit_row.method,
-        trigger=fit_row.trigger,
-        status=fit_row.status,
-        progress=fit_row.progress,
-        eta_seconds=eta_seconds(fit_row, datetime.now(UTC)),
-        stale=is_stale(fit_row, fit_row.experiment),
-        settings=FitSettings.model_validate(fit_row.settings),
-        parameters=result.get("estimates"),
-        intervals_95=result.get("intervals_95"),
-        bootstrap_samples=len(result.get("bootstrap", {}).get("samples", [])),
-        goodness=Goodness(**{k: result[k] for k in Goodness.model_fields}) if result else None,
-        outliers=outliers,
-        warnings=result.get("warnings", []),
-        n_runs=fit_row.n_runs,
-        runs_sha256=fit_row.runs_sha256,
-        run_ids=fit_row.run_ids,
-        error=fit_row.error,
-        code_version=fit_row.code_version,
-        duration_s=fit_row.duration_s,
-        created_at=fit_row.created_at,
-        started_at=fit_row.started_at,
-        finished_at=fit_row.finished_at,
-    )
 
 
 @router.post(
