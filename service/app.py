@@ -27,6 +27,7 @@ from service.api.routes import (
     metrics,
     recommendations,
     runs,
+    sources,
 )
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recommendations.router,
         jobs.router,
         keys.router,
+        sources.router,
     ):
         app.include_router(router)
     if settings.metrics_enabled:

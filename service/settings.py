@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.sources.mlflow_rest import MlflowServer
+
 DEFAULT_SQLITE_PATH = Path("var") / "scaling.db"
 
 
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     metrics_enabled: bool = Field(
         default=True, description="Serve Prometheus metrics at GET /metrics (no auth)."
+    )
+    mlflow_servers: dict[str, MlflowServer] = Field(
+        default_factory=dict,
+        description="MLflow tracking servers that sources may read, by name, as JSON: "
+        '{"main": {"url": "http://mlflow:5000", "token": "..."}} (or "username" and '
+        '"password"). API callers name a server; they never give an address or credentials.',
     )
 
     @field_validator("cors_origins", mode="before")

@@ -76,6 +76,7 @@ def worker(
         lease=timedelta(seconds=lease),
         poll_seconds=poll,
         autopilot=autopilot,
+        settings=settings,
     )
     stop = threading.Event()
 

@@ -129,6 +129,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found.",
         409: "Conflicts with stored data.",
         413: "Request too large.",
+        502: "An upstream server (an MLflow source) did not answer as expected.",
     }
     documented = dict(ERROR_RESPONSES)
     for code in codes:

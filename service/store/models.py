@@ -234,6 +234,36 @@ class Job(Base):
     )
 
 
+class Source(Base):
+    """Where an experiment's runs are pulled from: today an MLflow tracking server the operator
+    configured, by name. ``config`` holds the MLflow experiment ids, filter and field mapping;
+    ``watermark_ms`` the largest MLflow end_time read, where the next sync starts."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16), default="mlflow")
+    server: Mapped[str] = mapped_column(sa.String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    schedule_seconds: Mapped[float | None] = mapped_column(sa.Double, default=None)
+    watermark_ms: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
+    next_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('mlflow')", name="kind"),
+        sa.Index("ix_sources_next_sync_at", "next_sync_at"),
+        sa.Index("ix_sources_experiment_id", "experiment_id"),
+        NEVER_REUSE_IDS,
+    )
+
+
 class ApiKey(Base):
     """An API key. Only a SHA-256 of its secret part is stored."""
 

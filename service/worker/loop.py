@@ -21,6 +21,8 @@ from service.ingest.batch import ingest_runs
 from service.jobs import autofill
 from service.metrics import set_job_states, set_queue_depth, worker_heartbeat
 from service.schemas.runs import RunIn
+from service.settings import Settings
+from service.sources import sync as sources
 from service.store import jobs as store
 from service.store.models import Experiment, Job
 from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
@@ -39,8 +41,11 @@ class Worker:
         worker_id: str | None = None,
         autopilot: bool = True,
         run_fits: bool = True,
+        settings: Settings | None = None,
     ) -> None:
         self.sessions = session_factory
+        # With settings, scheduled sources (MLflow) are synced when due.
+        self.settings = settings
         self.executor = executor
         self.policy = policy
         self.autopilot = autopilot
@@ -78,6 +83,8 @@ class Worker:
                     break
         if self.autopilot:
             self.autopilot_tick()
+        if self.settings is not None:
+            self.sources_tick(self.settings)
         self.claim()
         worker_heartbeat(self.worker_id)
         self._publish_metrics()
@@ -90,6 +97,28 @@ class Worker:
             for experiment in experiments:
                 message = autofill.tick(session, experiment, self.policy, self.fit_cache)
                 log.debug("autopilot", experiment=experiment.name, message=message)
+
+    def sources_tick(self, settings: Settings) -> None:
+        """Sync the scheduled sources that are due, each in its own transaction; a failure is
+        recorded on its source (and retried a period later), never raised."""
+        with session_scope(self.sessions) as session:
+            due = sources.due(session, datetime.now(UTC))
+        for source_id in due:
+            try:
+                with session_scope(self.sessions) as session:
+                    result = sources.sync(session, source_id, settings, self.policy)
+            except Exception as exc:  # one bad source must not stop the worker
+                message = exc.message if isinstance(exc, ServiceError) else type(exc).__name__
+                with session_scope(self.sessions) as session:
+                    sources.record_failure(session, source_id, message)
+                log.warning("source_sync_failed", source=source_id, error=message)
+                continue
+            log.info(
+                "source_synced",
+                source=source_id,
+                created=result.created,
+                unmapped=len(result.unmapped),
+            )
 
     def claim(self) -> None:
         free = self.executor.slots - len(self.handles)

@@ -1,0 +1,1 @@
+"""Runs pulled from the platforms that already record them (MLflow tracking servers)."""
