@@ -27,9 +27,6 @@ class ScalingError(Exception):
     def message(self) -> str:
         return str(self)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
-
 
 class InvalidDataError(ScalingError):
     """Column {column!r} has non-finite or non-positive values in rows {rows}"""

@@ -35,7 +35,7 @@ def test_error_carries_code_message_and_details() -> None:
     err = exc.value
     assert isinstance(err, ScalingError)
     assert err.details == {"needed": 6, "what": "runs", "target": "the chinchilla law", "got": 3}
-    assert err.to_json()["code"] == "insufficient_data"
+    assert err.code == "insufficient_data"
     assert "Need at least 6 runs" in str(err)
 
 

@@ -15,6 +15,7 @@ from service.api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
+from service.envelope import body_of, error_json
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
@@ -144,10 +145,9 @@ def compare(
             rows.append(
                 {"source": spec.model_dump(exclude_none=True), "recommendation": recommendation}
             )
-        except ScalingError as exc:
-            rows.append({"source": spec.model_dump(exclude_none=True), "error": exc.to_json()})
-        except NotFoundError as exc:  # an unknown fit or experiment is one source's answer
-            error = {"code": exc.code, "message": exc.message, "details": exc.details or None}
+        # An unknown fit or experiment, like a law that cannot answer, is one source's answer.
+        except (ScalingError, NotFoundError) as exc:
+            error = error_json(body_of(exc))
             rows.append({"source": spec.model_dump(exclude_none=True), "error": error})
     return rows
 
