@@ -7,18 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from plots_svg import (
-    BUDGETS,
-    OUTLIER_ROW,
-    SIZES,
-    TRUTH,
-    element,
-    gids,
-    n_markers,
-    parse,
-    sweep,
-    text_of,
-)
 
 from service.plots import (
     PLOT_KINDS,
@@ -41,6 +29,18 @@ from service.scaling import (
     preset,
 )
 from service.scaling.runs import budget_labels
+from tests.plots.plots_svg import (
+    BUDGETS,
+    OUTLIER_ROW,
+    SIZES,
+    TRUTH,
+    element,
+    gids,
+    n_markers,
+    parse,
+    sweep,
+    text_of,
+)
 
 N_BUDGETS = len(BUDGETS)
 

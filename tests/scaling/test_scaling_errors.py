@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     DegenerateDataError,
@@ -18,6 +17,7 @@ from service.scaling import (
     preset,
 )
 from service.scaling.laws import Chinchilla
+from tests.scaling.scaling_synth import isoflop_sweep
 
 GRID_N = np.repeat(np.geomspace(1e8, 1e10, 6), 5)
 GRID_D = np.tile(np.geomspace(1e9, 1e11, 5), 6)
