@@ -147,13 +147,12 @@ class IdempotencyMiddleware:
         retry_after = scope["app"].state.settings.retry_after_seconds
         await exception_response(error, retry_after)(scope, receive, send)
 
-    async def _unavailable(
-        self, scope: Scope, receive: Receive, send: Send, exc: Exception
-    ) -> None:
+    @classmethod
+    async def _unavailable(cls, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """429 busy when every pooled connection is in use, 503 when the database is down."""
         busy = isinstance(exc, PoolTimeoutError)
         error = ServiceBusyError() if busy else DatabaseUnavailableError()
-        await self._refuse(scope, receive, send, error)
+        await cls._refuse(scope, receive, send, error)
 
     async def _answer_existing(
         self,
@@ -215,7 +214,8 @@ class IdempotencyMiddleware:
                     )
                     .values(request_sha256=digest, created_at=datetime.now(UTC))
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                assert isinstance(taken, sa.CursorResult)  # an UPDATE's result counts its rows
+                if taken.rowcount == 1:
                     return None
             session.expunge(record)
             return record
