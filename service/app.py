@@ -4,6 +4,7 @@ import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +15,7 @@ from service.api import errors
 from service.api.auth_first import AuthBeforeBodyMiddleware
 from service.api.docs import install_docs
 from service.api.idempotency import IdempotencyMiddleware
-from service.api.json_body import document_bodies
+from service.api.json_body import openapi_with_bodies
 from service.api.limits import BodyLimitMiddleware
 from service.api.ratelimit import RateLimitMiddleware, TokenBucketLimiter
 from service.api.request_context import RequestContextMiddleware
@@ -60,7 +61,11 @@ formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 class _App(FastAPI):
     """FastAPI with the request context (request id, access log, latency) and the security headers
     as its outermost layers, outside even the catch-all error handler: a 500 carries X-Request-ID
-    and the security headers, its log line the request's context, and its latency is counted."""
+    and the security headers, its log line the request's context, and its latency is counted. Its
+    OpenAPI document also shows the models of the bodies routes parse themselves (`JsonBody`)."""
+
+    def openapi(self) -> dict[str, Any]:
+        return openapi_with_bodies(self)
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
@@ -135,7 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runner = FitRunner(session_factory, app.state.fit_policy) if settings.fit_runner else None
 
     errors.install(app)
-    document_bodies(app)
     for router in (
         health.router,
         experiments.router,

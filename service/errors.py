@@ -1,7 +1,7 @@
 """Domain errors. Each class's docstring is its message; `details` says what exactly went wrong.
 
 The HTTP layer turns any `ServiceError` into `{"error": {"code", "message", "details"}}` with the
-class's status code, so a route never builds an error response by hand.
+class's status code (`service.envelope`), so a route never builds an error response by hand.
 """
 
 from typing import Any, ClassVar
@@ -39,12 +39,6 @@ class RunKeyConflictError(ConflictError):
     code = "run_key_conflict"
 
 
-class IdempotencyKeyReusedError(ConflictError):
-    """This Idempotency-Key was already used with a different request."""
-
-    code = "idempotency_key_reused"
-
-
 class ServiceBusyError(ServiceError):
     """Every database connection of this process is in use; retry after a moment."""
 
@@ -69,6 +63,12 @@ class InvalidInputError(ServiceError):
 
     status_code = 422
     code = "invalid_input"
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """This Idempotency-Key was already used with a different request."""
+
+    code = "idempotency_key_reused"
 
 
 class FitTimeoutError(InvalidInputError):

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
@@ -68,7 +68,7 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     return scrubbed
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at emit time (so test capture sees it)."""
 
     def __init__(self) -> None:

@@ -2,14 +2,13 @@
 without a valid key is answered 401 at once, so bogus keys never make a process buffer bodies
 of up to SCALING_MAX_BODY_BYTES (FastAPI reads a route's JSON body before its dependencies)."""
 
-import json
-
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import auth
 from service.api.caller import principal_of
+from service.envelope import response_of
 from service.errors import AuthenticationError
 
 _WRITES = ("POST", "PUT", "PATCH")
@@ -34,14 +33,5 @@ class AuthBeforeBodyMiddleware:
         if principal is not None:
             await self.app(scope, receive, send)
             return
-        error = AuthenticationError()
-        body = json.dumps(
-            {"error": {"code": error.code, "message": error.message, "details": None}}
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b"Bearer"),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        refusal = response_of(AuthenticationError(), {"WWW-Authenticate": "Bearer"})
+        await refusal(scope, receive, send)

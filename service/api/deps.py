@@ -1,6 +1,6 @@
 """Typed dependencies: the session, the caller and their scope, and path lookups that 404."""
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -62,19 +62,27 @@ async def authenticate(request: Request, token: str) -> auth.Principal | None:
     return principal
 
 
-def require(scope: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
+class ScopeCheck:
+    """The dependency that lets a caller with `scope` through; `required_scope` is read by the
+    scope-walk test."""
+
+    def __init__(self, scope: str) -> None:
+        self.required_scope = scope
+
     # async: a pure check, so FastAPI need not hop to a worker thread for it.
-    async def check(
-        principal: Annotated[auth.Principal, Depends(get_principal)],
+    async def __call__(
+        self, principal: Annotated[auth.Principal, Depends(get_principal)]
     ) -> auth.Principal:
+        scope = self.required_scope
         if not principal.has(scope):
             raise PermissionDeniedError(
                 f"this operation needs the {scope!r} scope", required_scope=scope
             )
         return principal
 
-    check.required_scope = scope  # type: ignore[attr-defined]  # read by the scope-walk test
-    return check
+
+def require(scope: str) -> ScopeCheck:
+    return ScopeCheck(scope)
 
 
 Reader = Annotated[auth.Principal, Depends(require("read"))]

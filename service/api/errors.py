@@ -1,16 +1,23 @@
-"""Exception handlers: every error leaves as `{"error": {"code", "message", "details"}}`."""
+"""Exception handlers: every error leaves as `{"error": {"code", "message", "details"}}`, built by
+`service.envelope`."""
 
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
-from service.errors import DatabaseUnavailableError, ServiceBusyError, ServiceError
+from service.envelope import error_body, error_response, response_of
+from service.errors import (
+    DatabaseUnavailableError,
+    IdempotencyInProgressError,
+    ServiceBusyError,
+    ServiceError,
+)
 from service.scaling import ScalingError
 
 log = structlog.get_logger(__name__)
@@ -27,16 +34,6 @@ _HTTP_CODES = {
 }
 
 
-def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}},
-        status_code=status,
-        headers=headers,
-    )
-
-
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     text = ""
@@ -51,7 +48,8 @@ def _row(loc: tuple[Any, ...]) -> int | None:
     return None
 
 
-async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     details = []
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
@@ -63,32 +61,37 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     message = f"{first['field']}: {first['message']}"
     if len(details) > 1:
         message += f" (and {len(details) - 1} more)"
-    return error_response(422, "validation_error", message, details)
+    return error_response(422, error_body("validation_error", message, details))
 
 
-async def _service(request: Request, exc: ServiceError) -> JSONResponse:
+def exception_response(exc: ServiceError | ScalingError, retry_after_seconds: int) -> Response:
+    """The answer to a domain error, with `Retry-After` where retrying later can succeed."""
     headers = None
     if isinstance(exc, DatabaseUnavailableError):
-        headers = {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
-    elif isinstance(exc, ServiceBusyError):
+        headers = {"Retry-After": str(retry_after_seconds)}
+    elif isinstance(exc, ServiceBusyError | IdempotencyInProgressError):
         headers = {"Retry-After": "1"}
-    return error_response(exc.status_code, exc.code, exc.message, exc.details or None, headers)
+    return response_of(exc, headers)
 
 
-async def _scaling(request: Request, exc: ScalingError) -> JSONResponse:
-    """The core could not answer from this data or for this question."""
-    return error_response(422, exc.code, exc.message, exc.details or None)
+async def _domain(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError | ScalingError)
+    return exception_response(exc, request.app.state.settings.retry_after_seconds)
 
 
-async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-        # FastAPI's answer to a body it cannot decode (not UTF-8): invalid input, like bad JSON.
-        return error_response(
-            422, "validation_error", "body: not valid JSON (UTF-8)", [{"field": "body"}]
-        )
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if isinstance(cause, ServiceError):  # the body limit cut off a body FastAPI was reading
+        return await _domain(request, cause)
+    if exc.status_code == 400 and cause is not None:
+        # FastAPI raises a 400 from its parser's error for a body it cannot decode (not UTF-8):
+        # invalid input, like bad JSON.
+        body = error_body("validation_error", "body: not valid JSON (UTF-8)", [{"field": "body"}])
+        return error_response(422, body)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, str(exc.detail), None, headers)
+    return error_response(exc.status_code, error_body(code, str(exc.detail)), headers)
 
 
 def _is_connection_error(exc: Exception) -> bool:
@@ -97,27 +100,27 @@ def _is_connection_error(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-async def _database(request: Request, exc: Exception) -> JSONResponse:
+async def _database(request: Request, exc: Exception) -> Response:
     if isinstance(exc, PoolTimeoutError):
         # The database answers; this process has every connection busy with other requests.
         log.warning("database_pool_busy")
-        return await _service(request, ServiceBusyError())
+        return await _domain(request, ServiceBusyError())
     if _is_connection_error(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
-        return await _service(request, DatabaseUnavailableError())
+        return await _domain(request, DatabaseUnavailableError())
     return await _unexpected(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
-    return error_response(500, "internal_error", "internal server error")
+    return error_response(500, error_body("internal_error", "internal server error"))
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(ServiceError, _service)  # type: ignore[arg-type]
-    app.add_exception_handler(ScalingError, _scaling)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ServiceError, _domain)
+    app.add_exception_handler(ScalingError, _domain)
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(PoolTimeoutError, _database)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,7 +12,6 @@ can be retried. Responses that carry a secret (new API keys) are never stored, s
 """
 
 import hashlib
-import json
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.caller import principal_of
+from service.api.errors import exception_response
 from service.db import session_scope
 from service.errors import (
     DatabaseUnavailableError,
@@ -32,6 +32,7 @@ from service.errors import (
     InvalidInputError,
     PayloadTooLargeError,
     ServiceBusyError,
+    ServiceError,
 )
 from service.store.models import IdempotencyRecord
 
@@ -66,19 +67,6 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, code: str, message: str, details: object = None) -> tuple[int, bytes]:
-    body = {"error": {"code": code, "message": message, "details": details}}
-    return status, json.dumps(body).encode()
-
-
-async def _send_json(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]
-) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
-    await send({"type": "http.response.body", "body": body})
-
-
 class IdempotencyMiddleware:
     """Replays stored responses; also enforces the body limit for the POSTs it buffers."""
 
@@ -96,21 +84,14 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY_LENGTH:
-            await _send_json(
-                send,
-                *_error(
-                    422,
-                    InvalidInputError.code,
-                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
-                ),
-                [],
-            )
+            message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"
+            await self._refuse(scope, receive, send, InvalidInputError(message))
             return
         # Who is asking, before the body is read: a bogus key never makes the server buffer it.
         try:
             principal = await principal_of(scope)
         except (OperationalError, PoolTimeoutError) as exc:
-            await self._unavailable(scope, send, exc)
+            await self._unavailable(scope, receive, send, exc)
             return
         if principal is None:  # unknown or revoked key: the route answers 401; nothing replays
             await self.app(scope, receive, send)
@@ -119,8 +100,8 @@ class IdempotencyMiddleware:
             body = await read_body(receive, self.max_body)
         # The body limit's own counter may stop the read first (a chunked body has no length).
         except (BodyTooLargeError, PayloadTooLargeError):
-            error = PayloadTooLargeError(limit_bytes=self.max_body)
-            await _send_json(send, *_error(413, error.code, error.message, error.details), [])
+            too_large = PayloadTooLargeError(limit_bytes=self.max_body)
+            await self._refuse(scope, receive, send, too_large)
             return
         owner, key_text = principal.owner, key.decode("latin-1")
         digest = hashlib.sha256(
@@ -129,10 +110,10 @@ class IdempotencyMiddleware:
         try:
             record = await to_thread.run_sync(self._claim, owner, key_text, digest)
         except (OperationalError, PoolTimeoutError) as exc:
-            await self._unavailable(scope, send, exc)
+            await self._unavailable(scope, receive, send, exc)
             return
         if record is not None:
-            await self._answer_existing(record, digest, key_text, send)
+            await self._answer_existing(record, digest, key_text, scope, receive, send)
             return
 
         status, content_type, chunks = 0, "application/json", []
@@ -161,33 +142,34 @@ class IdempotencyMiddleware:
             )
 
     @staticmethod
-    async def _unavailable(scope: Scope, send: Send, exc: Exception) -> None:
-        """What the error handlers answer (this runs outside them): 429 busy when every pooled
-        connection is in use, 503 when the database is unreachable."""
-        if isinstance(exc, PoolTimeoutError):
-            busy = ServiceBusyError()
-            await _send_json(send, *_error(429, busy.code, busy.message), [(b"retry-after", b"1")])
-            return
-        down = DatabaseUnavailableError()
-        retry_after = str(scope["app"].state.settings.retry_after_seconds).encode()
-        await _send_json(
-            send, *_error(503, down.code, down.message), [(b"retry-after", retry_after)]
-        )
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: ServiceError) -> None:
+        """What the error handlers answer (this runs outside them)."""
+        retry_after = scope["app"].state.settings.retry_after_seconds
+        await exception_response(error, retry_after)(scope, receive, send)
+
+    @classmethod
+    async def _unavailable(cls, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """429 busy when every pooled connection is in use, 503 when the database is down."""
+        busy = isinstance(exc, PoolTimeoutError)
+        error = ServiceBusyError() if busy else DatabaseUnavailableError()
+        await cls._refuse(scope, receive, send, error)
 
     async def _answer_existing(
-        self, record: IdempotencyRecord, digest: str, key_text: str, send: Send
+        self,
+        record: IdempotencyRecord,
+        digest: str,
+        key_text: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if record.request_sha256 != digest:
             reused = IdempotencyKeyReusedError(idempotency_key=key_text)
-            await _send_json(send, *_error(422, reused.code, reused.message, reused.details), [])
+            await self._refuse(scope, receive, send, reused)
             return
         if record.status_code == IN_PROGRESS:
             busy = IdempotencyInProgressError(idempotency_key=key_text)
-            await _send_json(
-                send,
-                *_error(409, busy.code, busy.message, busy.details),
-                [(b"retry-after", b"1")],
-            )
+            await self._refuse(scope, receive, send, busy)
             return
         headers = [
             (b"content-type", record.content_type.encode()),
@@ -232,7 +214,8 @@ class IdempotencyMiddleware:
                     )
                     .values(request_sha256=digest, created_at=datetime.now(UTC))
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                assert isinstance(taken, sa.CursorResult)  # an UPDATE's result counts its rows
+                if taken.rowcount == 1:
                     return None
             session.expunge(record)
             return record

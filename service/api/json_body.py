@@ -4,7 +4,7 @@ FastAPI decodes a body with `json.loads` and then validates the Python objects; 
 10,000 runs that builds and walks every dict twice. `JsonBody(Model)` reads the raw bytes on the
 event loop and validates them with `Model.model_validate_json` in the route's worker thread.
 Errors keep FastAPI's shape (`loc` starts with "body"), and the OpenAPI document still shows the
-model as the request body (see `document_bodies`).
+model as the request body (see `openapi_with_bodies`).
 """
 
 from typing import Any, Generic, TypeVar
@@ -45,25 +45,21 @@ class JsonBody(Generic[Model]):
         }
 
 
-def document_bodies(app: FastAPI) -> None:
-    """Make `app.openapi()` include the schemas of every `JsonBody` model."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-                tags=app.openapi_tags,
-            )
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            for model in _REGISTERED:
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                schemas.update(schema.pop("$defs", {}))
-                schemas[model.__name__] = schema
-            spec["components"]["schemas"] = dict(sorted(schemas.items()))
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def openapi_with_bodies(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document with the schemas of every `JsonBody` model (built once)."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in _REGISTERED:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        spec["components"]["schemas"] = dict(sorted(schemas.items()))
+        app.openapi_schema = spec
+    return app.openapi_schema

@@ -1,9 +1,8 @@
 """The request-body size limit, checked before a route reads the body."""
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.envelope import response_of
 from service.errors import PayloadTooLargeError
 
 
@@ -14,26 +13,11 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_body = max_body
 
-    async def _refuse(self, send: Send) -> None:
-        error = PayloadTooLargeError(
+    def _too_large(self) -> PayloadTooLargeError:
+        return PayloadTooLargeError(
             f"request body is larger than the limit of {self.max_body} bytes",
             limit_bytes=self.max_body,
         )
-        body = json.dumps(
-            {"error": {"code": error.code, "message": error.message, "details": error.details}}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +25,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._refuse(send)
+            await response_of(self._too_large(), {"Connection": "close"})(scope, receive, send)
             return
         received = 0
 
@@ -50,10 +34,7 @@ class BodyLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_body:
-                raise PayloadTooLargeError(
-                    f"request body is larger than the limit of {self.max_body} bytes",
-                    limit_bytes=self.max_body,
-                )
+                raise self._too_large()
             return message
 
         await self.app(scope, counted, send)

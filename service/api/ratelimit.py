@@ -5,7 +5,6 @@ Each process keeps its own buckets, so with N workers or replicas a key gets up 
 rate; this protects the service from one runaway client, it is not a quota.
 """
 
-import json
 import math
 import threading
 import time
@@ -17,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.caller import client_address, principal_of
+from service.envelope import error_body, error_response
 
 EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -79,29 +79,15 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
-        body = json.dumps(
+        body = error_body(
+            "rate_limited",
+            f"too many requests: at most {self.limiter.rate:g} a second per key "
+            f"(burst {self.limiter.burst:g}); retry after {retry_after} s",
             {
-                "error": {
-                    "code": "rate_limited",
-                    "message": f"too many requests: at most {self.limiter.rate:g} a second per "
-                    f"key (burst {self.limiter.burst:g}); retry after {retry_after} s",
-                    "details": {
-                        "limit_per_second": self.limiter.rate,
-                        "burst": self.limiter.burst,
-                        "retry_after_seconds": retry_after,
-                    },
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
+                "limit_per_second": self.limiter.rate,
+                "burst": self.limiter.burst,
+                "retry_after_seconds": retry_after,
+            },
         )
-        await send({"type": "http.response.body", "body": body})
+        refusal = error_response(429, body, {"Retry-After": str(retry_after)})
+        await refusal(scope, receive, send)

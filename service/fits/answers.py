@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable, Hashable
 
 
 class AnswerCache:
-    def __init__(self, ttl: float, capacity: int = 4096) -> None:
+    def __init__(
+        self, ttl: float, capacity: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.capacity = capacity
+        self.clock = clock
         self._items: OrderedDict[tuple[str, Hashable], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._inflight: dict[tuple[str, Hashable], asyncio.Future[bytes]] = {}
@@ -52,7 +55,7 @@ class AnswerCache:
             return None
         with self._lock:
             item = self._items.get((experiment, key))
-            if item is None or item[1] < time.monotonic():
+            if item is None or item[1] < self.clock():
                 return None
             self._items.move_to_end((experiment, key))
             return item[0]
@@ -61,7 +64,7 @@ class AnswerCache:
         if self.ttl <= 0:
             return
         with self._lock:
-            self._items[(experiment, key)] = (body, time.monotonic() + self.ttl)
+            self._items[(experiment, key)] = (body, self.clock() + self.ttl)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 

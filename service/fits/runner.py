@@ -12,9 +12,11 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
+from service.envelope import body_of, error_body, error_json
 from service.errors import FitTimeoutError
 from service.fits.service import Deadline, FitPolicy, execute
 from service.scaling import ScalingError
+from service.schemas.common import ErrorBody
 from service.store import fits as store
 from service.store.models import Experiment, Fit
 
@@ -90,33 +92,26 @@ class FitRunner:
                 log.info("fit_succeeded", fit_id=fit_id, duration_s=fit_row.duration_s)
             except FitTimeoutError as exc:
                 session.rollback()
-                _fail(
-                    session,
-                    fit_id,
-                    {"code": exc.code, "message": exc.message, "details": exc.details},
-                    version,
-                )
+                _fail(session, fit_id, body_of(exc), version)
                 log.warning(
                     "fit_timed_out", fit_id=fit_id, limit_seconds=exc.details["limit_seconds"]
                 )
             except ScalingError as exc:
                 session.rollback()
-                _fail(session, fit_id, exc.to_json(), version)
+                _fail(session, fit_id, body_of(exc), version)
                 log.warning("fit_failed", fit_id=fit_id, code=exc.code, message=exc.message)
             except Exception as exc:
                 session.rollback()
-                _fail(session, fit_id, {"code": "internal_error", "message": str(exc)}, version)
+                _fail(session, fit_id, error_body("internal_error", str(exc)), version)
                 log.exception("fit_crashed", fit_id=fit_id)
 
 
-def _fail(
-    session: Session, fit_id: int, error: dict[str, object], data_version: int | None
-) -> None:
+def _fail(session: Session, fit_id: int, error: ErrorBody, data_version: int | None) -> None:
     fit_row = session.get(Fit, fit_id)
     assert fit_row is not None
     fit_row.data_version = data_version
     fit_row.status = "failed"
-    fit_row.error = error
+    fit_row.error = error_json(error)
     fit_row.finished_at = datetime.now(UTC)
 
 

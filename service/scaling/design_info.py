@@ -21,10 +21,6 @@ FloatArray = NDArray[np.float64]
 PRIOR_SD = np.array([3.0, 3.0, 1.0, 0.5, 0.5])
 
 
-def theta_of(law: Chinchilla) -> FloatArray:
-    return np.array([np.log(law.A), np.log(law.B), np.log(law.E), law.alpha, law.beta])
-
-
 def log_loss_jacobian(law: Chinchilla, params: ArrayLike, tokens: ArrayLike) -> FloatArray:
     """d log L / d theta for each run, shape (n, 5)."""
     N = np.atleast_1d(np.asarray(params, dtype=np.float64))

@@ -30,9 +30,6 @@ class ScalingError(Exception):
     def message(self) -> str:
         return str(self)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
-
 
 class InvalidArgumentError(ScalingError, ValueError):
     """Invalid {name}: {reason}"""

@@ -22,7 +22,7 @@ from service.scaling.fit_other import DC_BOUNDS, KAPLAN_BOUNDS, fit_data_constra
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
 from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
-from service.scaling.result import FitResult, Source
+from service.scaling.result import FitResult
 from service.scaling.runs import RunArrays, budget_labels
 
 FloatArray = NDArray[np.float64]
@@ -387,7 +387,3 @@ def _fit_frontier(
         bootstrap_samples=tuple(samples),
         seed=seed,
     )
-
-
-def law_of(source: Source | FitResult) -> Source:
-    return source.law if isinstance(source, FitResult) else source

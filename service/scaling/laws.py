@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from service.scaling.errors import InvalidArgumentError, UnknownNameError
+from service.scaling.errors import UnknownNameError
 
 FloatArray = NDArray[np.float64]
 
@@ -198,17 +198,6 @@ def law_class(name: str) -> type[Chinchilla] | type[Kaplan] | type[DataConstrain
         return LAWS[name]
     except KeyError:
         raise UnknownNameError(kind="law", name=name, known=sorted(LAWS)) from None
-
-
-def law_from_values(name: str, values: ArrayLike) -> AnyLaw:
-    """Build a law from its parameters in ``param_names`` order."""
-    cls = law_class(name)
-    v = [float(x) for x in np.asarray(values, dtype=np.float64).ravel()]
-    if len(v) != len(cls.param_names):
-        raise InvalidArgumentError(
-            name=f"{name} parameters", reason=f"expected {len(cls.param_names)}, got {len(v)}"
-        )
-    return cls(*v)
 
 
 def law_from_json(data: dict[str, Any]) -> AnyLaw:

@@ -74,7 +74,11 @@ class StrictModel(BaseModel):
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable error code.")
     message: str = Field(description="What went wrong, for a person.")
-    details: Any = Field(default=None, description="Structured context: fields, rows, limits.")
+    details: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Structured context (fields, rows, limits, known names); null when there is "
+        "nothing to add. A list of per-field problems for `validation_error`, else an object.",
+    )
 
 
 class ErrorResponse(BaseModel):

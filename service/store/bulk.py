@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.store.models import Run
 
-RUNS: sa.Table = Run.__table__  # type: ignore[assignment]
+RUNS = Run.metadata.tables[Run.__tablename__]
 CHUNK = 5000
 
 _ARRAYS = {

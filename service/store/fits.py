@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from service.errors import NotFoundError
 from service.store.models import Experiment, Fit
 
-FITS: sa.Table = Fit.__table__  # type: ignore[assignment]
+FITS = Fit.metadata.tables[Fit.__tablename__]
 _QUEUED_REFIT = sa.text("status = 'queued' AND trigger = 'refit'")
 
 
@@ -198,7 +198,8 @@ def claim_next(session: Session, owner: str, lease: timedelta) -> Fit | None:
                 status="running", lease_owner=owner, heartbeat_at=now, started_at=now, progress=0.0
             )
         )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        assert isinstance(claimed, sa.CursorResult)  # an UPDATE's result counts its rows
+        if claimed.rowcount == 1:
             return session.get(Fit, fit_id)
     return None
 

@@ -130,7 +130,8 @@ def claim(session: Session, owner: str, limit: int) -> list[Job]:
                 error=None,
             )
         )
-        if won.rowcount == 1:  # type: ignore[attr-defined]
+        assert isinstance(won, sa.CursorResult)  # an UPDATE's result counts its rows
+        if won.rowcount == 1:
             claimed.append(job_id)
     session.flush()
     return [get(session, job_id) for job_id in claimed]

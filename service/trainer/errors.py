@@ -22,9 +22,5 @@ class CorpusError(TrainerError):
     """The corpus could not be built or loaded."""
 
 
-class TorchMissingError(TrainerError):
-    """PyTorch is not installed: install the `train` extra (torch==2.13.0 on these machines)."""
-
-
 class ReportError(TrainerError):
     """The service did not accept the run."""

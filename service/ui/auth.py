@@ -7,7 +7,6 @@ scripts, SameSite=Strict from cross-site form posts, Secure is set over HTTPS), 
 key logs the browser out. A page without a key redirects to the login page.
 """
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -47,16 +46,23 @@ async def ui_principal(
     return principal
 
 
-def ui_require(scope: str) -> Callable[[auth.Principal], Awaitable[auth.Principal]]:
-    async def check(
-        principal: Annotated[auth.Principal, Depends(ui_principal)],
+class UiScopeCheck:
+    """The page dependency that lets a caller with `scope` through; `required_scope` is read by
+    the scope-walk test."""
+
+    def __init__(self, scope: str) -> None:
+        self.required_scope = scope
+
+    async def __call__(
+        self, principal: Annotated[auth.Principal, Depends(ui_principal)]
     ) -> auth.Principal:
-        if not principal.has(scope):
-            raise ScopeMissingError(scope)
+        if not principal.has(self.required_scope):
+            raise ScopeMissingError(self.required_scope)
         return principal
 
-    check.required_scope = scope  # type: ignore[attr-defined]  # read by the scope-walk test
-    return check
+
+def ui_require(scope: str) -> UiScopeCheck:
+    return UiScopeCheck(scope)
 
 
 UiReader = Annotated[auth.Principal, Depends(ui_require("read"))]

@@ -72,13 +72,14 @@ def test_an_inline_fit_holds_no_connection_while_it_computes(
 ) -> None:
     """Load, release, compute, store: the request's connection is back in the pool while the
     core computes, so slow fits cannot starve other requests of connections."""
+    from service import scaling
     from service.fits import service as fit_service
     from tests.api.test_fits import import_chinchilla
 
     import_chinchilla(client)
     engine = client.app.state.engine
     seen: list[int] = []
-    real_fit = fit_service.fit
+    real_fit = scaling.fit
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         seen.append(engine.pool.checkedout())

@@ -1,6 +1,7 @@
 """Fits over HTTP end to end: Chinchilla data, provenance, staleness, refits, background fits."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -199,11 +200,9 @@ def test_new_runs_make_the_fit_stale_and_schedule_one_refit(
         run = {"params": 1e9 * (1 + i), "tokens": 2e10, "loss": 2.5, "run_key": f"extra-{i}"}
         return client.post("/v1/experiments/chinchilla/runs", json={"runs": [run]}).status_code
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, range(8)))
+    assert statuses == [201] * 8
 
     current = client.get("/v1/experiments/chinchilla/fits/current").json()
     assert current["id"] == first["id"]

@@ -201,5 +201,6 @@ def test_offline_and_server_read_a_file_alike(client: TestClient) -> None:
     make_experiment(client)
     assert import_file(client, text).status_code == 201
     stored = client.get("/v1/experiments/exp/runs").json()["items"]
+    assert offline.unique_tokens is not None
     assert sorted(r["unique_tokens"] for r in stored) == sorted(offline.unique_tokens.tolist())
     assert all("U_D" not in r["metadata"] for r in stored)

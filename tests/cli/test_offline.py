@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,10 +16,11 @@ EPOCH = DATA / "epoch_chinchilla_svg_extracted_data.csv"
 runner = CliRunner()
 
 
-def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+def _json(args: list[str]) -> dict[str, Any]:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
 
 
 def test_fit_json_reproduces_reference_and_reports_filtered_rows() -> None:

@@ -17,7 +17,10 @@ class Row:
     why: str
 
 
-COLUMNS = [Column("name", lambda r: r.name), Column("why", lambda r: r.why, one_line=True)]
+COLUMNS: list[Column[Row]] = [
+    Column("name", lambda r: r.name),
+    Column("why", lambda r: r.why, one_line=True),
+]
 
 
 def test_count_agrees_with_its_number() -> None:

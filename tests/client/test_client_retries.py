@@ -4,6 +4,7 @@ Idempotency-Key; 4xx are not. Against httpx.MockTransport, and the real app losi
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from tests.client.conftest import server_settings
 from tests.conftest import ADMIN_TOKEN
 from tests.tcp_proxy import TcpProxy
 
-EXPERIMENT = {
+EXPERIMENT: dict[str, Any] = {
     "name": "exp",
     "description": "",
     "param_convention": "total",

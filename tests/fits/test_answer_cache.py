@@ -1,7 +1,6 @@
 """The GET-recommendation answer cache: expiry, invalidation, one computation per burst."""
 
 import asyncio
-import time
 
 import pytest
 
@@ -9,7 +8,8 @@ from service.fits.answers import AnswerCache
 
 
 def test_answers_expire_and_are_dropped_by_writes() -> None:
-    cache = AnswerCache(ttl=0.2)
+    now = [0.0]
+    cache = AnswerCache(ttl=0.2, clock=lambda: now[0])
     cache.put("exp", "k", b"1")
     assert cache.get("exp", "k") == b"1"
     cache.invalidate("other")
@@ -17,7 +17,9 @@ def test_answers_expire_and_are_dropped_by_writes() -> None:
     cache.invalidate("exp")
     assert cache.get("exp", "k") is None
     cache.put("exp", "k", b"2")
-    time.sleep(0.25)
+    now[0] += 0.2
+    assert cache.get("exp", "k") == b"2"  # good for exactly ttl seconds
+    now[0] += 0.01
     assert cache.get("exp", "k") is None
     assert AnswerCache(ttl=0).get("exp", "k") is None
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plots_svg import sweep
 
 from service.io.runs_csv import parse_runs_csv
 from service.scaling import FitResult, RunArrays, fit
+from tests.plots.plots_svg import sweep
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 # As in tests/scaling: Epoch's reference refit drops the 5 highest-loss rows.

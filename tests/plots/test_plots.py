@@ -7,18 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from plots_svg import (
-    BUDGETS,
-    OUTLIER_ROW,
-    SIZES,
-    TRUTH,
-    element,
-    gids,
-    n_markers,
-    parse,
-    sweep,
-    text_of,
-)
 
 from service.plots import (
     PLOT_KINDS,
@@ -41,6 +29,18 @@ from service.scaling import (
     preset,
 )
 from service.scaling.runs import budget_labels
+from tests.plots.plots_svg import (
+    BUDGETS,
+    OUTLIER_ROW,
+    SIZES,
+    TRUTH,
+    element,
+    gids,
+    n_markers,
+    parse,
+    sweep,
+    text_of,
+)
 
 N_BUDGETS = len(BUDGETS)
 
@@ -304,8 +304,9 @@ def test_plots_have_no_empty_band_at_any_edge(
     for module in (isoflop, frontier, residuals):
         monkeypatch.setattr(module, "to_svg", lambda fig: common.save_figure(fig, "png"))
     png = render_plot(kind, parametric_boot, runs)
-    ink = (matplotlib.image.imread(io.BytesIO(png))[:, :, :3] < 0.97).any(axis=2)
-    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
+    pixels = np.asarray(matplotlib.image.imread(io.BytesIO(png)), dtype=np.float64)
+    ink = np.any(pixels[:, :, :3] < 0.97, axis=2)
+    rows, cols = np.where(np.any(ink, axis=1))[0], np.where(np.any(ink, axis=0))[0]
     height, width = ink.shape
     margins = {
         "left": cols.min(),

@@ -1,10 +1,16 @@
-"""Synthetic sweeps for the scaling tests (imported by name: tests/scaling is on sys.path)."""
+"""Synthetic sweeps for the scaling tests."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from service.scaling import Chinchilla, RunArrays
+from service.scaling import Chinchilla, RunArrays, preset
+
+
+def chinchilla_preset(name: str) -> Chinchilla:
+    law = preset(name).law
+    assert isinstance(law, Chinchilla)
+    return law
 
 
 def isoflop_sweep(

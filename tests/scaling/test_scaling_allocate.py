@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     Allocation,
@@ -29,6 +28,7 @@ from service.scaling import (
     shape_for_params,
 )
 from service.scaling.allocate import inference_optimum, tokens_for_loss
+from tests.scaling.scaling_synth import chinchilla_preset, isoflop_sweep
 
 laws = st.builds(
     Chinchilla,
@@ -160,7 +160,7 @@ def test_extrapolation_warning_names_the_factor() -> None:
 
 
 def test_intervals_from_bootstrap_cover_the_estimate() -> None:
-    truth = preset("epoch-2024").law
+    truth = chinchilla_preset("epoch-2024")
     rng = np.random.default_rng(0)
     runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 6), noise=0.01, rng=rng)
     res = fit(runs, bootstrap=200, seed=1, holdout=False)
@@ -193,7 +193,7 @@ def test_catalogue_entries_name_their_source() -> None:
 
 
 def test_target_loss_with_constraints_and_progress() -> None:
-    truth = preset("epoch-2024").law
+    truth = chinchilla_preset("epoch-2024")
     rng = np.random.default_rng(4)
     runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=rng)
     res = fit(runs, bootstrap=100, seed=2, holdout=False)
@@ -212,7 +212,7 @@ def test_target_loss_with_constraints_and_progress() -> None:
 
 
 def test_vectorised_intervals_equal_the_per_sample_loop() -> None:
-    truth = preset("epoch-2024").law
+    truth = chinchilla_preset("epoch-2024")
     rng = np.random.default_rng(3)
     runs = isoflop_sweep(truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=rng)
     result = fit(runs, bootstrap=60, seed=2, holdout=False)

@@ -22,9 +22,9 @@ from service.scaling import (
 )
 from service.scaling.design_info import log_nopt
 from service.scaling.shape_family import ShapeFamily
+from tests.scaling.scaling_synth import chinchilla_preset
 
-TRUTH = preset("epoch-2024").law
-assert isinstance(TRUTH, Chinchilla)
+TRUTH = chinchilla_preset("epoch-2024")
 EMPTY = RunArrays.from_arrays([], [], [])
 TARGET = 1e24
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     DegenerateDataError,
@@ -18,6 +17,7 @@ from service.scaling import (
     preset,
 )
 from service.scaling.laws import Chinchilla
+from tests.scaling.scaling_synth import isoflop_sweep
 
 GRID_N = np.repeat(np.geomspace(1e8, 1e10, 6), 5)
 GRID_D = np.tile(np.geomspace(1e9, 1e11, 5), 6)
@@ -35,7 +35,7 @@ def test_error_carries_code_message_and_details() -> None:
     err = exc.value
     assert isinstance(err, ScalingError)
     assert err.details == {"needed": 6, "what": "runs", "target": "the chinchilla law", "got": 3}
-    assert err.to_json()["code"] == "insufficient_data"
+    assert err.code == "insufficient_data"
     assert "Need at least 6 runs" in str(err)
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     Chinchilla,
@@ -24,6 +23,7 @@ from service.scaling import (
     recommend,
 )
 from service.scaling.allocate import Constraints
+from tests.scaling.scaling_synth import isoflop_sweep
 
 
 @st.composite
@@ -135,7 +135,7 @@ def test_outliers_are_flagged_not_dropped() -> None:
 
 def test_goodness_of_fit_reports_extrapolation_error(epoch_runs: RunArrays) -> None:
     res = fit(epoch_runs)
-    assert res.extrapolation_error is not None
+    assert res.extrapolation_error is not None and res.rmse_log_loss is not None
     assert 0 < res.rmse_log_loss < res.extrapolation_error < 0.1
     assert res.max_flops == pytest.approx(epoch_runs.flops.max())
 

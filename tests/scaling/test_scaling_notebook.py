@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     Chinchilla,
@@ -37,9 +36,10 @@ from service.scaling.fit_envelope import fit_envelope
 from service.scaling.fit_isoflop import fit_isoflop
 from service.scaling.fit_parametric import bootstrap_refits, global_fit, newton_polish
 from service.scaling.frontier import fit_power_law
-from service.scaling.laws import DataConstrained, Kaplan, law_from_values
+from service.scaling.laws import DataConstrained, Kaplan
 from service.scaling.objective import chinchilla_objective
 from service.scaling.runs import budget_labels
+from tests.scaling.scaling_synth import isoflop_sweep
 
 TRUTH = preset("epoch-2024").law
 BUDGETS = np.geomspace(1e18, 1e21, 5)
@@ -217,7 +217,6 @@ def test_options_given_by_position_are_refused(runs: RunArrays) -> None:
         (lambda r: Hardware(mfu=1.5), InvalidArgumentError),
         (lambda r: Constraints(max_params=0.0), InvalidArgumentError),
         (lambda r: Constraints(inference_tokens=-1.0), InvalidArgumentError),
-        (lambda r: law_from_values("chinchilla", [1.0, 2.0]), InvalidArgumentError),
         (lambda r: shape_for_params(-5.0), InvalidArgumentError),
         (lambda r: plan_runs(r, None, 1e24, 1e23, 1e22, n_sizes=3), InvalidArgumentError),
     ],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_report_url_without_key_exits_3(tmp_path: Path, short_config: TrainConfi
 def test_missing_torch_exits_7_with_a_clear_message(
     tmp_path: Path, short_config: TrainConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(train_cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     args = ["train", str(_job_file(tmp_path, short_config)), "--out", str(tmp_path / "r.json")]
     result = runner.invoke(app, args)
     assert result.exit_code == 7

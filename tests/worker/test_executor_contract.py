@@ -27,7 +27,7 @@ def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Executo
 
 def spec(job_id: int, cache: Path, **trainer: object) -> JobSpec:
     config = {**tiny_trainer(cache), **trainer}
-    return JobSpec(job_id, "exp", 2e4, float(config["tokens"]), {"trainer": config})  # type: ignore[arg-type]
+    return JobSpec(job_id, "exp", 2e4, float(config["tokens"]), {"trainer": config})
 
 
 def wait(executor: Executor, handle: str, timeout: float = 180) -> Outcome:

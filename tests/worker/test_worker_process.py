@@ -74,7 +74,9 @@ def test_kill_9_mid_job_completes_the_job_exactly_once(
         json={"runs": [{"params": 2e4, "tokens": 400 * 8 * 32, "trainer": trainer}]},
     )
     job_id = response.json()[0]["id"]
-    job = lambda: client.get(f"/v1/jobs/{job_id}").json()  # noqa: E731
+
+    def job() -> Any:
+        return client.get(f"/v1/jobs/{job_id}").json()
 
     first = start_worker(database_url, tmp_path / "first", tmp_path / "first.log")
     try:

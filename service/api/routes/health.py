@@ -1,11 +1,13 @@
 """Liveness and readiness probes."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import ensure_schema_at_head
+from service.envelope import error_body, error_response
 from service.errors import SchemaNotAtHeadError
+from service.schemas.common import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
@@ -24,17 +26,17 @@ def healthz() -> dict[str, str]:
     summary="Readiness: database reachable and schema at head",
     description="200 when the database answers and its schema is at the latest migration; "
     "503 with Retry-After otherwise.",
-    responses={503: {"description": "Not ready; `details` says why."}},
+    responses={503: {"model": ErrorResponse, "description": "Not ready; `message` says why."}},
 )
-def readyz(request: Request) -> JSONResponse:
+def readyz(request: Request) -> Response:
     try:
         # Its own connection, not the pool's: a busy pool is not a database that is down.
         ensure_schema_at_head(request.app.state.probe_engine, request.app.state.schema_head)
     except (SQLAlchemyError, SchemaNotAtHeadError) as exc:
         reason = str(exc) if isinstance(exc, SchemaNotAtHeadError) else "database unreachable"
-        return JSONResponse(
-            {"error": {"code": "not_ready", "message": reason, "details": None}},
-            status_code=503,
-            headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)},
+        return error_response(
+            503,
+            error_body("not_ready", reason),
+            {"Retry-After": str(request.app.state.settings.retry_after_seconds)},
         )
     return JSONResponse({"status": "ready"})

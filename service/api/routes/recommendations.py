@@ -15,11 +15,12 @@ from service.api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
+from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
 from service.schemas.catalogue import Hardware, PublishedLaw
-from service.schemas.common import ErrorBody, errors
+from service.schemas.common import errors
 from service.schemas.fits import LawName, MethodName
 from service.schemas.recommendations import (
     BudgetSpec,
@@ -144,12 +145,9 @@ def compare(
                 resolve(session, spec, cache), body.budget, body.constraints, body.confidence
             )
             rows.append(CompareRow(source=spec, recommendation=recommendation))
-        except ScalingError as exc:
-            error = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
-            rows.append(CompareRow(source=spec, error=error))
-        except NotFoundError as exc:  # an unknown fit or experiment is one source's answer
-            error = ErrorBody(code=exc.code, message=exc.message, details=exc.details or None)
-            rows.append(CompareRow(source=spec, error=error))
+        # An unknown fit or experiment, like a law that cannot answer, is one source's answer.
+        except (ScalingError, NotFoundError) as exc:
+            rows.append(CompareRow(source=spec, error=body_of(exc)))
     return rows
 
 
