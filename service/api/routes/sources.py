@@ -4,14 +4,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from service.api.deps import ExperimentDep, FitPolicyDep, Reader, SessionDep, SettingsDep, Writer
+from service.api.deps import (
+    Admin,
+    ExperimentDep,
+    FitPolicyDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+)
 from service.schemas.common import MAX_ID, errors
 from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
 from service.sources import sync as sources
 from service.store.models import Source
 
 router = APIRouter(tags=["sources"])
-SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The source's id.")]
+SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The source's id.", examples=[1])]
 
 
 def source_out(source: Source) -> SourceOut:
@@ -77,10 +85,10 @@ def get_source(source_id: SourceId, session: SessionDep, _: Reader) -> SourceOut
     "/v1/sources/{source_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Detach a source",
-    description="The runs it brought stay. Needs `write`.",
+    description="The runs it brought stay. Needs `admin`, as every DELETE.",
     responses=errors(404),
 )
-def delete_source(source_id: SourceId, session: SessionDep, _: Writer) -> Response:
+def delete_source(source_id: SourceId, session: SessionDep, _: Admin) -> Response:
     session.delete(sources.get(session, source_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
