@@ -227,6 +227,8 @@ def least_flops_for_loss(law: Source, target: float, cons: Constraints) -> float
     unconstrained = (
         cons.max_params is None and cons.max_tokens is None and (cons.unique_tokens is None)
     )
+    if isinstance(law, Frontier) and (not law.E_fitted or target <= law.E):
+        return law.flops_for_loss(target)  # raises: no loss line, or below its E
     if isinstance(law, Chinchilla | DataConstrained) and target <= law.E:
         raise UnreachableLossError(
             target_loss=target, reason=f"at or below the irreducible loss E = {law.E:.4g}"
@@ -365,6 +367,40 @@ def _resolve(
     return source, "law", None, []
 
 
+def _loss_warnings(
+    law: Source, budget: Budget, point: Point, flops: float, max_flops: float | None
+) -> list[str]:
+    """Say when an answer rests on a loss predicted beyond the runs behind the law.
+
+    A compute budget's N and D come from the law's shape; its predicted loss is flagged only far
+    out (EXTRAPOLATION_WARN). A target loss is different: the compute that reaches it is read
+    off the loss law, so any target beyond the largest run is an extrapolated answer.
+    """
+    out: list[str] = []
+    if isinstance(law, Frontier) and not law.E_fitted:
+        out.append(
+            f"the loss {point.loss:.4g} comes from a plain power law in C with no irreducible "
+            "term (E = 0: fewer than 3 budgets, E not identified, or a fit stored before E was "
+            "fitted): it falls towards zero and is optimistic beyond the data"
+        )
+        return out
+    if max_flops is None or flops <= max_flops:
+        return out
+    factor = flops / max_flops
+    if isinstance(budget, TargetLoss):
+        out.append(
+            f"the compute for target loss {budget.loss:.4g} is found by extrapolating the "
+            f"loss law {factor:.3g}x beyond the largest run ({max_flops:.3g} FLOPs): the answer "
+            "is only as good as the law's irreducible loss E and its exponents out there"
+        )
+    elif isinstance(law, Frontier) and factor <= EXTRAPOLATION_WARN:
+        out.append(
+            f"the loss {point.loss:.4g} is extrapolated {factor:.3g}x beyond the largest run "
+            f"({max_flops:.3g} FLOPs) along the frontier's loss line E + k_L C^-gamma"
+        )
+    return out
+
+
 def recommend(
     source: Source | FitResult | Preset,
     budget: Budget,
@@ -396,6 +432,7 @@ def recommend(
             f"budget extrapolates {flops / max_flops:.3g}x beyond the largest run "
             f"({max_flops:.3g} FLOPs) behind this law"
         )
+    warnings.extend(_loss_warnings(law, budget, point, flops, max_flops))
     if isinstance(law, Frontier) and (
         cons.inference_tokens > 0 or cons.max_params is not None or cons.max_tokens is not None
     ):

@@ -7,17 +7,26 @@ from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import f as f_dist
 
 from service.scaling.errors import (
     DegenerateDataError,
     ExponentAtBoundError,
     InsufficientDataError,
     InvalidArgumentError,
+    NoScalingLawError,
     ScalingError,
     UnknownNameError,
 )
 from service.scaling.fit_envelope import fit_envelope
-from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
+from service.scaling.fit_isoflop import (
+    NOISE_P_VALUE,
+    BudgetMinimum,
+    DroppedBudget,
+    IsoflopFit,
+    fit_isoflop,
+    residual_resample,
+)
 from service.scaling.fit_other import DC_BOUNDS, KAPLAN_BOUNDS, fit_data_constrained, fit_kaplan
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
@@ -100,6 +109,34 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
                     + ("params" if name == "alpha" else "tokens")
                     + " in these data)",
                 )
+
+
+def _check_explains(runs: RunArrays, resid: FloatArray, k: int, law: str) -> None:
+    """Refuse a law that explains the loss no better than one constant loss for every run would
+    (F-test in log loss, k parameters against 1): noise, or data in which loss does not fall
+    with scale. With no residual degrees of freedom there is nothing to test."""
+    dof = len(runs) - k
+    y = np.log(runs.loss)
+    ss0 = float(np.sum((y - y.mean()) ** 2))
+    ss1 = float(resid @ resid)
+    if ss0 <= 0.0:
+        raise NoScalingLawError(target=f"the {law} law", reason="every run has the same loss")
+    if dof <= 0 or ss1 >= ss0:
+        if ss1 >= ss0:
+            raise NoScalingLawError(
+                target=f"the {law} law",
+                reason="the fitted law predicts the losses no better than their mean does",
+            )
+        return
+    F = ((ss0 - ss1) / (k - 1)) / max(ss1 / dof, 1e-300)
+    p = float(f_dist.sf(F, k - 1, dof))
+    if p > NOISE_P_VALUE:
+        raise NoScalingLawError(
+            target=f"the {law} law",
+            reason=f"loss does not fall with scale beyond the noise: the law explains "
+            f"{1.0 - ss1 / ss0:.0%} of the variance of log loss, no better than a constant "
+            f"would by chance (F-test p = {p:.2g} over {len(runs)} runs)",
+        )
 
 
 def _parametric_once(
@@ -211,8 +248,16 @@ def _fit_parametric(
             "can do that: exclude it",
         )
     resid = _log_residuals(est, runs)
+    _check_explains(runs, resid, len(est.param_names), law)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
+    if isinstance(est, Chinchilla | DataConstrained):
+        below = int(np.sum(runs.loss < est.E))
+        if below:
+            warnings.append(
+                f"{below} run(s) have a loss below the fitted irreducible loss E = {est.E:.4g}, "
+                "which no size or data can reach under this law"
+            )
     if isinstance(est, DataConstrained):
         for name, j in (("R_D_star", 5), ("R_N_star", 6)):
             lo, hi = DC_BOUNDS[j]
@@ -318,12 +363,20 @@ def _fit_frontier(
     warnings: list[str] = []
     extrap: float | None = None
     budgets: tuple[BudgetMinimum, ...] = ()
+    dropped: tuple[DroppedBudget, ...] = ()
+    grouping = ""
     rmse: float | None
+    iso: IsoflopFit | None = None
     if method == "isoflop":
         iso = fit_isoflop(runs, rel_tol=budget_tol)
         front: Frontier = iso.frontier
-        budgets, rmse = iso.budgets, iso.rmse_log_loss
+        budgets, rmse, dropped, grouping = iso.budgets, iso.rmse_log_loss, iso.dropped, iso.grouping
         warnings.extend(iso.warnings)
+        if dropped:
+            warnings.append(
+                f"{len(dropped)} of {len(dropped) + len(budgets)} budget groups dropped (listed "
+                "in `dropped_budgets`)"
+            )
         if holdout and len(iso.budgets) >= 3:
             labels = budget_labels(runs, rel_tol=budget_tol)
             top = int(labels[np.argmax(runs.flops)])
@@ -341,19 +394,12 @@ def _fit_frontier(
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         failed = 0
+        resampled = residual_resample(runs, iso, rng, n_boot) if iso is not None else []
         for i in range(n_boot):
             try:
-                if method == "isoflop":
-                    labels = budget_labels(runs, rel_tol=budget_tol)
-                    idx = np.concatenate(
-                        [
-                            rng.choice(np.flatnonzero(labels == g), size=int((labels == g).sum()))
-                            for g in np.unique(labels)
-                        ]
-                    )
-                    samples.append(
-                        fit_isoflop(runs.take(idx), rel_tol=budget_tol).frontier.values()
-                    )
+                if iso is not None:
+                    refit = fit_isoflop(resampled[i], rel_tol=budget_tol, labels=iso.labels)
+                    samples.append(refit.frontier.values())
                 else:
                     assert runs.run_id is not None
                     ids = np.unique(runs.run_id)
@@ -371,6 +417,7 @@ def _fit_frontier(
                 progress((i + 1) / n_boot)
         if failed:
             warnings.append(f"{failed} of {n_boot} bootstrap resamples could not be fitted")
+        warnings.extend(_interval_warnings(front, samples))
     return FitResult(
         law=front,
         method=method,
@@ -386,7 +433,31 @@ def _fit_frontier(
         budgets=budgets,
         bootstrap_samples=tuple(samples),
         seed=seed,
+        dropped_budgets=dropped,
+        grouping=grouping,
     )
+
+
+def _interval_warnings(front: Frontier, samples: list[tuple[float, ...]]) -> list[str]:
+    """Flag a 95% interval of a that leaves (0, 1), or misses the point estimate."""
+    if len(samples) < 2:
+        return []
+    a = np.array([row[1] for row in samples])
+    lo, hi = (float(v) for v in np.percentile(a, [2.5, 97.5]))
+    out = []
+    if lo <= 0.0 or hi >= 1.0:
+        out.append(
+            f"the 95% bootstrap interval of a ({lo:.3g}, {hi:.3g}) leaves (0, 1): these runs "
+            "do not pin down how to split compute between parameters and tokens"
+        )
+    if not lo <= front.a <= hi:
+        out.append(
+            f"the estimate a = {front.a:.4g} lies outside its own 95% bootstrap interval "
+            f"({lo:.4g}, {hi:.4g}): the resamples disagree with the fit; trust neither"
+        )
+    elif np.isclose(hi, lo) and len(samples) > 1:
+        out.append("the bootstrap interval of a has zero width: the resamples carry no noise")
+    return out
 
 
 def law_of(source: Source | FitResult) -> Source:

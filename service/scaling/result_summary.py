@@ -13,7 +13,7 @@ FORMULAS = {
     "chinchilla": "L = E + A/N^alpha + B/D^beta",
     "kaplan": "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
     "data_constrained": "L = E + A/N'^alpha + B/D'^beta (repeated data)",
-    "frontier": "N_opt = k_N C^a, D_opt = k_D C^b, L_opt = k_L C^-gamma",
+    "frontier": "N_opt = k_N C^a, D_opt = k_D C^b, L_opt = E + k_L C^-gamma",
 }
 DERIVED = {"a": "a (N_opt ~ C^a)", "b": "b (D_opt ~ C^b)"}
 
