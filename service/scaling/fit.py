@@ -398,7 +398,9 @@ def _fit_frontier(
         for i in range(n_boot):
             try:
                 if iso is not None:
-                    refit = fit_isoflop(resampled[i], rel_tol=budget_tol, labels=iso.labels)
+                    refit = fit_isoflop(
+                        resampled[i], rel_tol=budget_tol, labels=iso.labels, refuse_noise=False
+                    )
                     samples.append(refit.frontier.values())
                 else:
                     assert runs.run_id is not None

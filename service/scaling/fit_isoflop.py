@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from scipy.stats import f as f_dist
 
 from service.scaling.errors import DegenerateDataError, InsufficientDataError, NoScalingLawError
-from service.scaling.frontier import Frontier, frontier_from_points
+from service.scaling.frontier import MIN_POINTS_FOR_E, Frontier, frontier_from_points
 from service.scaling.runs import RunArrays, budget_labels, grouping_of
 
 FloatArray = NDArray[np.float64]
@@ -133,10 +133,16 @@ def parabola_vertex(
 
 
 def fit_isoflop(
-    runs: RunArrays, *, rel_tol: float = 0.1, labels: NDArray[np.int64] | None = None
+    runs: RunArrays,
+    *,
+    rel_tol: float = 0.1,
+    labels: NDArray[np.int64] | None = None,
+    refuse_noise: bool = True,
 ) -> IsoflopFit:
     """Fit per-budget parabolas and the frontier; ``labels`` (one budget label per row) overrides
-    the grouping, as bootstrap refits of the same design do."""
+    the grouping, as bootstrap refits of the same design do. ``refuse_noise=False`` keeps a fit
+    that looks like noise (a outside (0, 1), minima not falling): bootstrap refits must, or
+    their intervals would be cut off at exactly the values that should flag them."""
     if labels is None:
         labels = budget_labels(runs, rel_tol=rel_tol)
     n_groups = int(labels.max()) + 1 if labels.size else 0
@@ -204,23 +210,29 @@ def fit_isoflop(
     used = np.isfinite(fitted)
     r = fitted[used] - np.log(runs.loss[used])
     dof = int(used.sum()) - 3 * len(minima)
-    _check_law(runs.loss[used], r, dof, minima)
+    if refuse_noise:
+        _check_law(runs.loss[used], r, dof, minima)
     C_arr = np.array([m.flops for m in minima])
     N_arr = np.array([m.params_opt for m in minima])
     L_arr = np.array([m.loss_opt for m in minima])
     se_arr = np.array([np.nan if m.log_params_se is None else m.log_params_se for m in minima])
     sigma = se_arr if np.all(np.isfinite(se_arr)) and np.all(se_arr > 0) else None
     frontier = frontier_from_points(C_arr, N_arr, L_arr, sigma_log_n=sigma)
-    if not 0.0 < frontier.a < 1.0:
+    if refuse_noise and not 0.0 < frontier.a < 1.0:
         raise NoScalingLawError(
             target="an IsoFLOP frontier",
             reason=f"the fitted allocation exponent a = {frontier.a:.3g} (N_opt ~ C^a) is "
             "outside (0, 1), so D_opt ~ C^(1-a) would not grow with compute",
         )
     if not frontier.E_fitted:
+        why = (
+            "its fit ran to E = 0"
+            if len(minima) >= MIN_POINTS_FOR_E
+            else f"{len(minima)} budgets, {MIN_POINTS_FOR_E} needed to fit it"
+        )
         warnings.append(
-            f"the loss line E + k_L C^-gamma has no irreducible term (E = 0; {len(minima)} "
-            "budgets, 3 needed to fit it): this fit gives no target-loss answers"
+            f"the loss line E + k_L C^-gamma has no irreducible term ({why}): this fit gives "
+            "no target-loss answers"
         )
     if dof <= 0:
         warnings.append(
