@@ -25,7 +25,7 @@ from service.scaling.errors import (
 from service.scaling.frontier import Frontier
 from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
-from service.scaling.presets import Preset
+from service.scaling.presets import PowerRule, Preset
 from service.scaling.result import FitResult, FloatArray, Source, source_from_json
 from service.scaling.shapes import ModelShape, shape_for_params
 
@@ -138,6 +138,7 @@ class Allocation:
     intervals: dict[str, tuple[float, float]]
     binding: tuple[str, ...]
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # how the answer was reached, where that is not min L(N, D)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,6 +146,7 @@ class Allocation:
         d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
         d["binding"] = list(self.binding)
         d["warnings"] = list(self.warnings)
+        d["notes"] = list(self.notes)
         return d
 
     @classmethod
@@ -155,6 +157,7 @@ class Allocation:
         d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
         d["binding"] = tuple(d["binding"])
         d["warnings"] = tuple(d["warnings"])
+        d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
 
@@ -367,6 +370,44 @@ def _resolve(
     return source, "law", None, []
 
 
+def _allocate_by_rule(rule: PowerRule, law: Source, budget: Budget) -> Point:
+    """The point a published rule N(C) gives, D = C / 6N, loss from the law at that point."""
+
+    def at(C: float) -> Point:
+        N = rule.params(C)
+        D = C / (6.0 * N)
+        return Point(N, D, _loss(law, N, D, Constraints()))
+
+    if not isinstance(budget, TargetLoss):
+        return at(budget_flops(budget))
+    target = budget.loss
+    lo, hi = _LOG_C_RANGE
+    if at(float(np.exp(hi))).loss > target:
+        raise UnreachableLossError(
+            target_loss=target,
+            reason=f"the rule reaches only {at(float(np.exp(hi))).loss:.4g} at 1e40 FLOPs",
+        )
+    if at(float(np.exp(lo))).loss <= target:
+        return at(float(np.exp(lo)))
+    logc = brentq(lambda x: at(float(np.exp(x))).loss - target, lo, hi, xtol=1e-12)
+    return at(float(np.exp(logc)))
+
+
+def _rule_differs(rule: PowerRule, law: Source, point: Point) -> str:
+    C = 6.0 * point.params * point.tokens
+    best = optimum_at_flops(law, C, Constraints())
+    slope = float(
+        np.log(optimum_at_flops(law, 10.0 * C, Constraints()).params / best.params) / np.log(10.0)
+    )
+    return (
+        f"allocated by the published rule N ~ C^{rule.exponent:g}, not by the preset's law: "
+        f"minimising its L(N, D) along C = 6ND would give N = {best.params:.3g} "
+        f"(N ~ C^{slope:.3f}) and loss {best.loss:.4g} where the rule gives N = "
+        f"{point.params:.3g} and loss {point.loss:.4g}; Kaplan et al. fitted the rule to their "
+        "compute-efficient frontier of runs stopped early, not to the minimum of L(N, D)"
+    )
+
+
 def _loss_warnings(
     law: Source, budget: Budget, point: Point, flops: float, max_flops: float | None
 ) -> list[str]:
@@ -424,9 +465,21 @@ def recommend(
         and len(source.bootstrap_samples) > 0
     )
     law, label, max_flops, samples = _resolve(source, need_samples=not vectorised)
-    point = _allocate_once(law, budget, cons)
-    flops = 6.0 * point.params * point.tokens
     warnings: list[str] = []
+    notes: list[str] = []
+    rule = source.rule if isinstance(source, Preset) else None
+    if rule is not None and _unconstrained(cons):
+        point = _allocate_by_rule(rule, law, budget)
+        notes.append(rule.statement)
+        warnings.append(_rule_differs(rule, law, point))
+    else:
+        if rule is not None:
+            notes.append(
+                "constraints: the preset's published rule has no constrained form, so this "
+                "answer minimises its L(N, D) within them"
+            )
+        point = _allocate_once(law, budget, cons)
+    flops = 6.0 * point.params * point.tokens
     if max_flops is not None and flops > EXTRAPOLATION_WARN * max_flops:
         warnings.append(
             f"budget extrapolates {flops / max_flops:.3g}x beyond the largest run "
@@ -492,4 +545,5 @@ def recommend(
         intervals=intervals,
         binding=point.binding,
         warnings=tuple(warnings),
+        notes=tuple(notes),
     )

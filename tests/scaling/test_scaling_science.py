@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load_csv
 from scaling_synth import isoflop_sweep
 
 from service.scaling import (
     Chinchilla,
+    Constraints,
     DegenerateDataError,
     FitResult,
     FlopBudget,
@@ -24,6 +24,7 @@ from service.scaling import (
     recommend,
 )
 from service.scaling.runs import group_budgets
+from tests.scaling.conftest import load_csv
 
 EPOCH = preset("epoch-2024").law
 assert isinstance(EPOCH, Chinchilla)
@@ -206,3 +207,26 @@ def test_runs_below_the_fitted_irreducible_loss_warn() -> None:
     assert isinstance(res.law, Chinchilla)
     assert res.law.E > 1.7
     assert any("1 run(s) have a loss below the fitted irreducible loss" in w for w in res.warnings)
+
+
+def test_kaplan_preset_answers_with_kaplans_own_rule() -> None:
+    kaplan = preset("kaplan-2020")
+    a = recommend(kaplan, FlopBudget(1e21))
+    # 1.3e9 x (5e20 / 8.64e19)^0.73 = 4.68e9 (Hoffmann et al. App. D.4); min L(N, D): 6.23e9.
+    assert a.params == pytest.approx(1.3e9 * (0.5e21 / 8.64e19) ** 0.73, rel=1e-12)
+    assert a.params == pytest.approx(4.68e9, rel=1e-3)
+    assert a.flops == pytest.approx(1e21)
+    assert a.loss == pytest.approx(float(kaplan.law.predict(a.params, a.tokens)), rel=1e-12)
+    assert a.shape.non_embedding_params == a.shape.params  # N is non-embedding
+    assert "C_min = C/2" in a.notes[0] and "non-embedding" in a.notes[0]
+    assert "N = 6.23e+09 (N ~ C^0.575)" in a.warnings[0]
+    assert recommend(kaplan.law, FlopBudget(1e21)).params == pytest.approx(6.23e9, rel=1e-3)
+    # The rule's exponent holds across budgets; a target loss inverts it.
+    big = recommend(kaplan, FlopBudget(1e24))
+    assert np.log(big.params / a.params) / np.log(1e3) == pytest.approx(0.73)
+    back = recommend(kaplan, TargetLoss(a.loss))
+    assert back.flops == pytest.approx(1e21, rel=1e-9)
+    # Constraints have no form in the rule: L(N, D) is minimised within them, and it says so.
+    capped = recommend(kaplan, FlopBudget(1e21), constraints=Constraints(max_params=5e9))
+    assert capped.params == pytest.approx(5e9)
+    assert "no constrained form" in capped.notes[0]
