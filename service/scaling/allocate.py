@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from service.scaling.errors import (
+    DegenerateDataError,
     InfeasibleConstraintsError,
     InvalidArgumentError,
     InvalidBudgetError,
@@ -510,8 +511,8 @@ def recommend(
             try:
                 p = _allocate_once(s, budget, cons)
                 rows.append((p.params, p.tokens, 6.0 * p.params * p.tokens, p.loss))
-            except (UnreachableLossError, InfeasibleConstraintsError):
-                pass
+            except (UnreachableLossError, InfeasibleConstraintsError, DegenerateDataError):
+                pass  # DegenerateDataError: a resampled frontier whose E ran to 0
             if progress is not None:
                 progress((i + 1) / len(samples))
         if len(rows) < len(samples):

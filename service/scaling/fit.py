@@ -111,31 +111,33 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
                 )
 
 
-def _check_explains(runs: RunArrays, resid: FloatArray, k: int, law: str) -> None:
-    """Refuse a law that explains the loss no better than one constant loss for every run would
-    (F-test in log loss, k parameters against 1): noise, or data in which loss does not fall
-    with scale. With no residual degrees of freedom there is nothing to test."""
+def check_loss_varies(runs: RunArrays, target: str) -> None:
+    """Refuse runs whose loss does not vary with N and D beyond the noise.
+
+    An F-test of a smooth surface (log loss quadratic in log N and log D, 6 coefficients)
+    against one constant loss: independent of the law, so a law that cannot follow the data
+    (an exponent at its bound) is still told apart from noise. Fewer than 7 runs: no test.
+    """
+    x, z, y = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
+    X = np.stack([np.ones_like(x), x, z, x * x, z * z, x * z], axis=1)
+    k = int(np.linalg.matrix_rank(X))  # a design may make columns dependent
     dof = len(runs) - k
-    y = np.log(runs.loss)
     ss0 = float(np.sum((y - y.mean()) ** 2))
-    ss1 = float(resid @ resid)
     if ss0 <= 0.0:
-        raise NoScalingLawError(target=f"the {law} law", reason="every run has the same loss")
-    if dof <= 0 or ss1 >= ss0:
-        if ss1 >= ss0:
-            raise NoScalingLawError(
-                target=f"the {law} law",
-                reason="the fitted law predicts the losses no better than their mean does",
-            )
+        raise NoScalingLawError(target=target, reason="every run has the same loss")
+    if dof <= 0 or k < 2:
         return
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    r = y - X @ coef
+    ss1 = float(r @ r)
     F = ((ss0 - ss1) / (k - 1)) / max(ss1 / dof, 1e-300)
     p = float(f_dist.sf(F, k - 1, dof))
     if p > NOISE_P_VALUE:
         raise NoScalingLawError(
-            target=f"the {law} law",
-            reason=f"loss does not fall with scale beyond the noise: the law explains "
-            f"{1.0 - ss1 / ss0:.0%} of the variance of log loss, no better than a constant "
-            f"would by chance (F-test p = {p:.2g} over {len(runs)} runs)",
+            target=target,
+            reason=f"loss does not vary with N and D beyond the noise: a smooth surface in "
+            f"log N and log D explains {1.0 - ss1 / ss0:.0%} of the variance of log loss, no "
+            f"more than noise would (F-test p = {p:.2g} over {len(runs)} runs)",
         )
 
 
@@ -239,6 +241,7 @@ def _fit_parametric(
     holdout: bool,
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
+    check_loss_varies(runs, f"the {law} law")
     est, objective, iterations, converged, theta = _parametric_once(runs, law, delta)
     if not np.all(np.isfinite(est.values())):
         raise DegenerateDataError(
@@ -248,7 +251,6 @@ def _fit_parametric(
             "can do that: exclude it",
         )
     resid = _log_residuals(est, runs)
-    _check_explains(runs, resid, len(est.param_names), law)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
     if isinstance(est, Chinchilla | DataConstrained):

@@ -72,6 +72,12 @@ def fit_summary(result: FitResult, confidence: float = 0.95) -> str:
     lines.append("=" * WIDTH)
     if not n_boot:
         lines.append("No bootstrap samples: fit with bootstrap=... for intervals.")
+    if result.grouping:
+        lines += textwrap.wrap(
+            f"Budgets: {len(result.budgets)} used, {len(result.dropped_budgets)} dropped "
+            f"(`dropped_budgets`); grouped by {result.grouping}",
+            WIDTH,
+        )
     if result.outliers:
         lines.append(f"Possible outliers (row indices): {', '.join(map(str, result.outliers))}")
     if result.warnings:

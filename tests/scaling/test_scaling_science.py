@@ -230,3 +230,17 @@ def test_kaplan_preset_answers_with_kaplans_own_rule() -> None:
     capped = recommend(kaplan, FlopBudget(1e21), constraints=Constraints(max_params=5e9))
     assert capped.params == pytest.approx(5e9)
     assert "no constrained form" in capped.notes[0]
+
+
+def test_noisy_isoflop_loss_answers_cover_the_truth() -> None:
+    # 1% loss noise: E is loose (1.94 against 1.817 here), so the answers are wide, but their
+    # 90% bootstrap intervals hold the truth, and samples that cannot reach the target say so.
+    rng = np.random.default_rng(0)
+    runs = isoflop_sweep(EPOCH, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=rng)
+    res = fit(runs, method="isoflop", bootstrap=100, seed=0)
+    lo, hi = recommend(res, FlopBudget(1e24)).intervals["loss"]
+    assert lo < 1.9597 < hi
+    to_2 = recommend(res, TargetLoss(2.0))
+    lo, hi = to_2.intervals["flops"]
+    assert lo < 2.4748e23 < hi
+    assert any("gave no allocation" in w for w in to_2.warnings)
