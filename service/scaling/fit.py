@@ -375,9 +375,12 @@ def _fit_frontier(
         budgets, rmse, dropped, grouping = iso.budgets, iso.rmse_log_loss, iso.dropped, iso.grouping
         warnings.extend(iso.warnings)
         if dropped:
+            flat = sum("no upward parabola" in d.reason for d in dropped)
             warnings.append(
-                f"{len(dropped)} of {len(dropped) + len(budgets)} budget groups dropped (listed "
-                "in `dropped_budgets`)"
+                f"{len(dropped)} of {len(dropped) + len(budgets)} budget groups dropped, each "
+                f"with its reason in `dropped_budgets`: {flat} without an upward parabola "
+                f"(fewer than 3 sizes, or loss not convex in log N), {len(dropped) - flat} with "
+                "a minimum far outside their sizes"
             )
         if holdout and len(iso.budgets) >= 3:
             labels = budget_labels(runs, rel_tol=budget_tol)

@@ -168,7 +168,6 @@ def fit_isoflop(
         v = parabola_vertex(log_n, runs.loss[idx])
         if v is None:
             why = f"{idx.size} runs, {np.unique(log_n).size} sizes, no upward parabola"
-            warnings.append(f"budget {C:.3g} FLOPs skipped: {why}")
             dropped.append(DroppedBudget(C, int(idx.size), c_lo, c_hi, why))
             continue
         xs, se, loss_opt, _ = v
@@ -179,7 +178,6 @@ def fit_isoflop(
                 f"minimum at N = {np.exp(xs):.3g} is far outside the sampled sizes "
                 f"[{np.exp(lo):.3g}, {np.exp(hi):.3g}]"
             )
-            warnings.append(f"budget {C:.3g} FLOPs skipped: {why}")
             dropped.append(DroppedBudget(C, int(idx.size), c_lo, c_hi, why))
             continue
         if not 0.0 <= pos <= 1.0:
