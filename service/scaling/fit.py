@@ -208,11 +208,13 @@ def fit(
 
     method: "parametric" (Approach 3; law chinchilla, kaplan or data_constrained), "isoflop"
     (Approach 2) or "envelope" (Approach 1; rows are loss-curve points with run_id); the last two
-    give a power-law ``Frontier`` and ignore ``law``. bootstrap: number of resamples of runs
-    (seeded by ``seed``); ``progress`` is called with the fraction done. budget_tol: relative
-    FLOP tolerance that groups runs into budgets when no nominal budget column is given.
-    Bad options raise InvalidArgumentError (a ValueError); data that cannot be fitted raise
-    DegenerateDataError, InsufficientDataError or ExponentAtBoundError.
+    give a ``Frontier`` (power laws in C, loss E + k_L C^-gamma) and ignore ``law``. bootstrap:
+    number of resamples (seeded by ``seed``): of runs (parametric), of loss curves (envelope),
+    of the noise on the fixed design of budgets and sizes (isoflop); ``progress`` is called
+    with the fraction done. budget_tol: relative FLOP spread of a budget when runs carry no
+    nominal budget. Bad options raise InvalidArgumentError (a ValueError); data that cannot be
+    fitted raise DegenerateDataError, InsufficientDataError or ExponentAtBoundError, and data
+    in which loss does not fall with scale beyond the noise NoScalingLawError.
     """
     _check_options(huber_delta=huber_delta, bootstrap=bootstrap, budget_tol=budget_tol)
     if method not in METHODS:
