@@ -28,7 +28,9 @@ from service.store.models import Experiment, Fit, Job
 ORIGIN = "autofill"
 MIN_RUNS_TO_FIT = 6
 # Fit errors that more spread in N or D can cure: the planner widens the design.
-WIDENABLE = frozenset({"exponent_at_bound", "degenerate_data", "insufficient_data"})
+WIDENABLE = frozenset(
+    {"exponent_at_bound", "degenerate_data", "insufficient_data", "no_scaling_law"}
+)
 MAX_WIDEN = 2
 # This many of its latest jobs failing in a row stops the autopilot (a broken trainer).
 MAX_FAILED_IN_A_ROW = 3

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from service.scaling.errors import (
+    DegenerateDataError,
     InfeasibleConstraintsError,
     InvalidArgumentError,
     InvalidBudgetError,
@@ -25,7 +26,7 @@ from service.scaling.errors import (
 from service.scaling.frontier import Frontier
 from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
-from service.scaling.presets import Preset
+from service.scaling.presets import PowerRule, Preset
 from service.scaling.result import FitResult, FloatArray, Source, source_from_json
 from service.scaling.shapes import ModelShape, shape_for_params
 
@@ -138,6 +139,7 @@ class Allocation:
     intervals: dict[str, tuple[float, float]]
     binding: tuple[str, ...]
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # how the answer was reached, where that is not min L(N, D)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,6 +147,7 @@ class Allocation:
         d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
         d["binding"] = list(self.binding)
         d["warnings"] = list(self.warnings)
+        d["notes"] = list(self.notes)
         return d
 
     @classmethod
@@ -155,6 +158,7 @@ class Allocation:
         d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
         d["binding"] = tuple(d["binding"])
         d["warnings"] = tuple(d["warnings"])
+        d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
 
@@ -227,6 +231,8 @@ def least_flops_for_loss(law: Source, target: float, cons: Constraints) -> float
     unconstrained = (
         cons.max_params is None and cons.max_tokens is None and (cons.unique_tokens is None)
     )
+    if isinstance(law, Frontier) and (not law.E_fitted or target <= law.E):
+        return law.flops_for_loss(target)  # raises: no loss line, or below its E
     if isinstance(law, Chinchilla | DataConstrained) and target <= law.E:
         raise UnreachableLossError(
             target_loss=target, reason=f"at or below the irreducible loss E = {law.E:.4g}"
@@ -365,6 +371,78 @@ def _resolve(
     return source, "law", None, []
 
 
+def _allocate_by_rule(rule: PowerRule, law: Source, budget: Budget) -> Point:
+    """The point a published rule N(C) gives, D = C / 6N, loss from the law at that point."""
+
+    def at(C: float) -> Point:
+        N = rule.params(C)
+        D = C / (6.0 * N)
+        return Point(N, D, _loss(law, N, D, Constraints()))
+
+    if not isinstance(budget, TargetLoss):
+        return at(budget_flops(budget))
+    target = budget.loss
+    lo, hi = _LOG_C_RANGE
+    if at(float(np.exp(hi))).loss > target:
+        raise UnreachableLossError(
+            target_loss=target,
+            reason=f"the rule reaches only {at(float(np.exp(hi))).loss:.4g} at 1e40 FLOPs",
+        )
+    if at(float(np.exp(lo))).loss <= target:
+        return at(float(np.exp(lo)))
+    logc = brentq(lambda x: at(float(np.exp(x))).loss - target, lo, hi, xtol=1e-12)
+    return at(float(np.exp(logc)))
+
+
+def _rule_differs(rule: PowerRule, law: Source, point: Point) -> str:
+    C = 6.0 * point.params * point.tokens
+    best = optimum_at_flops(law, C, Constraints())
+    slope = float(
+        np.log(optimum_at_flops(law, 10.0 * C, Constraints()).params / best.params) / np.log(10.0)
+    )
+    return (
+        f"allocated by the published rule N ~ C^{rule.exponent:g}, not by the preset's law: "
+        f"minimising its L(N, D) along C = 6ND would give N = {best.params:.3g} "
+        f"(N ~ C^{slope:.3f}) and loss {best.loss:.4g} where the rule gives N = "
+        f"{point.params:.3g} and loss {point.loss:.4g}; Kaplan et al. fitted the rule to their "
+        "compute-efficient frontier of runs stopped early, not to the minimum of L(N, D)"
+    )
+
+
+def _loss_warnings(
+    law: Source, budget: Budget, point: Point, flops: float, max_flops: float | None
+) -> list[str]:
+    """Say when an answer rests on a loss predicted beyond the runs behind the law.
+
+    A compute budget's N and D come from the law's shape; its predicted loss is flagged only far
+    out (EXTRAPOLATION_WARN). A target loss is different: the compute that reaches it is read
+    off the loss law, so any target beyond the largest run is an extrapolated answer.
+    """
+    out: list[str] = []
+    if isinstance(law, Frontier) and not law.E_fitted:
+        out.append(
+            f"the loss {point.loss:.4g} comes from a plain power law in C with no irreducible "
+            "term (E = 0: fewer than 3 budgets, E not identified, or a fit stored before E was "
+            "fitted): it falls towards zero and is optimistic beyond the data"
+        )
+        return out
+    if max_flops is None or flops <= max_flops:
+        return out
+    factor = flops / max_flops
+    if isinstance(budget, TargetLoss):
+        out.append(
+            f"the compute for target loss {budget.loss:.4g} is found by extrapolating the "
+            f"loss law {factor:.3g}x beyond the largest run ({max_flops:.3g} FLOPs): the answer "
+            "is only as good as the law's irreducible loss E and its exponents out there"
+        )
+    elif isinstance(law, Frontier) and factor <= EXTRAPOLATION_WARN:
+        out.append(
+            f"the loss {point.loss:.4g} is extrapolated {factor:.3g}x beyond the largest run "
+            f"({max_flops:.3g} FLOPs) along the frontier's loss line E + k_L C^-gamma"
+        )
+    return out
+
+
 def recommend(
     source: Source | FitResult | Preset,
     budget: Budget,
@@ -388,14 +466,27 @@ def recommend(
         and len(source.bootstrap_samples) > 0
     )
     law, label, max_flops, samples = _resolve(source, need_samples=not vectorised)
-    point = _allocate_once(law, budget, cons)
-    flops = 6.0 * point.params * point.tokens
     warnings: list[str] = []
+    notes: list[str] = []
+    rule = source.rule if isinstance(source, Preset) else None
+    if rule is not None and _unconstrained(cons):
+        point = _allocate_by_rule(rule, law, budget)
+        notes.append(rule.statement)
+        warnings.append(_rule_differs(rule, law, point))
+    else:
+        if rule is not None:
+            notes.append(
+                "constraints: the preset's published rule has no constrained form, so this "
+                "answer minimises its L(N, D) within them"
+            )
+        point = _allocate_once(law, budget, cons)
+    flops = 6.0 * point.params * point.tokens
     if max_flops is not None and flops > EXTRAPOLATION_WARN * max_flops:
         warnings.append(
             f"budget extrapolates {flops / max_flops:.3g}x beyond the largest run "
             f"({max_flops:.3g} FLOPs) behind this law"
         )
+    warnings.extend(_loss_warnings(law, budget, point, flops, max_flops))
     if isinstance(law, Frontier) and (
         cons.inference_tokens > 0 or cons.max_params is not None or cons.max_tokens is not None
     ):
@@ -420,8 +511,8 @@ def recommend(
             try:
                 p = _allocate_once(s, budget, cons)
                 rows.append((p.params, p.tokens, 6.0 * p.params * p.tokens, p.loss))
-            except (UnreachableLossError, InfeasibleConstraintsError):
-                pass
+            except (UnreachableLossError, InfeasibleConstraintsError, DegenerateDataError):
+                pass  # DegenerateDataError: a resampled frontier whose E ran to 0
             if progress is not None:
                 progress((i + 1) / len(samples))
         if len(rows) < len(samples):
@@ -455,4 +546,5 @@ def recommend(
         intervals=intervals,
         binding=point.binding,
         warnings=tuple(warnings),
+        notes=tuple(notes),
     )

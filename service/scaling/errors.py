@@ -89,3 +89,9 @@ class InsufficientBudgetError(ScalingError):
     """Not enough compute for {what}: need {needed:.3g} FLOPs, {have_name} is {have:.3g}"""
 
     code = "insufficient_budget"
+
+
+class NoScalingLawError(ScalingError):
+    """These data show no scaling law for {target}: {reason}"""
+
+    code = "no_scaling_law"

@@ -7,17 +7,26 @@ from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import f as f_dist
 
 from service.scaling.errors import (
     DegenerateDataError,
     ExponentAtBoundError,
     InsufficientDataError,
     InvalidArgumentError,
+    NoScalingLawError,
     ScalingError,
     UnknownNameError,
 )
 from service.scaling.fit_envelope import fit_envelope
-from service.scaling.fit_isoflop import BudgetMinimum, fit_isoflop
+from service.scaling.fit_isoflop import (
+    NOISE_P_VALUE,
+    BudgetMinimum,
+    DroppedBudget,
+    IsoflopFit,
+    fit_isoflop,
+    residual_resample,
+)
 from service.scaling.fit_other import DC_BOUNDS, KAPLAN_BOUNDS, fit_data_constrained, fit_kaplan
 from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, global_fit
 from service.scaling.frontier import Frontier
@@ -102,6 +111,36 @@ def _check_bounds(law: AnyLaw, runs: RunArrays, rmse: float) -> None:
                 )
 
 
+def check_loss_varies(runs: RunArrays, target: str) -> None:
+    """Refuse runs whose loss does not vary with N and D beyond the noise.
+
+    An F-test of a smooth surface (log loss quadratic in log N and log D, 6 coefficients)
+    against one constant loss: independent of the law, so a law that cannot follow the data
+    (an exponent at its bound) is still told apart from noise. Fewer than 7 runs: no test.
+    """
+    x, z, y = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
+    X = np.stack([np.ones_like(x), x, z, x * x, z * z, x * z], axis=1)
+    k = int(np.linalg.matrix_rank(X))  # a design may make columns dependent
+    dof = len(runs) - k
+    ss0 = float(np.sum((y - y.mean()) ** 2))
+    if ss0 <= 0.0:
+        raise NoScalingLawError(target=target, reason="every run has the same loss")
+    if dof <= 0 or k < 2:
+        return
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    r = y - X @ coef
+    ss1 = float(r @ r)
+    F = ((ss0 - ss1) / (k - 1)) / max(ss1 / dof, 1e-300)
+    p = float(f_dist.sf(F, k - 1, dof))
+    if p > NOISE_P_VALUE:
+        raise NoScalingLawError(
+            target=target,
+            reason=f"loss does not vary with N and D beyond the noise: a smooth surface in "
+            f"log N and log D explains {1.0 - ss1 / ss0:.0%} of the variance of log loss, no "
+            f"more than noise would (F-test p = {p:.2g} over {len(runs)} runs)",
+        )
+
+
 def _parametric_once(
     runs: RunArrays, law: str, delta: float, *, theta0: FloatArray | None = None
 ) -> tuple[AnyLaw, float, int, bool, FloatArray]:
@@ -169,11 +208,13 @@ def fit(
 
     method: "parametric" (Approach 3; law chinchilla, kaplan or data_constrained), "isoflop"
     (Approach 2) or "envelope" (Approach 1; rows are loss-curve points with run_id); the last two
-    give a power-law ``Frontier`` and ignore ``law``. bootstrap: number of resamples of runs
-    (seeded by ``seed``); ``progress`` is called with the fraction done. budget_tol: relative
-    FLOP tolerance that groups runs into budgets when no nominal budget column is given.
-    Bad options raise InvalidArgumentError (a ValueError); data that cannot be fitted raise
-    DegenerateDataError, InsufficientDataError or ExponentAtBoundError.
+    give a ``Frontier`` (power laws in C, loss E + k_L C^-gamma) and ignore ``law``. bootstrap:
+    number of resamples (seeded by ``seed``): of runs (parametric), of loss curves (envelope),
+    of the noise on the fixed design of budgets and sizes (isoflop); ``progress`` is called
+    with the fraction done. budget_tol: relative FLOP spread of a budget when runs carry no
+    nominal budget. Bad options raise InvalidArgumentError (a ValueError); data that cannot be
+    fitted raise DegenerateDataError, InsufficientDataError or ExponentAtBoundError, and data
+    in which loss does not fall with scale beyond the noise NoScalingLawError.
     """
     _check_options(huber_delta=huber_delta, bootstrap=bootstrap, budget_tol=budget_tol)
     if method not in METHODS:
@@ -202,6 +243,7 @@ def _fit_parametric(
     holdout: bool,
 ) -> FitResult:
     _check_parametric(runs, law, budget_tol)
+    check_loss_varies(runs, f"the {law} law")
     est, objective, iterations, converged, theta = _parametric_once(runs, law, delta)
     if not np.all(np.isfinite(est.values())):
         raise DegenerateDataError(
@@ -213,6 +255,13 @@ def _fit_parametric(
     resid = _log_residuals(est, runs)
     _check_bounds(est, runs, float(np.sqrt(np.mean(resid * resid))))
     warnings: list[str] = []
+    if isinstance(est, Chinchilla | DataConstrained):
+        below = int(np.sum(runs.loss < est.E))
+        if below:
+            warnings.append(
+                f"{below} run(s) have a loss below the fitted irreducible loss E = {est.E:.4g}, "
+                "which no size or data can reach under this law"
+            )
     if isinstance(est, DataConstrained):
         for name, j in (("R_D_star", 5), ("R_N_star", 6)):
             lo, hi = DC_BOUNDS[j]
@@ -318,12 +367,23 @@ def _fit_frontier(
     warnings: list[str] = []
     extrap: float | None = None
     budgets: tuple[BudgetMinimum, ...] = ()
+    dropped: tuple[DroppedBudget, ...] = ()
+    grouping = ""
     rmse: float | None
+    iso: IsoflopFit | None = None
     if method == "isoflop":
         iso = fit_isoflop(runs, rel_tol=budget_tol)
         front: Frontier = iso.frontier
-        budgets, rmse = iso.budgets, iso.rmse_log_loss
+        budgets, rmse, dropped, grouping = iso.budgets, iso.rmse_log_loss, iso.dropped, iso.grouping
         warnings.extend(iso.warnings)
+        if dropped:
+            flat = sum("no upward parabola" in d.reason for d in dropped)
+            warnings.append(
+                f"{len(dropped)} of {len(dropped) + len(budgets)} budget groups dropped, each "
+                f"with its reason in `dropped_budgets`: {flat} without an upward parabola "
+                f"(fewer than 3 sizes, or loss not convex in log N), {len(dropped) - flat} with "
+                "a minimum far outside their sizes"
+            )
         if holdout and len(iso.budgets) >= 3:
             labels = budget_labels(runs, rel_tol=budget_tol)
             top = int(labels[np.argmax(runs.flops)])
@@ -341,19 +401,14 @@ def _fit_frontier(
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         failed = 0
+        resampled = residual_resample(runs, iso, rng, n_boot) if iso is not None else []
         for i in range(n_boot):
             try:
-                if method == "isoflop":
-                    labels = budget_labels(runs, rel_tol=budget_tol)
-                    idx = np.concatenate(
-                        [
-                            rng.choice(np.flatnonzero(labels == g), size=int((labels == g).sum()))
-                            for g in np.unique(labels)
-                        ]
+                if iso is not None:
+                    refit = fit_isoflop(
+                        resampled[i], rel_tol=budget_tol, labels=iso.labels, refuse_noise=False
                     )
-                    samples.append(
-                        fit_isoflop(runs.take(idx), rel_tol=budget_tol).frontier.values()
-                    )
+                    samples.append(refit.frontier.values())
                 else:
                     assert runs.run_id is not None
                     ids = np.unique(runs.run_id)
@@ -371,6 +426,7 @@ def _fit_frontier(
                 progress((i + 1) / n_boot)
         if failed:
             warnings.append(f"{failed} of {n_boot} bootstrap resamples could not be fitted")
+        warnings.extend(_interval_warnings(front, samples))
     return FitResult(
         law=front,
         method=method,
@@ -386,4 +442,28 @@ def _fit_frontier(
         budgets=budgets,
         bootstrap_samples=tuple(samples),
         seed=seed,
+        dropped_budgets=dropped,
+        grouping=grouping,
     )
+
+
+def _interval_warnings(front: Frontier, samples: list[tuple[float, ...]]) -> list[str]:
+    """Flag a 95% interval of a that leaves (0, 1), or misses the point estimate."""
+    if len(samples) < 2:
+        return []
+    a = np.array([row[1] for row in samples])
+    lo, hi = (float(v) for v in np.percentile(a, [2.5, 97.5]))
+    out = []
+    if lo <= 0.0 or hi >= 1.0:
+        out.append(
+            f"the 95% bootstrap interval of a ({lo:.3g}, {hi:.3g}) leaves (0, 1): these runs "
+            "do not pin down how to split compute between parameters and tokens"
+        )
+    if not lo <= front.a <= hi:
+        out.append(
+            f"the estimate a = {front.a:.4g} lies outside its own 95% bootstrap interval "
+            f"({lo:.4g}, {hi:.4g}): the resamples disagree with the fit; trust neither"
+        )
+    elif np.isclose(hi, lo) and len(samples) > 1:
+        out.append("the bootstrap interval of a has zero width: the resamples carry no noise")
+    return out

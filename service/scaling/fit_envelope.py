@@ -2,15 +2,15 @@
 
 Each row is a point (params, tokens seen, loss) on some run's loss curve. Over log-spaced FLOP
 bins (C = 6 N D at that point), the row with the lowest loss is on the envelope; its N and D give
-N_opt(C) and D_opt(C), then power laws in C.
+N_opt(C) and D_opt(C), then power laws in C, and L_opt(C) = E + k_L C^-gamma.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from service.scaling.errors import DegenerateDataError, InsufficientDataError
-from service.scaling.frontier import Frontier, fit_power_law
+from service.scaling.errors import DegenerateDataError, InsufficientDataError, NoScalingLawError
+from service.scaling.frontier import Frontier, fit_loss_line, fit_power_law
 from service.scaling.runs import RunArrays
 
 
@@ -40,5 +40,16 @@ def fit_envelope(runs: RunArrays, *, bins_per_decade: int = 10) -> tuple[Frontie
     Cs = C[sel]
     k_N, a, _ = fit_power_law(Cs, runs.params[sel])
     k_D, b, _ = fit_power_law(Cs, runs.tokens[sel])
-    k_L, neg_gamma, _ = fit_power_law(Cs, runs.loss[sel])
-    return Frontier(k_N=k_N, a=a, k_D=k_D, b=b, k_L=k_L, gamma=-neg_gamma), int(sel.size)
+    if not 0.0 < a < 1.0:
+        raise NoScalingLawError(
+            target="an envelope frontier",
+            reason=f"the fitted allocation exponent a = {a:.3g} (N_opt ~ C^a) is outside (0, 1)",
+        )
+    slope = float(np.polyfit(np.log(Cs), np.log(runs.loss[sel]), 1)[0])
+    if slope >= 0:
+        raise NoScalingLawError(
+            target="an envelope frontier",
+            reason=f"the envelope's loss does not fall with compute (log-log slope {slope:.3g})",
+        )
+    E, k_L, gamma = fit_loss_line(Cs, runs.loss[sel])
+    return Frontier(k_N=k_N, a=a, k_D=k_D, b=b, k_L=k_L, gamma=gamma, E=E), int(sel.size)

@@ -14,6 +14,36 @@ import numpy as np
 from service.scaling.errors import UnknownNameError
 from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, Kaplan
 
+PF_DAY = 1e15 * 86400.0  # FLOPs in one petaflop/s-day
+
+
+@dataclass(frozen=True)
+class PowerRule:
+    """A published compute-efficient allocation N = coefficient x (share x C / unit)^exponent."""
+
+    coefficient: float
+    exponent: float
+    unit: float  # FLOPs
+    share: float  # of the budget C that the rule's compute means
+    statement: str  # the rule and its conventions, in words
+
+    def params(self, flops: float) -> float:
+        return float(self.coefficient * (self.share * flops / self.unit) ** self.exponent)
+
+
+# Kaplan et al. 2020 eq. 1.7 / Fig. 14: N_opt = 1.3e9 (C_min / PF-day)^0.73, N non-embedding.
+# C_min is the compute of their compute-efficient frontier; Hoffmann et al. 2022 App. D.4 read
+# it as C_min = C / 2 of a budget C (Kaplan's runs stop well before convergence).
+KAPLAN_RULE = PowerRule(
+    coefficient=1.3e9,
+    exponent=0.73,
+    unit=PF_DAY,
+    share=0.5,
+    statement="Kaplan et al. 2020's compute-efficient rule N = 1.3e9 x (C_min / 1 PF-day)^0.73: "
+    "N non-embedding parameters, 1 PF-day = 8.64e19 FLOPs, C_min = C/2 as Hoffmann et al. 2022 "
+    "App. D.4 read it; D = C / 6N; the loss is the preset's L(N, D) at that point",
+)
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -23,6 +53,8 @@ class Preset:
     params_convention: str  # "total" or "non-embedding"
     max_flops: float | None
     notes: str = ""
+    # A published allocation rule that answers unconstrained budgets instead of min L(N, D).
+    rule: PowerRule | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,7 +108,9 @@ PRESETS: dict[str, Preset] = {
             "Kaplan et al. 2020, arXiv 2001.08361, Table 2",
             "non-embedding",
             None,
-            "N excludes embeddings; loss on WebText2 (nats/token)",
+            "N excludes embeddings; loss on WebText2 (nats/token); allocations follow Kaplan's "
+            "own rule N = 1.3e9 (C/2 / 1 PF-day)^0.73, not the minimum of L(N, D)",
+            KAPLAN_RULE,
         ),
         Preset(
             "muennighoff-2023",

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.scaling.errors import UnknownNameError
-from service.scaling.fit_isoflop import BudgetMinimum
+from service.scaling.fit_isoflop import BudgetMinimum, DroppedBudget
 from service.scaling.frontier import Frontier
 from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, law_from_json
 from service.scaling.result_summary import fit_repr, fit_summary
@@ -51,6 +51,8 @@ class FitResult:
     loss on the largest budget when fitted without it (parametric), or |log(N_opt predicted /
     N_opt observed)| at that budget (isoflop); max_flops: the largest run's compute (FLOPs);
     outliers: row indices with a robust |z| > 4 of the log residual (kept in the fit);
+    budgets: the IsoFLOP budgets used (vertex, runs, FLOPs range); dropped_budgets: those that
+    could not be used and why; grouping: how runs were grouped into budgets (isoflop);
     bootstrap_samples: refitted parameters, one row per resample, in ``law.param_names`` order.
 
     ``repr`` counts the bootstrap samples instead of listing them; ``summary()`` is a table.
@@ -71,6 +73,8 @@ class FitResult:
     budgets: tuple[BudgetMinimum, ...] = ()
     bootstrap_samples: tuple[tuple[float, ...], ...] = ()
     seed: int = 0
+    dropped_budgets: tuple[DroppedBudget, ...] = ()
+    grouping: str = ""
 
     def __post_init__(self) -> None:
         for name in ("huber_delta", "objective", "rmse_log_loss", "extrapolation_error"):
@@ -139,6 +143,8 @@ class FitResult:
             "outliers": list(self.outliers),
             "warnings": list(self.warnings),
             "budgets": [b.to_json() for b in self.budgets],
+            "dropped_budgets": [b.to_json() for b in self.dropped_budgets],
+            "grouping": self.grouping,
             "bootstrap": {
                 "seed": self.seed,
                 "param_names": list(self.law.param_names),
@@ -153,6 +159,10 @@ class FitResult:
         law = source_from_json(data["law"])
         boot = data.get("bootstrap") or {}
         names = tuple(boot.get("param_names", law.param_names))
+        samples = [tuple(float(x) for x in row) for row in boot.get("samples", [])]
+        if isinstance(law, Frontier) and names == law.param_names[:6]:
+            # Stored before the frontier had E: its samples are plain power laws (E = 0).
+            names, samples = law.param_names, [(*row, law.E) for row in samples]
         if names != law.param_names:
             raise UnknownNameError(
                 kind="bootstrap parameter order", name=",".join(names), known=law.param_names
@@ -172,8 +182,10 @@ class FitResult:
             outliers=tuple(int(i) for i in data.get("outliers", [])),
             warnings=tuple(str(w) for w in data.get("warnings", [])),
             budgets=tuple(BudgetMinimum.from_json(b) for b in data.get("budgets", [])),
-            bootstrap_samples=tuple(
-                tuple(float(x) for x in row) for row in boot.get("samples", [])
-            ),
+            bootstrap_samples=tuple(samples),
             seed=int(boot.get("seed", 0)),
+            dropped_budgets=tuple(
+                DroppedBudget.from_json(b) for b in data.get("dropped_budgets", [])
+            ),
+            grouping=str(data.get("grouping", "")),
         )

@@ -13,7 +13,7 @@ FORMULAS = {
     "chinchilla": "L = E + A/N^alpha + B/D^beta",
     "kaplan": "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
     "data_constrained": "L = E + A/N'^alpha + B/D'^beta (repeated data)",
-    "frontier": "N_opt = k_N C^a, D_opt = k_D C^b, L_opt = k_L C^-gamma",
+    "frontier": "N_opt = k_N C^a, D_opt = k_D C^b, L_opt = E + k_L C^-gamma",
 }
 DERIVED = {"a": "a (N_opt ~ C^a)", "b": "b (D_opt ~ C^b)"}
 
@@ -72,6 +72,12 @@ def fit_summary(result: FitResult, confidence: float = 0.95) -> str:
     lines.append("=" * WIDTH)
     if not n_boot:
         lines.append("No bootstrap samples: fit with bootstrap=... for intervals.")
+    if result.grouping:
+        lines += textwrap.wrap(
+            f"Budgets: {len(result.budgets)} used, {len(result.dropped_budgets)} dropped "
+            f"(`dropped_budgets`); grouped by {result.grouping}",
+            WIDTH,
+        )
     if result.outliers:
         lines.append(f"Possible outliers (row indices): {', '.join(map(str, result.outliers))}")
     if result.warnings:

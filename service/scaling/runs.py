@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,18 +163,48 @@ class RunArrays:
 
 
 def group_budgets(flops: FloatArray, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
-    """Label rows whose FLOPs lie within ``rel_tol`` of a neighbour's as one budget (0, 1, ...)."""
-    order = np.argsort(flops)
+    """Label rows into budgets (0, 1, ... in increasing FLOPs) whose FLOPs span at most a factor
+    1 + ``rel_tol`` each.
+
+    Rows within ``rel_tol`` of a neighbour are chained first; a chain that spans more than the
+    tolerance (runs spread densely over a wide range, as in sweeps without nominal budgets) is
+    split at its widest gap, again and again, until every group spans at most the tolerance.
+    Chaining alone once merged 92 of the kyo data set's runs, 1.6e19 to 1.5e20 FLOPs, into one
+    "budget".
+    """
+    order = np.argsort(flops, kind="stable")
     logc = np.log(flops[order])
-    new_group = np.concatenate([[0], (np.diff(logc) > np.log1p(rel_tol)).astype(np.int64)])
+    span = float(np.log1p(rel_tol))
+    gaps = np.diff(logc)
+    cuts = set(int(i) + 1 for i in np.flatnonzero(gaps > span))
+    bounds = sorted({0, logc.size, *cuts})
+    pending = list(itertools.pairwise(bounds))
+    while pending:
+        lo, hi = pending.pop()
+        if hi - lo < 2 or logc[hi - 1] - logc[lo] <= span:
+            continue
+        cut = lo + 1 + int(np.argmax(gaps[lo : hi - 1]))
+        cuts.add(cut)
+        pending.extend([(lo, cut), (cut, hi)])
+    new_group = np.zeros(logc.size, dtype=np.int64)
+    new_group[sorted(c for c in cuts if 0 < c < logc.size)] = 1
     labels = np.empty(flops.size, dtype=np.int64)
     labels[order] = np.cumsum(new_group)
     return labels
 
 
 def budget_labels(runs: RunArrays, *, rel_tol: float = 0.1) -> NDArray[np.int64]:
-    """Budget group of each row: the nominal budget when given, else FLOPs within tolerance."""
+    """Budget group of each row: the nominal budget when the runs carry one (``runs.budget``:
+    the CSV/JSON ``budget`` column, or the ``budget`` metadata key of every stored run), else
+    FLOPs clustered with a spread of at most ``rel_tol`` (``group_budgets``)."""
     if runs.budget is not None:
         _, labels = np.unique(runs.budget, return_inverse=True)
         return np.asarray(labels, dtype=np.int64)
     return group_budgets(runs.flops, rel_tol=rel_tol)
+
+
+def grouping_of(runs: RunArrays, *, rel_tol: float = 0.1) -> str:
+    """How ``budget_labels`` groups these runs, in words (reported with IsoFLOP fits)."""
+    if runs.budget is not None:
+        return "nominal budget of each run (budget column or metadata key)"
+    return f"FLOPs clustered, each budget spanning at most a factor {1 + rel_tol:g}"

@@ -191,9 +191,11 @@ def test_epoch_data_every_run_drawn_once_per_plot(epoch_runs: RunArrays) -> None
     res = fit(epoch_runs, method="parametric", holdout=False)
     n_groups = int(budget_labels(epoch_runs).max()) + 1
     iso = parse(render_plot("isoflop", res, epoch_runs))
-    budgets = gids(iso, r"budget-\d+")
-    assert len(budgets) == n_groups
-    assert sum(n_markers(iso, b) for b in budgets) == len(epoch_runs)
+    # Figure 4's runs have no nominal budgets: clustered with a bounded spread they make 62
+    # groups, too many series to draw, so every run is in one scatter coloured by compute.
+    assert n_groups == 62
+    assert gids(iso, r"budget-\d+") == []
+    assert n_markers(iso, "runs") == len(epoch_runs)
     resid = parse(render_plot("residuals", res, epoch_runs))
     assert n_markers(resid, "runs") == len(epoch_runs)
     assert n_markers(resid, "outlier") == len(res.outliers) > 0

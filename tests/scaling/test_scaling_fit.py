@@ -192,7 +192,7 @@ def test_envelope_recovers_allocation_exponent_from_loss_curves() -> None:
     runs = RunArrays.from_arrays(N_a, D_a, truth.predict(N_a, D_a), run_id=rid)
     res = fit(runs, method="envelope", bootstrap=20, seed=0)
     assert res.law.values()[1] == pytest.approx(truth.a, abs=0.06)
-    assert res.samples.shape[1] == 6
+    assert res.samples.shape[1] == 7  # k_N, a, k_D, b, k_L, gamma, E
     again = FitResult.from_json(json.loads(json.dumps(res.to_json())))
     assert again == res
 
