@@ -49,6 +49,7 @@ from service.schemas.recommendations import (
     SourceSpec,
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
+from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -493,6 +494,32 @@ class AsyncScalingClient:
     ) -> AutofillOut:
         """Configure the autopilot (replaces its settings; `enabled=False` pauses it)."""
         return await self.send(core.set_autofill(experiment, settings))
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    async def create_source(
+        self,
+        experiment: str,
+        source: MlflowSourceIn | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> SourceOut:
+        """Attach an MLflow source (a server the operator configured, experiment ids, filter,
+        mapping; see docs/integrations.md)."""
+        return await self.send(core.create_source(experiment, source, idempotency_key))
+
+    async def list_sources(self, experiment: str) -> list[SourceOut]:
+        return await self.send(core.list_sources(experiment))
+
+    async def get_source(self, source_id: int) -> SourceOut:
+        return await self.send(core.get_source(source_id))
+
+    async def delete_source(self, source_id: int) -> None:
+        await self.send(core.delete_source(source_id))
+
+    async def sync_source(self, source_id: int, *, full: bool = False) -> SyncResult:
+        """Pull the MLflow runs finished since the last sync (``full``: all of them)."""
+        return await self.send(core.sync_source(source_id, full))
 
     # -- keys and health -------------------------------------------------------------------------
 

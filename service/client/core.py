@@ -54,6 +54,7 @@ from service.schemas.runs import (
     RunPatch,
     RunSelection,
 )
+from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -598,6 +599,45 @@ def set_autofill(
         f"/v1/experiments/{experiment}/autofill",
         model(AutofillOut),
         json=body.model_dump(mode="json"),
+    )
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+def create_source(
+    experiment: str, source: MlflowSourceIn | Mapping[str, Any], idempotency_key: str | None
+) -> Call[SourceOut]:
+    body = _as(MlflowSourceIn, source)
+    return Call(
+        "POST",
+        f"/v1/experiments/{experiment}/sources",
+        model(SourceOut),
+        json=body.model_dump(mode="json"),
+        headers=_creating(idempotency_key),
+    )
+
+
+def list_sources(experiment: str) -> Call[list[SourceOut]]:
+    return Call("GET", f"/v1/experiments/{experiment}/sources", adapter(list[SourceOut]))
+
+
+def get_source(source_id: int) -> Call[SourceOut]:
+    return Call("GET", f"/v1/sources/{source_id}", model(SourceOut))
+
+
+def delete_source(source_id: int) -> Call[None]:
+    return Call("DELETE", f"/v1/sources/{source_id}", _none)
+
+
+def sync_source(source_id: int, full: bool) -> Call[SyncResult]:
+    # A sync reads a whole MLflow search: give it the time a slow tracking server needs.
+    return Call(
+        "POST",
+        f"/v1/sources/{source_id}:sync",
+        model(SyncResult),
+        params={"full": full or None},
+        timeout=300.0,
     )
 
 

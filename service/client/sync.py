@@ -50,6 +50,7 @@ from service.schemas.recommendations import (
     SourceSpec,
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
+from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -491,6 +492,32 @@ class ScalingClient:
     ) -> AutofillOut:
         """Configure the autopilot (replaces its settings; `enabled=False` pauses it)."""
         return self.send(core.set_autofill(experiment, settings))
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    def create_source(
+        self,
+        experiment: str,
+        source: MlflowSourceIn | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> SourceOut:
+        """Attach an MLflow source (a server the operator configured, experiment ids, filter,
+        mapping; see docs/integrations.md)."""
+        return self.send(core.create_source(experiment, source, idempotency_key))
+
+    def list_sources(self, experiment: str) -> list[SourceOut]:
+        return self.send(core.list_sources(experiment))
+
+    def get_source(self, source_id: int) -> SourceOut:
+        return self.send(core.get_source(source_id))
+
+    def delete_source(self, source_id: int) -> None:
+        self.send(core.delete_source(source_id))
+
+    def sync_source(self, source_id: int, *, full: bool = False) -> SyncResult:
+        """Pull the MLflow runs finished since the last sync (``full``: all of them)."""
+        return self.send(core.sync_source(source_id, full))
 
     # -- keys and health -------------------------------------------------------------------------
 
