@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from service import __version__, auth
@@ -56,6 +57,10 @@ Units everywhere: `params` and `tokens` are counts, `flops` are training FLOPs, 
 nats/token. Each experiment records its parameter convention (total or non-embedding) and FLOP
 formula (6ND or reported). Authenticate with `Authorization: Bearer <API key>`.
 """
+
+
+def operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 class _App(FastAPI):
@@ -118,6 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by install_docs
         redoc_url=None,
+        # operationId = the route function's name (create_experiment, import_runs, ...): stable,
+        # and what generated clients name their functions (FastAPI's default appends the path).
+        generate_unique_id_function=operation_id,
         openapi_tags=[
             {"name": "experiments", "description": "Groups of runs fitted together."},
             {"name": "runs", "description": "Training-run results: params, tokens, flops, loss."},
@@ -125,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "recommendations", "description": "How to spend a training budget."},
             {"name": "jobs", "description": "Planned training runs, the worker's queue."},
             {"name": "keys", "description": "API keys and scopes (admin)."},
+            {"name": "sources", "description": "Runs pulled from MLflow tracking servers."},
             {"name": "health", "description": "Probes for orchestrators."},
         ],
     )

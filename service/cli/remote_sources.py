@@ -11,7 +11,7 @@ from rich.console import Console
 from service.cli.options import JsonFlag
 from service.cli.output import Column, count, echo_json, print_list
 from service.cli.remote import ExperimentArg, _api
-from service.schemas.sources import SourceOut, SyncResult, Unmapped
+from service.schemas.sources import MlflowSourceOut, SyncResult, Unmapped
 
 sources_app = typer.Typer(
     help="MLflow sources: pull finished runs from tracking servers the operator configured.",
@@ -104,7 +104,7 @@ def add(
         )
 
 
-COLUMNS: list[Column[SourceOut]] = [
+COLUMNS: list[Column[MlflowSourceOut]] = [
     Column("id", lambda s: str(s.id)),
     Column("server", lambda s: s.server),
     Column("MLflow experiments", lambda s: ", ".join(s.experiment_ids)),

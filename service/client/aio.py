@@ -49,7 +49,7 @@ from service.schemas.recommendations import (
     SourceSpec,
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
-from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -503,15 +503,15 @@ class AsyncScalingClient:
         source: MlflowSourceIn | Mapping[str, Any],
         *,
         idempotency_key: str | None = None,
-    ) -> SourceOut:
+    ) -> MlflowSourceOut:
         """Attach an MLflow source (a server the operator configured, experiment ids, filter,
         mapping; see docs/integrations.md)."""
         return await self.send(core.create_source(experiment, source, idempotency_key))
 
-    async def list_sources(self, experiment: str) -> list[SourceOut]:
+    async def list_sources(self, experiment: str) -> list[MlflowSourceOut]:
         return await self.send(core.list_sources(experiment))
 
-    async def get_source(self, source_id: int) -> SourceOut:
+    async def get_source(self, source_id: int) -> MlflowSourceOut:
         return await self.send(core.get_source(source_id))
 
     async def delete_source(self, source_id: int) -> None:

@@ -54,7 +54,7 @@ from service.schemas.runs import (
     RunPatch,
     RunSelection,
 )
-from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -607,23 +607,23 @@ def set_autofill(
 
 def create_source(
     experiment: str, source: MlflowSourceIn | Mapping[str, Any], idempotency_key: str | None
-) -> Call[SourceOut]:
+) -> Call[MlflowSourceOut]:
     body = _as(MlflowSourceIn, source)
     return Call(
         "POST",
         f"/v1/experiments/{experiment}/sources",
-        model(SourceOut),
+        model(MlflowSourceOut),
         json=body.model_dump(mode="json"),
         headers=_creating(idempotency_key),
     )
 
 
-def list_sources(experiment: str) -> Call[list[SourceOut]]:
-    return Call("GET", f"/v1/experiments/{experiment}/sources", adapter(list[SourceOut]))
+def list_sources(experiment: str) -> Call[list[MlflowSourceOut]]:
+    return Call("GET", f"/v1/experiments/{experiment}/sources", adapter(list[MlflowSourceOut]))
 
 
-def get_source(source_id: int) -> Call[SourceOut]:
-    return Call("GET", f"/v1/sources/{source_id}", model(SourceOut))
+def get_source(source_id: int) -> Call[MlflowSourceOut]:
+    return Call("GET", f"/v1/sources/{source_id}", model(MlflowSourceOut))
 
 
 def delete_source(source_id: int) -> Call[None]:

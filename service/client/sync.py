@@ -50,7 +50,7 @@ from service.schemas.recommendations import (
     SourceSpec,
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
-from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -501,15 +501,15 @@ class ScalingClient:
         source: MlflowSourceIn | Mapping[str, Any],
         *,
         idempotency_key: str | None = None,
-    ) -> SourceOut:
+    ) -> MlflowSourceOut:
         """Attach an MLflow source (a server the operator configured, experiment ids, filter,
         mapping; see docs/integrations.md)."""
         return self.send(core.create_source(experiment, source, idempotency_key))
 
-    def list_sources(self, experiment: str) -> list[SourceOut]:
+    def list_sources(self, experiment: str) -> list[MlflowSourceOut]:
         return self.send(core.list_sources(experiment))
 
-    def get_source(self, source_id: int) -> SourceOut:
+    def get_source(self, source_id: int) -> MlflowSourceOut:
         return self.send(core.get_source(source_id))
 
     def delete_source(self, source_id: int) -> None:

@@ -112,7 +112,7 @@ class SyncResult(BaseModel):
     synced_at: datetime
 
 
-class SourceOut(BaseModel):
+class MlflowSourceOut(BaseModel):
     id: int
     experiment: str
     kind: Literal["mlflow"]

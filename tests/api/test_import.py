@@ -204,3 +204,24 @@ def test_offline_and_server_read_a_file_alike(client: TestClient) -> None:
     assert offline.unique_tokens is not None
     assert sorted(r["unique_tokens"] for r in stored) == sorted(offline.unique_tokens.tolist())
     assert all("U_D" not in r["metadata"] for r in stored)
+
+
+def test_an_octet_stream_upload_is_read_as_csv_or_json_lines(client: TestClient) -> None:
+    """Generated clients upload a file as application/octet-stream: the first byte tells."""
+    make_experiment(client)
+    octet = {"content-type": "application/octet-stream"}
+    as_csv = client.post(
+        "/v1/experiments/exp/runs:import",
+        content="\ufeffparams,tokens,loss\n1e8,2e9,3.1\n".encode(),
+        headers=octet,
+    )
+    assert as_csv.status_code == 201, as_csv.text
+    assert as_csv.json()["format"] == "csv"
+    as_jsonl = client.post(
+        "/v1/experiments/exp/runs:import",
+        content=b'\n  {"params": 2e8, "tokens": 4e9, "loss": 2.9}\n',
+        headers=octet,
+    )
+    assert as_jsonl.status_code == 201, as_jsonl.text
+    assert as_jsonl.json()["format"] == "jsonl"
+    assert len(client.get("/v1/experiments/exp/runs").json()["items"]) == 2

@@ -101,7 +101,7 @@ def get_experiment(experiment: ExperimentDep, session: SessionDep, _: Reader) ->
     "conventions are fixed at creation, since stored runs were counted that way. Needs `write`.",
     responses=errors(404),
 )
-def patch_experiment(
+def update_experiment(
     body: ExperimentPatch, experiment: ExperimentDep, session: SessionDep, _: Writer
 ) -> ExperimentOut:
     if body.description is not None:

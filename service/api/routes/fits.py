@@ -90,7 +90,7 @@ def list_fits(
     "changed since (a refit is then scheduled). 404 when there is none. Needs `read`.",
     responses=errors(404),
 )
-def current_fit(
+def get_current_fit(
     experiment: ExperimentDep,
     session: SessionDep,
     _: Reader,
@@ -131,7 +131,7 @@ def get_fit(fit_id: FitId, session: SessionDep, _: Reader) -> FitOut:
         **errors(404, 409),
     },
 )
-def plot(
+def get_fit_plot(
     fit_id: FitId,
     kind: Annotated[str, Path(examples=["isoflop"], description="isoflop, frontier, residuals")],
     session: SessionDep,

@@ -77,7 +77,7 @@ def plan_out(plan: Plan) -> PlanOut:
     "stored run or an active job. Needs `read`.",
     responses=errors(404),
 )
-def propose(
+def propose_plan(
     body: PlanRequest, experiment: ExperimentDep, session: SessionDep, cache: FitCacheDep, _: Reader
 ) -> PlanOut:
     return plan_out(make_plan(session, experiment, body, cache))
@@ -92,7 +92,7 @@ def propose(
     "A worker (`scaling-service worker`) runs them. Needs `write`.",
     responses=errors(404, 409),
 )
-def create_jobs(
+def queue_jobs(
     body: JobsCreate,
     experiment: ExperimentDep,
     session: SessionDep,
@@ -196,7 +196,7 @@ def get_autofill(
     "`stop_when_n_opt_width_below` or the experiment budget is spent. Needs `write`.",
     responses=errors(404),
 )
-def put_autofill(
+def set_autofill(
     body: AutofillSettings,
     experiment: ExperimentDep,
     session: SessionDep,

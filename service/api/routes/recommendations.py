@@ -48,7 +48,7 @@ MaxParams = Annotated[float | None, Query(gt=0, allow_inf_nan=False)]
     "warnings (extrapolation, stale fit, repeated data). Needs `read`.",
     responses=errors(404),
 )
-def post_recommendation(
+def recommend(
     body: RecommendationRequest, session: SessionDep, cache: FitCacheDep, _: Reader
 ) -> Recommendation:
     return answer(
@@ -105,7 +105,7 @@ async def get_recommendation(
     "Needs `read`.",
     responses=errors(404),
 )
-def frontier(
+def get_frontier(
     experiment: ExperimentDep,
     session: SessionDep,
     cache: FitCacheDep,
@@ -158,7 +158,7 @@ def compare(
     "their parameters, source paper and parameter convention. Needs `read`.",
     responses=errors(),
 )
-def laws(_: Reader) -> list[PublishedLaw]:
+def list_laws(_: Reader) -> list[PublishedLaw]:
     return [PublishedLaw.model_validate(preset.to_json()) for preset in list_presets()]
 
 
@@ -169,7 +169,7 @@ def laws(_: Reader) -> list[PublishedLaw]:
     "Needs `read`.",
     responses=errors(),
 )
-def hardware(_: Reader) -> list[Hardware]:
+def list_hardware(_: Reader) -> list[Hardware]:
     return [
         Hardware(
             name=a.name, peak_bf16_flops=a.peak_bf16_flops, memory_gb=a.memory_gb, source=a.source

@@ -98,7 +98,7 @@ RUN_BATCH = JsonBody(RunBatch)
     openapi_extra=RUN_BATCH.openapi_extra,
     response_model=RunBatchResult,
 )
-def post_runs(
+def add_runs(
     raw: Annotated[bytes, Depends(RUN_BATCH.read)],
     experiment: ExperimentDep,
     session: SessionDep,
@@ -115,7 +115,7 @@ async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def _import_format(request: Request, override: str | None) -> Literal["csv", "jsonl"]:
+def _import_format(request: Request, override: str | None, raw: bytes) -> Literal["csv", "jsonl"]:
     if override in ("csv", "jsonl"):
         return "csv" if override == "csv" else "jsonl"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -123,6 +123,9 @@ def _import_format(request: Request, override: str | None) -> Literal["csv", "js
         return "csv"
     if content_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
         return "jsonl"
+    if content_type == "application/octet-stream":
+        # A file as generated clients upload it: JSON lines open with "{", a CSV header cannot.
+        return "jsonl" if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
     raise InvalidInputError(
         "send CSV as text/csv or JSON lines as application/x-ndjson (or pass ?format=)",
         content_type=content_type or None,
@@ -135,6 +138,11 @@ IMPORT_BODY: dict[str, Any] = {
         "content": {
             "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
             "application/x-ndjson": {"schema": {"type": "string"}, "example": JSONL_EXAMPLE},
+            # How generators upload a file; CSV or JSON lines told apart by the first byte.
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "example": CSV_EXAMPLE,
+            },
         },
     }
 }
@@ -188,7 +196,7 @@ def import_runs(
         bool, Query(description="Key rows without a run_key by their content.")
     ] = True,
 ) -> Response:
-    fmt = _import_format(request, format)
+    fmt = _import_format(request, format, raw)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -258,7 +266,7 @@ def get_run(run_id: RunId, session: SessionDep, _: Reader) -> RunOut:
     "dropped), or include it again. Needs the `write` scope.",
     responses=errors(404),
 )
-def patch_run(
+def update_run(
     run_id: RunId, body: RunPatch, session: SessionDep, policy: FitPolicyDep, _: Writer
 ) -> RunOut:
     run = curation.set_excluded(session, run_id, body.excluded, body.reason, policy)

@@ -14,7 +14,7 @@ from service.api.deps import (
     Writer,
 )
 from service.schemas.common import MAX_ID, errors
-from service.schemas.sources import MlflowSourceIn, SourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
 from service.sources import sync as sources
 from service.store.models import Source
 
@@ -22,8 +22,8 @@ router = APIRouter(tags=["sources"])
 SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The source's id.", examples=[1])]
 
 
-def source_out(source: Source) -> SourceOut:
-    return SourceOut.model_validate(
+def source_out(source: Source) -> MlflowSourceOut:
+    return MlflowSourceOut.model_validate(
         {
             "id": source.id,
             "experiment": source.experiment.name,
@@ -57,7 +57,7 @@ def create_source(
     session: SessionDep,
     settings: SettingsDep,
     _: Writer,
-) -> SourceOut:
+) -> MlflowSourceOut:
     return source_out(sources.create(session, experiment, body, settings))
 
 
@@ -67,7 +67,9 @@ def create_source(
     description="Needs `read`.",
     responses=errors(404),
 )
-def list_sources(experiment: ExperimentDep, session: SessionDep, _: Reader) -> list[SourceOut]:
+def list_sources(
+    experiment: ExperimentDep, session: SessionDep, _: Reader
+) -> list[MlflowSourceOut]:
     return [source_out(source) for source in sources.list_for(session, experiment)]
 
 
@@ -77,7 +79,7 @@ def list_sources(experiment: ExperimentDep, session: SessionDep, _: Reader) -> l
     description="Its settings, watermark and the result of its last sync. Needs `read`.",
     responses=errors(404),
 )
-def get_source(source_id: SourceId, session: SessionDep, _: Reader) -> SourceOut:
+def get_source(source_id: SourceId, session: SessionDep, _: Reader) -> MlflowSourceOut:
     return source_out(sources.get(session, source_id))
 
 
