@@ -39,6 +39,8 @@ Progress = Callable[[float], None]
 
 METHODS = ("parametric", "isoflop", "envelope")
 OUTLIER_Z = 4.0
+# A loss this far from the median in log (a factor 100) is named when a fit is refused.
+FAR_LOG_LOSS = float(np.log(100.0))
 # An exponent closer than this to its bound is "at the bound".
 BOUND_TOL = 1e-3
 # A term contributing less than this share of the loss of every run is not identified.
@@ -133,12 +135,20 @@ def check_loss_varies(runs: RunArrays, target: str) -> None:
     F = ((ss0 - ss1) / (k - 1)) / max(ss1 / dof, 1e-300)
     p = float(f_dist.sf(F, k - 1, dof))
     if p > NOISE_P_VALUE:
-        raise NoScalingLawError(
-            target=target,
-            reason=f"loss does not vary with N and D beyond the noise: a smooth surface in "
+        reason = (
+            f"loss does not vary with N and D beyond the noise: a smooth surface in "
             f"log N and log D explains {1.0 - ss1 / ss0:.0%} of the variance of log loss, no "
-            f"more than noise would (F-test p = {p:.2g} over {len(runs)} runs)",
+            f"more than noise would (F-test p = {p:.2g} over {len(runs)} runs)"
         )
+        # One absurd loss (a unit slip, 1e-300) can swamp the variance: name it.
+        far = np.abs(y - np.median(y))
+        worst = int(np.argmax(far))
+        if far[worst] > FAR_LOG_LOSS:
+            reason += (
+                f"; a loss far from the others ({float(runs.loss[worst]):.3g} against a median "
+                f"{float(np.median(runs.loss)):.3g}) can do that: exclude it"
+            )
+        raise NoScalingLawError(target=target, reason=reason)
 
 
 def _parametric_once(
