@@ -131,3 +131,15 @@ def grid_runs(prefix: str = "r") -> list[dict[str, object]]:
         for n in (1e7, 3e7, 1e8, 3e8, 1e9)
         for d in (1e9, 3e9, 1e10, 3e10)
     ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, longest first (`slow(seconds=...)`; a stable sort keeps the rest in
+    order): under xdist a long test that starts last keeps one worker busy for minutes after
+    the other has finished."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return 0.0 if marker is None else float(marker.kwargs.get("seconds", 10))
+
+    items.sort(key=expected_seconds, reverse=True)

@@ -43,6 +43,7 @@ def invoke(*args: str, code: int = 0) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_add_sync_list_delete_from_the_cli(
     server: str, mlflow_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ CONTEXT = 64
 TOKENS = 600_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0])
 def test_bigger_models_are_better_at_equal_tokens(cache_dir: Path, seed: int) -> None:
     """Three sizes of the family (7k, 66k, 246k total params), the recipe's own lr, batch and

@@ -33,6 +33,7 @@ SETTINGS: dict[str, Any] = {
 
 
 # Minutes of training: once, on SQLite (the loop's database code runs on both elsewhere).
+@pytest.mark.slow(seconds=300)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_autopilot_closes_its_loop_on_real_training(
     client: TestClient,

@@ -60,6 +60,7 @@ def alive(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_kill_9_mid_job_completes_the_job_exactly_once(
     client: TestClient,
     database_url: str,
