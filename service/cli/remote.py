@@ -50,6 +50,7 @@ from service.client import (
 )
 from service.client.core import ImportFormat
 from service.io.table import TableError, accepted_names, parse_mapping
+from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.experiments import ExperimentOut, FlopsFormula, ParamConvention
 from service.schemas.fits import FitOut, LawName, MethodName
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlannedRunOut, PlanOut
@@ -595,31 +596,38 @@ def recommend_command(
         _print_recommendation(rec)
 
 
+LAW_COLUMNS: list[Column[PublishedLaw]] = [
+    Column("name", lambda item: item.name),
+    Column("params", lambda item: item.params_convention),
+    Column(
+        "law",
+        lambda item: (
+            f"{item.law.law}: "
+            + ", ".join(f"{k}={_fmt(v)}" for k, v in item.law.parameters.items())
+        ),
+    ),
+    Column("source", lambda item: item.source),
+]
+HARDWARE_COLUMNS: list[Column[Hardware]] = [
+    Column("name", lambda a: a.name),
+    Column("peak bf16 FLOP/s", lambda a: _fmt(a.peak_bf16_flops)),
+    Column("memory GB", lambda a: _fmt(a.memory_gb)),
+    Column("source", lambda a: a.source or ""),
+]
+
+
 def laws_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Published laws usable as --preset."""
     with _api(ctx) as api:
         laws = api.laws()
-    if json_out:
-        echo_json(laws)
-        return
-    table = PlainTable("name", "params", "law", "source", title="published laws")
-    for item in laws:
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in item.law.parameters.items())
-        table.add_row(item.name, item.params_convention, f"{item.law.law}: {shown}", item.source)
-    Console().print(table)
+    print_list(laws, LAW_COLUMNS, title="published laws", json_out=json_out)
 
 
 def hardware_command(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Accelerators for GPU-hour and dollar budgets."""
     with _api(ctx) as api:
         items = api.hardware()
-    if json_out:
-        echo_json(items)
-        return
-    table = PlainTable("name", "peak bf16 FLOP/s", "memory GB", "source", title="hardware")
-    for a in items:
-        table.add_row(a.name, _fmt(a.peak_bf16_flops), _fmt(a.memory_gb), a.source or "")
-    Console().print(table)
+    print_list(items, HARDWARE_COLUMNS, title="hardware", json_out=json_out)
 
 
 # -- keys ----------------------------------------------------------------------------------------
