@@ -29,5 +29,7 @@ def tiny_config(small_corpus: CorpusSpec, cache_dir: Path) -> TrainConfig:
         cache_dir=str(cache_dir),
         eval_tokens=8192,
         device="cpu",
-        threads=2,
+        # One thread: xdist runs two workers on two cores, and a 50k-parameter model gains
+        # nothing from a second thread but the contention.
+        threads=1,
     )
