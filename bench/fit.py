@@ -169,8 +169,9 @@ def main() -> None:
     counts = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=args.boot)
     t_boot, boot = timed(lambda: bootstrap_refits(theta, ln, ld, L, DELTA, counts))
     t_one, _ = timed(lambda: bootstrap_refits(theta, ln, ld, L, DELTA, counts, workers=1))
-    # Round one's refits: every resample in one thread, the best of all seven step lengths at
-    # every Newton iteration. The same answers means the same 95% intervals.
+    # Round one's refit scheme (every resample in one thread, the best of all seven step lengths
+    # at every Newton iteration) on today's objective code: what the line search and the
+    # threads gain. The same answers means the same 95% intervals.
     t_old, old = timed(lambda: _round_one_refits(theta, ln, ld, ll, counts))
     k = min(args.boot_baseline, args.boot)
     t0 = time.perf_counter()
@@ -197,7 +198,7 @@ def main() -> None:
     print(f"  converged: {boot.converged.mean():.1%}")
     print(f"  ours on one thread                  {t_one:8.3f} s")
     print(
-        f"  round one's refits (one thread, best of 7 steps) {t_old:8.3f} s  "
+        f"  round one's scheme (one thread, best of 7 steps) {t_old:8.3f} s  "
         f"ratio {t_old / t_boot:.1f}x"
     )
     lo_hi = [np.percentile(_values(x.theta), [2.5, 97.5], axis=0) for x in (boot, old)]

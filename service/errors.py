@@ -113,3 +113,10 @@ class DatabaseUnavailableError(ServiceError):
 
 class SchemaNotAtHeadError(RuntimeError):
     """The database schema is not at the latest migration: run `scaling-service migrate`."""
+
+
+class SourceUnavailableError(ServiceError):
+    """The MLflow server did not answer as expected."""
+
+    status_code = 502
+    code = "source_unavailable"

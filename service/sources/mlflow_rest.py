@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr, field_validator
 
-from service.errors import ServiceError
+from service.errors import SourceUnavailableError
 
 PAGE_SIZE = 1000
 
@@ -35,13 +35,6 @@ class MlflowServer(BaseModel):
         if parts.username or parts.password:
             raise ValueError("put MLflow credentials in token or username/password, not the url")
         return url
-
-
-class SourceUnavailableError(ServiceError):
-    """The MLflow server did not answer as expected."""
-
-    status_code = 502
-    code = "source_unavailable"
 
 
 @dataclass(frozen=True)

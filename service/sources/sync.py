@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInputError, NotFoundError
+from service.errors import InvalidInputError, NotFoundError, SourceUnavailableError
 from service.fits.service import FitPolicy
 from service.ingest.batch import body_hash, ingest_runs
 from service.schemas.runs import RunIn
 from service.schemas.sources import MlflowSourceIn, SyncResult, Unmapped
 from service.settings import Settings
 from service.sources.mapping import UnmappableRunError, map_run
-from service.sources.mlflow_rest import MlflowRestClient, MlflowRun, SourceUnavailableError
+from service.sources.mlflow_rest import MlflowRestClient, MlflowRun
 from service.store.models import Experiment, Run, Source
 
 ClientFactory = Callable[[str, Settings], MlflowRestClient]

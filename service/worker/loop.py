@@ -84,7 +84,7 @@ class Worker:
         if self.autopilot:
             self.autopilot_tick()
         if self.settings is not None:
-            self.sources_tick(self.settings)
+            self.sources_tick()
         self.claim()
         worker_heartbeat(self.worker_id)
         self._publish_metrics()
@@ -98,9 +98,12 @@ class Worker:
                 message = autofill.tick(session, experiment, self.policy, self.fit_cache)
                 log.debug("autopilot", experiment=experiment.name, message=message)
 
-    def sources_tick(self, settings: Settings) -> None:
+    def sources_tick(self) -> None:
         """Sync the scheduled sources that are due, each in its own transaction; a failure is
         recorded on its source (and retried a period later), never raised."""
+        settings = self.settings
+        if settings is None:
+            return
         with session_scope(self.sessions) as session:
             due = sources.due(session, datetime.now(UTC))
         for source_id in due:

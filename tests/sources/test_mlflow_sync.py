@@ -195,11 +195,11 @@ def test_the_worker_syncs_scheduled_sources_when_due(
         lease=timedelta(seconds=60),
         settings=settings,
     )
-    worker.sources_tick(settings)
+    worker.sources_tick()
     assert len(api.get("/v1/experiments/scheduled/runs").json()["items"]) == 1
     shown = api.get(f"/v1/sources/{source['id']}").json()
     assert shown["last_result"]["created"] == 1
     # Not due again for a minute: a second tick reads nothing.
     log_run(tracking, experiment_id, {"n_params": 2e8, "n_tokens": 500}, [2.4])
-    worker.sources_tick(settings)
+    worker.sources_tick()
     assert len(api.get("/v1/experiments/scheduled/runs").json()["items"]) == 1
