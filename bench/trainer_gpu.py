@@ -28,6 +28,7 @@ from reference_gpt import time_reference
 from trainer_summary import render
 
 from service.trainer import model as model_module
+from service.trainer import rotary_fused
 from service.trainer.config import (
     CorpusSpec,
     ModelShape,
@@ -38,6 +39,7 @@ from service.trainer.corpus import load_corpus
 from service.trainer.counts import flops_with_attention, param_counts
 from service.trainer.hardware import peak_flops
 from service.trainer.loop import train
+from service.trainer.rotary import rotary_tables, rotate_with_torch_ops
 
 
 def log(msg: str) -> None:
@@ -57,6 +59,31 @@ def matmul_tflops(device: torch.device) -> float | None:
         a @ b
     torch.cuda.synchronize()
     return 10 * 2 * 8192**3 / (time.perf_counter() - start) / 1e12
+
+
+def check_fused_rotary(device: torch.device) -> dict[str, Any]:
+    """The fused kernel against the torch ops, forward and backward, on the trainer's layout
+    (q and k of a (batch, time, 3, heads, head_dim) projection). Raises when they disagree."""
+    if device.type != "cuda" or rotary_fused.fused_rotary is None:
+        return {"checked": False, "why": "no CUDA device or no Triton"}
+    out: dict[str, Any] = {"checked": True}
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        cos, sin = (z.to(device, dtype) for z in rotary_tables(64, 1024))
+        qkv = torch.randn(4, 1024, 3, 8, 64, device=device, dtype=dtype, requires_grad=True)
+        grad = torch.randn(4, 1024, 2, 8, 64, device=device, dtype=dtype)
+        results = []
+        for rotate in (rotary_fused.fused_rotary, rotate_with_torch_ops):
+            qk = qkv.split((2, 1), dim=2)[0]
+            y = rotate(qk, cos, sin)
+            (g,) = torch.autograd.grad(y, qkv, grad)
+            results.append((y.float(), g.float()))
+        (y1, g1), (y2, g2) = results
+        err_y = float((y1 - y2).abs().max() / y2.abs().max())
+        err_g = float((g1 - g2).abs().max() / g2.abs().max())
+        out[str(dtype)] = {"forward_rel_err": err_y, "backward_rel_err": err_g, "tol": tol}
+        if not (err_y <= tol and err_g <= tol):
+            raise AssertionError(f"fused rotary disagrees with torch ops: {out}")
+    return out
 
 
 def _time_trainer(
@@ -138,6 +165,15 @@ def throughput_case(
             model_module.apply_rotary = saved
         row["trainer_eager_without_rotary_tokens_per_s"] = timed["trainer_eager_tokens_per_s"]
         row["trainer_eager_without_rotary_mfu"] = timed["trainer_eager_mfu"]
+        # Diagnostic: eager with rotary in torch ops (before the fused kernel).
+        saved_fused = rotary_fused.fused_rotary
+        rotary_fused.fused_rotary = None
+        try:
+            timed = _time_trainer(args, corpus, shape, case, "off")
+        finally:
+            rotary_fused.fused_rotary = saved_fused
+        row["trainer_eager_torch_rotary_tokens_per_s"] = timed["trainer_eager_tokens_per_s"]
+        row["trainer_eager_torch_rotary_mfu"] = timed["trainer_eager_mfu"]
     if ref_modes and "trainer_eager_tokens_per_s" in row:
         row["eager_over_reference_eager"] = (
             row["trainer_eager_tokens_per_s"] / row["reference_eager_tokens_per_s"]
@@ -391,6 +427,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "matmul_bf16_tflops_8192": matmul_tflops(device),
     }
+    info["fused_rotary_check"] = check_fused_rotary(device)
+    log(f"fused rotary check: {info['fused_rotary_check']}")
     built = load_corpus(corpus, args.cache_dir)
     info["corpus"] = {k: str(v) for k, v in built.__dict__.items()}
     info["corpus_build_s"] = time.time() - start

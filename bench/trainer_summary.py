@@ -66,6 +66,11 @@ def render(directory: Path) -> str:
                     f"- {r['case']}: trainer eager without the rotary embedding "
                     f"{_speed(r, 'trainer_eager_without_rotary')} (diagnostic)"
                 )
+            if "trainer_eager_torch_rotary_tokens_per_s" in r:
+                lines.append(
+                    f"- {r['case']}: trainer eager with rotary in torch ops (no fused kernel) "
+                    f"{_speed(r, 'trainer_eager_torch_rotary')} (diagnostic)"
+                )
         lines.append("")
     sweep_path = directory / "sweep.jsonl"
     if sweep_path.exists():

@@ -19,10 +19,21 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
     cos and sin: (time, head_dim) tables from rotary_tables, in x's dtype. Done in x's dtype:
     under bf16 autocast an fp32 round trip cost the eager step memory traffic for no accuracy
-    that survives the bf16 attention inputs. Still, rotary costs the eager step about a fifth of
-    its time at 25M parameters on an H200, where a hand-written backward (three kernels, nothing
-    saved) measured no faster (bench/results/trainer_gpu.md); compiled, it is fused away.
+    that survives the bf16 attention inputs. Eager on CUDA, it is one Triton kernel each way
+    (service/trainer/rotary_fused.py): written out in torch ops it cost the eager step about a
+    fifth of its time at 25M parameters on an H200 (bench/results/trainer_gpu.md). Compiled,
+    the torch ops below are traced and inductor fuses them.
     """
+    if x.is_cuda and not torch.compiler.is_compiling():
+        from service.trainer.rotary_fused import fused_rotary
+
+        if fused_rotary is not None:
+            return fused_rotary(x, cos, sin)
+    return rotate_with_torch_ops(x, cos, sin)
+
+
+def rotate_with_torch_ops(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """apply_rotary written out in torch ops: CPU, compiled models, and the fused kernel's check."""
     x1, x2 = x.chunk(2, dim=-1)
     shape = (x.shape[1],) + (1,) * (x.dim() - 3) + (x.shape[-1],)
     rotated = torch.cat((-x2, x1), dim=-1)
