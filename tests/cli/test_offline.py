@@ -164,8 +164,18 @@ def test_law_is_a_hidden_deprecated_spelling_of_preset() -> None:
 
 def test_recommend_gives_hyperparameters_for_the_models_vocabulary_and_context() -> None:
     out = _json(
-        ["recommend", "--preset", "epoch-2024", "--flops", "1e19", "--vocab-size", "50257"]
-        + ["--context-tokens", "2048", "--json"]
+        [
+            "recommend",
+            "--preset",
+            "epoch-2024",
+            "--flops",
+            "1e19",
+            "--vocab-size",
+            "50257",
+            "--context-tokens",
+            "2048",
+            "--json",
+        ]
     )
     shape, hyper = out["shape"], out["hyperparameters"]
     assert shape["params"] - shape["non_embedding_params"] == 50257 * shape["d_model"]
