@@ -22,7 +22,9 @@ from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.scaling import Constraints, FitResult, ScalingError, fit, preset, recommend
 from service.scaling.allocate import Allocation
+from service.scaling.hyperparams import Hyperparameters, recommend_hyperparameters
 from service.scaling.presets import Preset
+from service.scaling.shapes import DEFAULT_VOCAB_SIZE
 from service.schemas.fits import LawName, MethodName
 from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 
@@ -92,7 +94,7 @@ def _print_fit(result: FitResult, info: dict[str, Any], console: Console) -> Non
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
-def _print_allocation(a: Allocation, console: Console) -> None:
+def _print_allocation(a: Allocation, hyper: Hyperparameters, console: Console) -> None:
     table = Table(title=f"allocation ({a.source})")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -115,11 +117,19 @@ def _print_allocation(a: Allocation, console: Console) -> None:
         f"{count(s.n_layer, 'layer')} x d_model {s.d_model}, {count(s.n_heads, 'head')}",
         "",
     )
+    for name, h in (
+        ("learning_rate", hyper.learning_rate),
+        ("batch_size_tokens", hyper.batch_size_tokens),
+    ):
+        iv = h.interval
+        table.add_row(name, _fmt(h.value), "-" if iv is None else f"{iv[0]:.4g} – {iv[1]:.4g}")
     console.print(table)
+    console.print(f"learning rate: {hyper.learning_rate.rule} ({hyper.learning_rate.source})")
+    console.print(f"batch size: {hyper.batch_size_tokens.rule} ({hyper.batch_size_tokens.source})")
     console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.to_json().items()))
     for b in a.binding:
         console.print(f"binding constraint: {b}")
-    for w in a.warnings:
+    for w in (*a.warnings, *hyper.warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
@@ -222,6 +232,12 @@ def register(app: typer.Typer) -> None:
         unique_tokens: Annotated[float | None, typer.Option()] = None,
         inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
         confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+        vocab_size: Annotated[
+            int, typer.Option(min=1, help="Vocabulary of the model (its embedding's rows).")
+        ] = DEFAULT_VOCAB_SIZE,
+        context_tokens: Annotated[
+            int | None, typer.Option(min=1, help="Context length, for DeepSeek's C = M D.")
+        ] = None,
         json_out: JsonFlag = False,
         old_law: Annotated[str | None, typer.Option("--law", hidden=True)] = None,
     ) -> None:
@@ -262,12 +278,21 @@ def register(app: typer.Typer) -> None:
             else:
                 assert preset_name is not None
                 source = preset(preset_name)
-            alloc = recommend(source, budget, constraints=cons, confidence=confidence)
+            alloc = recommend(
+                source, budget, constraints=cons, confidence=confidence, vocab_size=vocab_size
+            )
+            hyper = recommend_hyperparameters(
+                shape=alloc.shape,
+                tokens=alloc.tokens,
+                flops=alloc.flops,
+                context_tokens=context_tokens,
+                confidence=confidence,
+            )
         except ScalingError as exc:
             raise _fail(str(exc)) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise _fail(f"cannot read fit: {exc}") from exc
         if json_out:
-            typer.echo(json.dumps(alloc.to_json()))
+            typer.echo(json.dumps({**alloc.to_json(), "hyperparameters": hyper.to_json()}))
         else:
-            _print_allocation(alloc, Console())
+            _print_allocation(alloc, hyper, Console())

@@ -521,11 +521,26 @@ def _print_recommendation(rec: Recommendation) -> None:
             f"{count(rec.shape['n_layer'], 'layer')} x d_model {rec.shape['d_model']}",
             "",
         )
+    hyper = rec.hyperparameters
+    if hyper is not None:
+        for name, h in (
+            ("learning_rate", hyper.learning_rate),
+            ("batch_size_tokens", hyper.batch_size_tokens),
+        ):
+            shown = f"{h.interval[0]:.4g} – {h.interval[1]:.4g}" if h.interval else "-"
+            table.add_row(name, _fmt(h.value), shown)
     console = Console()
     console.print(table)
+    if hyper is not None:
+        console.print(
+            escape(f"learning rate: {hyper.learning_rate.rule} ({hyper.learning_rate.source})")
+        )
+        console.print(
+            escape(f"batch size: {hyper.batch_size_tokens.rule} ({hyper.batch_size_tokens.source})")
+        )
     for binding in rec.binding:
         console.print(f"binding constraint: {escape(str(binding))}")
-    for warning in rec.warnings:
+    for warning in [*rec.warnings, *(hyper.warnings if hyper is not None else [])]:
         console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
 
 

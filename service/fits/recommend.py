@@ -1,12 +1,13 @@
 """Recommendations: resolve the source (current fit, fit id, preset), then ask the core."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
+from service.fits.hyperparams import ExperimentModel, experiment_model
 from service.fits.staleness import is_stale
 from service.scaling import (
     Budget,
@@ -21,9 +22,13 @@ from service.scaling import (
     preset,
     recommend,
 )
+from service.scaling.allocate import Allocation
+from service.scaling.hyperparams import Hyperparameters, recommend_hyperparameters
+from service.scaling.shapes import DEFAULT_VOCAB_SIZE
 from service.schemas.recommendations import (
     BudgetSpec,
     ConstraintsSpec,
+    HyperparametersOut,
     Interval,
     Recommendation,
     SourceOut,
@@ -34,15 +39,27 @@ from service.store import fits as fit_store
 from service.store.models import Experiment, Fit
 
 DEFAULT_MFU = 0.4
+PRESET_MODEL = ExperimentModel(
+    notes=(
+        f"a preset has no experiment: vocab_size {DEFAULT_VOCAB_SIZE} assumed for the shape, "
+        "context length unknown",
+    )
+)
 
 
 @dataclass(frozen=True)
 class ResolvedSource:
+    """model: the experiment's vocabulary, context and hyperparameter sweeps (defaults for a
+    preset)."""
+
     source: FitResult | Preset
     out: SourceOut
+    model: ExperimentModel = field(default_factory=ExperimentModel)
 
 
-def _from_fit(fit_row: Fit, experiment: Experiment, cache: FitCache) -> ResolvedSource:
+def _from_fit(
+    session: Session, fit_row: Fit, experiment: Experiment, cache: FitCache
+) -> ResolvedSource:
     if fit_row.status != "succeeded":
         raise InvalidInputError(
             f"fit {fit_row.id} is {fit_row.status}; only a succeeded fit can answer",
@@ -57,16 +74,20 @@ def _from_fit(fit_row: Fit, experiment: Experiment, cache: FitCache) -> Resolved
     loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", load)
     stale = is_stale(fit_row, experiment)
     return ResolvedSource(
-        loaded, SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale)
+        loaded,
+        SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale),
+        experiment_model(session, experiment),
     )
 
 
 def resolve(session: Session, spec: SourceSpec, cache: FitCache) -> ResolvedSource:
     if spec.preset is not None:
-        return ResolvedSource(preset(spec.preset), SourceOut(kind="preset", preset=spec.preset))
+        return ResolvedSource(
+            preset(spec.preset), SourceOut(kind="preset", preset=spec.preset), PRESET_MODEL
+        )
     if spec.fit_id is not None:
         fit_row = fit_store.get(session, spec.fit_id)
-        return _from_fit(fit_row, fit_row.experiment, cache)
+        return _from_fit(session, fit_row, fit_row.experiment, cache)
     assert spec.experiment is not None
     experiment = experiment_store.get_by_name(session, spec.experiment)
     return resolve_current(session, experiment, spec.law, spec.method, cache)
@@ -85,7 +106,7 @@ def resolve_current(
             law=law,
             method=method,
         )
-    return _from_fit(current, experiment, cache)
+    return _from_fit(session, current, experiment, cache)
 
 
 def budget_of(spec: BudgetSpec) -> Budget:
@@ -117,6 +138,7 @@ def answer(
         budget_of(budget),
         constraints=Constraints(**constraints.model_dump()),
         confidence=confidence,
+        vocab_size=resolved.model.vocab_size,
     )
     warnings = list(allocation.warnings)
     if resolved.out.stale:
@@ -139,7 +161,30 @@ def answer(
         source=resolved.out,
         binding=list(allocation.binding),
         warnings=warnings,
+        hyperparameters=HyperparametersOut.model_validate(
+            hyperparameters_of(resolved.model, allocation, confidence).to_json()
+        ),
     )
+
+
+def hyperparameters_of(
+    model: ExperimentModel, allocation: Allocation, confidence: float
+) -> Hyperparameters:
+    """Learning rate and batch size for the recommended run, with where the model's vocabulary
+    and context came from."""
+    answer = recommend_hyperparameters(
+        shape=allocation.shape,
+        tokens=allocation.tokens,
+        flops=allocation.flops,
+        fitted=model.fitted,
+        context_tokens=model.context_tokens,
+        flops_convention=model.flops_convention,
+        confidence=confidence,
+    )
+    if model.fitted is None:
+        no_sweeps = "no run reports a learning rate or batch size: the preset's rules answer"
+        return replace(answer, notes=(*model.notes, no_sweeps, *answer.notes))
+    return replace(answer, notes=(*model.notes, *answer.notes))
 
 
 def current_answer_json(

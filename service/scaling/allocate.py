@@ -28,7 +28,7 @@ from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hour
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import PowerRule, Preset
 from service.scaling.result import FitResult, FloatArray, Source, source_from_json
-from service.scaling.shapes import ModelShape, shape_for_params
+from service.scaling.shapes import DEFAULT_VOCAB_SIZE, ModelShape, shape_for_params
 
 # Beyond this many times the largest run behind a law, results get an extrapolation warning.
 EXTRAPOLATION_WARN = 100.0
@@ -450,10 +450,12 @@ def recommend(
     constraints: Constraints | None = None,
     confidence: float = 0.9,
     progress: Callable[[float], None] | None = None,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
 ) -> Allocation:
     """Compute-optimal (or inference-aware) allocation for ``budget`` under ``source``'s law.
 
-    confidence: of the bootstrap intervals, in (0, 1).
+    confidence: of the bootstrap intervals, in (0, 1); vocab_size: the experiment's vocabulary,
+    for the model shape (its tied embedding counts in total parameters).
     """
     if not 0.0 < confidence < 1.0:
         raise InvalidArgumentError(name="confidence", reason=f"{confidence!r} is not in (0, 1)")
@@ -539,7 +541,9 @@ def recommend(
         mfu=None if hw is None else hw.mfu,
         gpu_hours=gpu_h,
         cost_usd=cost,
-        shape=shape_for_params(point.params, total=not isinstance(law, Kaplan)),
+        shape=shape_for_params(
+            point.params, total=not isinstance(law, Kaplan), vocab_size=vocab_size
+        ),
         law=law,
         source=label,
         confidence=confidence,

@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 
 from service.scaling.errors import InvalidArgumentError
 
+# Assumed when nothing says the experiment's vocabulary (a Llama-2-sized tokenizer).
+DEFAULT_VOCAB_SIZE = 32000
+
 
 @dataclass(frozen=True)
 class ModelShape:
@@ -47,13 +50,19 @@ def _candidates(aspect_ratio: float) -> tuple[NDArray[np.int64], ...]:
 
 
 def shape_for_params(
-    params: float, *, aspect_ratio: float = 128.0, vocab_size: int = 32000, total: bool = True
+    params: float,
+    *,
+    aspect_ratio: float = 128.0,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    total: bool = True,
 ) -> ModelShape:
     """Closest shape at ``aspect_ratio`` (d_model / n_layer) to ``params`` parameters.
 
     total: ``params`` includes the (tied) embedding, as in Chinchilla; False: non-embedding, as
     in Kaplan.
     """
+    if vocab_size < 1:
+        raise InvalidArgumentError(name="vocab_size", reason=f"{vocab_size!r} is below 1")
     if not np.isfinite(params) or params <= 0:
         raise InvalidArgumentError(name="params", reason=f"{params!r} is not finite and positive")
     n_layer, d_model, head = _candidates(aspect_ratio)

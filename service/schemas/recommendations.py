@@ -118,6 +118,33 @@ class SourceOut(BaseModel):
     stale: bool = False
 
 
+class HyperparameterOut(BaseModel):
+    value: float
+    rule: str = Field(description="The rule, in words, with its constants.")
+    source: str = Field(description="`preset deepseek-2024`, or `fitted` (this experiment's runs).")
+    flops: float = Field(description="The compute C the rule was evaluated at, in its convention.")
+    flops_convention: str
+    valid_flops: list[float] = Field(description="The compute range the rule was fitted on.")
+    interval: list[float] | None = Field(
+        description="At the answer's confidence; fitted rules only."
+    )
+    exponent_interval_95: list[float] | None = Field(description="Fitted rules only.")
+
+
+class HyperparametersOut(BaseModel):
+    """Peak learning rate and batch size for the recommended run (see docs/science.md)."""
+
+    learning_rate: HyperparameterOut
+    batch_size_tokens: HyperparameterOut
+    batch_size_sequences: float | None = Field(
+        description="batch_size_tokens / context_tokens, when the context is known."
+    )
+    context_tokens: int | None
+    confidence: float
+    warnings: list[str]
+    notes: list[str] = Field(description="Where the vocabulary and context came from, and more.")
+
+
 class Recommendation(BaseModel):
     params: float = Field(description="Parameters, in the law's convention (see `law`).")
     tokens: float = Field(description="Training tokens.")
@@ -134,11 +161,19 @@ class Recommendation(BaseModel):
     mfu: float | None
     gpu_hours: float | None
     cost_usd: float | None
-    shape: dict[str, int] = Field(description="n_layer, d_model, n_heads, head_dim, params.")
+    shape: dict[str, int] = Field(
+        description="n_layer, d_model, n_heads, head_dim, params, non_embedding_params, for the "
+        "experiment's vocabulary (see `hyperparameters.notes`)."
+    )
     law: dict[str, Any]
     source: SourceOut
     binding: list[str] = Field(description="Constraints that bind at the answer.")
     warnings: list[str]
+    hyperparameters: HyperparametersOut | None = Field(
+        default=None,
+        description="Learning rate and batch size for this run: fitted from the experiment's "
+        "own sweeps where they exist, else the DeepSeek LLM 2024 rules.",
+    )
 
 
 class CompareRow(BaseModel):

@@ -160,3 +160,33 @@ def test_law_is_a_hidden_deprecated_spelling_of_preset() -> None:
     assert json.loads(old.stdout) == new
     shown = runner.invoke(app, ["recommend", "--help"]).output
     assert "--preset" in shown and "--law" not in shown
+
+
+def test_recommend_gives_hyperparameters_for_the_models_vocabulary_and_context() -> None:
+    out = _json(
+        [
+            "recommend",
+            "--preset",
+            "epoch-2024",
+            "--flops",
+            "1e19",
+            "--vocab-size",
+            "50257",
+            "--context-tokens",
+            "2048",
+            "--json",
+        ]
+    )
+    shape, hyper = out["shape"], out["hyperparameters"]
+    assert shape["params"] - shape["non_embedding_params"] == 50257 * shape["d_model"]
+    c = (72 * shape["d_model"] + 12 * 2048) * shape["n_layer"] * shape["d_model"] * out["tokens"]
+    assert hyper["learning_rate"]["flops"] == pytest.approx(c)
+    assert hyper["learning_rate"]["value"] == pytest.approx(0.3118 * c**-0.125)
+    assert hyper["batch_size_tokens"]["value"] == pytest.approx(0.2920 * c**0.3271)
+    assert hyper["batch_size_sequences"] == pytest.approx(
+        hyper["batch_size_tokens"]["value"] / 2048
+    )
+    human = runner.invoke(app, ["recommend", "--preset", "epoch-2024", "--flops", "1e21"])
+    assert human.exit_code == 0, human.output
+    assert "learning_rate" in human.stdout and "deepseek-2024" in human.stdout
+    assert "above the 1e+17-2e+19" in " ".join(human.stdout.split())

@@ -50,6 +50,9 @@ def test_import_fit_recommend(remote: CliRunner) -> None:
     assert rec["tokens_per_param"] == pytest.approx(rec["tokens"] / rec["params"])
     human = invoke(remote, "recommend", "chinchilla", "--flops", "5.88e23")
     assert "tokens_per_param" in human
+    # The kyo runs report no learning rates: DeepSeek's rules answer, at the shape's M D.
+    assert rec["hyperparameters"]["learning_rate"]["source"] == "preset deepseek-2024"
+    assert "learning_rate" in human and "eta_opt = 0.3118 C^-0.125" in human
     by_gpu = json.loads(
         invoke(
             remote,
