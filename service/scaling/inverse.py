@@ -2,7 +2,7 @@
 
 For a size N: the budget C with N_opt(C) = N, hence D = C / 6N; for U unique tokens: the budget
 with D_opt(C) = U, trained once on them. Chinchilla without constraints inverts eq. 4 in closed
-form, C = 6 (N / G)^(1/a) and C = 6 (U G)^(1/b) (Hoffmann et al. 2022: G = 0.1748 with the
+form, C = 6 (N / G)^(1/a) and C = 6 (U G)^(1/b) (Hoffmann et al. 2022: G = 1.345 with the
 rounded constants, so N = 1e9 needs C = 2.642e20 FLOPs and D = 4.403e10 tokens); a frontier
 inverts its power laws; everything else solves N_opt(C) = N (or D_opt(C) = U) for log C, both
 rising with C. The third inverse question, the compute for a target loss, is
