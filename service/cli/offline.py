@@ -1,4 +1,5 @@
-"""Offline commands: `fit` a CSV of runs and `recommend` an allocation, no server needed."""
+"""Offline commands: `fit` a CSV of runs, `recommend` an allocation (or answer an inverse
+question), `compare` laws and fits at one budget; no server needed."""
 
 from __future__ import annotations
 
@@ -15,13 +16,20 @@ from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.table import Table
 
-from service.cli.options import JsonFlag, PresetOption
+from service.cli.options import (
+    BudgetBindsOption,
+    JsonFlag,
+    ParamsBudgetOption,
+    PresetOption,
+    TokensBudgetOption,
+)
 from service.cli.output import count
 from service.fits.recommend import DEFAULT_MFU, budget_of
 from service.io.runs_csv import parse_runs_csv
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.scaling import Constraints, FitResult, ScalingError, fit, preset, recommend
 from service.scaling.allocate import Allocation
+from service.scaling.compare import Candidate, compare
 from service.scaling.hyperparams import Hyperparameters, recommend_hyperparameters
 from service.scaling.presets import Preset
 from service.scaling.shapes import DEFAULT_VOCAB_SIZE
@@ -123,18 +131,56 @@ def _print_allocation(a: Allocation, hyper: Hyperparameters, console: Console) -
     ):
         iv = h.interval
         table.add_row(name, _fmt(h.value), "-" if iv is None else f"{iv[0]:.4g} – {iv[1]:.4g}")
+    if a.inference_flops > 0:
+        table.add_row("inference_flops", _fmt(a.inference_flops), "-")
+        table.add_row("total_flops", _fmt(a.total_flops), "-")
+    ref = a.equal_loss_optimum
+    if ref is not None:
+        table.add_row(
+            "compute-optimal, equal loss",
+            f"{ref.params:.4g} params, {ref.tokens:.4g} tokens",
+            f"total {ref.total_flops:.4g}",
+        )
     console.print(table)
     console.print(f"learning rate: {hyper.learning_rate.rule} ({hyper.learning_rate.source})")
     console.print(f"batch size: {hyper.batch_size_tokens.rule} ({hyper.batch_size_tokens.source})")
     console.print("law: " + ", ".join(f"{k}={v}" for k, v in a.law.to_json().items()))
     for b in a.binding:
         console.print(f"binding constraint: {b}")
+    for n in a.notes:
+        console.print(f"note: {n}")
     for w in (*a.warnings, *hyper.warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
+def _source(preset_name: str | None, fit_file: Path | None) -> Preset | FitResult:
+    """A preset, or a fit from `fit --json`; exits 2 when the file cannot be read."""
+    if fit_file is None:
+        assert preset_name is not None
+        try:
+            return preset(preset_name)
+        except ScalingError as exc:
+            raise _fail(str(exc)) from exc
+    try:
+        return FitResult.from_json(json.loads(fit_file.read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(f"cannot read fit {fit_file}: {exc}") from exc
+
+
+def _question(
+    budget: dict[str, float | str | None], constraints: dict[str, float | str | None]
+) -> tuple[BudgetSpec, ConstraintsSpec]:
+    """The budget options (exactly one kind) and constraints, as the API reads them."""
+    kinds = ("flops", "gpu_hours", "usd", "target_loss", "params", "tokens")
+    if sum(budget.get(k) is not None for k in kinds) != 1:
+        raise _fail("give exactly one of " + ", ".join(_option(k) for k in kinds))
+    return _as_the_api_reads(BudgetSpec, **budget), _as_the_api_reads(
+        ConstraintsSpec, **constraints
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the offline `fit` and `recommend` commands to `app`."""
+    """Add the offline `fit`, `recommend` and `compare` commands to `app`."""
 
     @app.command("fit")
     def fit_command(
@@ -220,6 +266,8 @@ def register(app: typer.Typer) -> None:
         target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = (
             None
         ),
+        params: ParamsBudgetOption = None,
+        tokens: TokensBudgetOption = None,
         gpu: Annotated[str, typer.Option(help="Accelerator (see catalogue).")] = "H100-SXM",
         mfu: Annotated[
             float | None, typer.Option(help=f"Model FLOPs utilisation (default: {DEFAULT_MFU}).")
@@ -231,6 +279,7 @@ def register(app: typer.Typer) -> None:
         max_tokens: Annotated[float | None, typer.Option()] = None,
         unique_tokens: Annotated[float | None, typer.Option()] = None,
         inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+        budget_binds: BudgetBindsOption = "total",
         confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
         vocab_size: Annotated[
             int, typer.Option(min=1, help="Vocabulary of the model (its embedding's rows).")
@@ -249,35 +298,30 @@ def register(app: typer.Typer) -> None:
             preset_name = preset_name or old_law
         if (preset_name is None) == (fit_file is None):
             raise _fail("give exactly one of --preset NAME or --fit FIT.json")
-        given = [x is not None for x in (flops, gpu_hours, usd, target_loss)]
-        if sum(given) != 1:
-            raise _fail("give exactly one of --flops, --gpu-hours, --usd, --target-loss")
-        budget_spec = _as_the_api_reads(
-            BudgetSpec,
-            flops=flops,
-            gpu_hours=gpu_hours,
-            usd=usd,
-            target_loss=target_loss,
-            gpu=gpu,
-            mfu=mfu,
-            usd_per_gpu_hour=usd_per_gpu_hour,
+        budget_spec, constraints = _question(
+            {
+                "flops": flops,
+                "gpu_hours": gpu_hours,
+                "usd": usd,
+                "target_loss": target_loss,
+                "params": params,
+                "tokens": tokens,
+                "gpu": gpu,
+                "mfu": mfu,
+                "usd_per_gpu_hour": usd_per_gpu_hour,
+            },
+            {
+                "max_params": max_params,
+                "max_tokens": max_tokens,
+                "unique_tokens": unique_tokens,
+                "inference_tokens": inference_tokens,
+                "budget_binds": budget_binds,
+            },
         )
-        constraints = _as_the_api_reads(
-            ConstraintsSpec,
-            max_params=max_params,
-            max_tokens=max_tokens,
-            unique_tokens=unique_tokens,
-            inference_tokens=inference_tokens,
-        )
+        source = _source(preset_name, fit_file)
         try:
             budget = budget_of(budget_spec)
             cons = Constraints(**constraints.model_dump())
-            source: Preset | FitResult
-            if fit_file is not None:
-                source = FitResult.from_json(json.loads(fit_file.read_text()))
-            else:
-                assert preset_name is not None
-                source = preset(preset_name)
             alloc = recommend(
                 source, budget, constraints=cons, confidence=confidence, vocab_size=vocab_size
             )
@@ -290,9 +334,59 @@ def register(app: typer.Typer) -> None:
             )
         except ScalingError as exc:
             raise _fail(str(exc)) from exc
-        except (OSError, ValueError, KeyError) as exc:
-            raise _fail(f"cannot read fit: {exc}") from exc
         if json_out:
             typer.echo(json.dumps({**alloc.to_json(), "hyperparameters": hyper.to_json()}))
         else:
             _print_allocation(alloc, hyper, Console())
+
+    @app.command("compare")
+    def compare_command(
+        presets: Annotated[
+            list[str] | None,
+            typer.Option("--preset", help="A published law (repeatable; `remote laws`)."),
+        ] = None,
+        fit_files: Annotated[
+            list[Path] | None, typer.Option("--fit", help="JSON from `fit --json` (repeatable).")
+        ] = None,
+        flops: Annotated[float | None, typer.Option(help="Budget in FLOPs.")] = None,
+        target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = (
+            None
+        ),
+        params: ParamsBudgetOption = None,
+        tokens: TokensBudgetOption = None,
+        max_params: Annotated[float | None, typer.Option()] = None,
+        max_tokens: Annotated[float | None, typer.Option()] = None,
+        unique_tokens: Annotated[float | None, typer.Option()] = None,
+        inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+        budget_binds: BudgetBindsOption = "total",
+        confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+        json_out: JsonFlag = False,
+    ) -> None:
+        """Several presets and fits at one budget, side by side, and how far apart they are."""
+        budget_spec, constraints = _question(
+            {"flops": flops, "target_loss": target_loss, "params": params, "tokens": tokens},
+            {
+                "max_params": max_params,
+                "max_tokens": max_tokens,
+                "unique_tokens": unique_tokens,
+                "inference_tokens": inference_tokens,
+                "budget_binds": budget_binds,
+            },
+        )
+        candidates = [Candidate(name, _source(name, None)) for name in presets or []]
+        candidates += [Candidate(str(f), _source(None, f)) for f in fit_files or []]
+        if len(candidates) < 2:
+            raise _fail("give at least two sources: --preset NAME and/or --fit FIT.json")
+        try:
+            result = compare(
+                candidates,
+                budget_of(budget_spec),
+                constraints=Constraints(**constraints.model_dump()),
+                confidence=confidence,
+            )
+        except ScalingError as exc:
+            raise _fail(str(exc)) from exc
+        if json_out:
+            typer.echo(json.dumps(result.to_json()))
+        else:
+            typer.echo(result.summary())

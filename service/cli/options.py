@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -31,3 +31,25 @@ SCOPES: dict[ScopeName, Scope] = {
 }
 
 ScopeOption = Annotated[list[ScopeName], typer.Option(help="Repeatable.")]
+
+ParamsBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--params",
+        help="Inverse question: the compute-optimal FLOPs and tokens for this model size.",
+    ),
+]
+TokensBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tokens",
+        help="Inverse question: the compute-optimal model and FLOPs for this much unique data.",
+    ),
+]
+BudgetBindsOption = Annotated[
+    Literal["total", "training"],
+    typer.Option(
+        help="With --inference-tokens: the budget pays for training and inference (total) or "
+        "training only."
+    ),
+]

@@ -6,7 +6,7 @@ API's code and message (and an import's row errors as a table) and exit 1; an un
 exits 3.
 
 Groups: `experiments`, `runs`, `fits`, `keys`, `jobs`, `autofill`; top-level `fit`, `recommend`,
-`plan`, `laws`, `hardware`. New groups go in `register_groups` below.
+`compare`, `plan`, `laws`, `hardware`. New groups go in `register_groups` below.
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.progress_bar import ProgressBar
 from rich.text import Text
 
-from service.cli.options import SCOPES, JsonFlag, PresetOption, ScopeOption
+from service.cli.options import (
+    SCOPES,
+    BudgetBindsOption,
+    JsonFlag,
+    ParamsBudgetOption,
+    PresetOption,
+    ScopeOption,
+    TokensBudgetOption,
+)
 from service.cli.output import (
     KEY_COLUMNS,
     Column,
@@ -54,7 +62,7 @@ from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.experiments import ExperimentOut, FlopsFormula, ParamConvention
 from service.schemas.fits import FitOut, LawName, MethodName
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlannedRunOut, PlanOut
-from service.schemas.recommendations import Recommendation
+from service.schemas.recommendations import Comparison, Recommendation
 from service.schemas.runs import RunOut
 
 remote_app = typer.Typer(
@@ -529,6 +537,16 @@ def _print_recommendation(rec: Recommendation) -> None:
         ):
             shown = f"{h.interval[0]:.4g} – {h.interval[1]:.4g}" if h.interval else "-"
             table.add_row(name, _fmt(h.value), shown)
+    if rec.inference_flops > 0:
+        table.add_row("inference_flops", _fmt(rec.inference_flops), "-")
+        table.add_row("total_flops", _fmt(rec.total_flops), "-")
+    ref = rec.equal_loss_optimum
+    if ref is not None:
+        table.add_row(
+            "compute-optimal, equal loss",
+            f"{_fmt(ref.params)} params, {_fmt(ref.tokens)} tokens",
+            f"total {_fmt(ref.total_flops)}",
+        )
     console = Console()
     console.print(table)
     if hyper is not None:
@@ -540,6 +558,8 @@ def _print_recommendation(rec: Recommendation) -> None:
         )
     for binding in rec.binding:
         console.print(f"binding constraint: {escape(str(binding))}")
+    for note in rec.notes:
+        console.print(f"note: {escape(note)}")
     for warning in [*rec.warnings, *(hyper.warnings if hyper is not None else [])]:
         console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
 
@@ -559,6 +579,8 @@ def recommend_command(
     gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours (with --gpu, --mfu).")] = None,
     usd: Annotated[float | None, typer.Option(help="Dollars (with --usd-per-gpu-hour).")] = None,
     target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = None,
+    params: ParamsBudgetOption = None,
+    tokens: TokensBudgetOption = None,
     gpu: Annotated[str | None, typer.Option(help="Accelerator (see `hardware`).")] = None,
     mfu: Annotated[float | None, typer.Option(help="Model FLOPs utilisation.")] = None,
     usd_per_gpu_hour: Annotated[float | None, typer.Option()] = None,
@@ -566,17 +588,20 @@ def recommend_command(
     max_tokens: Annotated[float | None, typer.Option()] = None,
     unique_tokens: Annotated[float | None, typer.Option()] = None,
     inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+    budget_binds: BudgetBindsOption = "total",
     confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
     json_out: JsonFlag = False,
 ) -> None:
-    """Recommend params and tokens for a budget from a fit on the server or a preset."""
+    """Recommend params and tokens for a budget from a fit on the server or a preset (or answer
+    an inverse question: --params, --tokens, --target-loss)."""
     sources = [experiment is not None, preset is not None, fit_id is not None]
     if sum(sources) != 1:
         _err().print("[red]error:[/red] give exactly one of EXPERIMENT, --preset, --fit-id")
         raise typer.Exit(2)
-    if sum(x is not None for x in (flops, gpu_hours, usd, target_loss)) != 1:
+    if sum(x is not None for x in (flops, gpu_hours, usd, target_loss, params, tokens)) != 1:
         _err().print(
-            "[red]error:[/red] give exactly one of --flops, --gpu-hours, --usd, --target-loss"
+            "[red]error:[/red] give exactly one of --flops, --gpu-hours, --usd, --target-loss, "
+            "--params, --tokens"
         )
         raise typer.Exit(2)
     source: dict[str, Any] = {"experiment": experiment, "preset": preset, "fit_id": fit_id}
@@ -588,6 +613,8 @@ def recommend_command(
         "gpu_hours": gpu_hours,
         "usd": usd,
         "target_loss": target_loss,
+        "params": params,
+        "tokens": tokens,
         "gpu": gpu,
         "mfu": mfu,
         "usd_per_gpu_hour": usd_per_gpu_hour,
@@ -597,6 +624,7 @@ def recommend_command(
         "max_tokens": max_tokens,
         "unique_tokens": unique_tokens,
         "inference_tokens": inference_tokens,
+        "budget_binds": budget_binds,
     }
     with _api(ctx) as api:
         rec = api.recommend(
@@ -609,6 +637,91 @@ def recommend_command(
         echo_json(rec)
     else:
         _print_recommendation(rec)
+
+
+def _print_comparison(result: Comparison) -> None:
+    table = PlainTable(
+        "source", "params", "tokens", "flops", "loss", "conventions", title="comparison"
+    )
+    for row in result.rows:
+        rec = row.recommendation
+        conventions = f"{row.params_convention or '-'} N, {row.flops_convention or '-'}"
+        if rec is None:
+            message = row.error.message if row.error is not None else "no answer"
+            table.add_row(row.label, "error: " + message, "", "", "", conventions)
+            continue
+        table.add_row(
+            row.label,
+            _fmt(rec.params),
+            _fmt(rec.tokens),
+            _fmt(rec.flops),
+            _fmt(rec.loss),
+            conventions,
+        )
+    console = Console()
+    console.print(table)
+    console.print(escape(result.disagreement.statement))
+
+
+def compare_command(
+    ctx: typer.Context,
+    presets: Annotated[
+        list[str] | None, typer.Option("--preset", help="A published law (repeatable).")
+    ] = None,
+    fit_ids: Annotated[
+        list[int] | None, typer.Option("--fit-id", help="A fit by id (repeatable).")
+    ] = None,
+    experiments: Annotated[
+        list[str] | None,
+        typer.Option("--experiment", help="An experiment's current fit (repeatable)."),
+    ] = None,
+    law: Annotated[LawName, typer.Option(help="Law of the experiments' fits.")] = "chinchilla",
+    method: Annotated[MethodName, typer.Option(help="Method of the experiments' fits.")] = (
+        "parametric"
+    ),
+    flops: Annotated[float | None, typer.Option(help="Budget in FLOPs.")] = None,
+    target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = None,
+    params: ParamsBudgetOption = None,
+    tokens: TokensBudgetOption = None,
+    max_params: Annotated[float | None, typer.Option()] = None,
+    max_tokens: Annotated[float | None, typer.Option()] = None,
+    unique_tokens: Annotated[float | None, typer.Option()] = None,
+    inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+    budget_binds: BudgetBindsOption = "total",
+    confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+    json_out: JsonFlag = False,
+) -> None:
+    """Fits and presets at one budget, side by side, and how far apart their answers are."""
+    sources: list[dict[str, Any]] = [{"preset": p} for p in presets or []]
+    sources += [{"fit_id": i} for i in fit_ids or []]
+    sources += [{"experiment": e, "law": law, "method": method} for e in experiments or []]
+    if not sources:
+        _err().print("[red]error:[/red] give sources: --preset, --fit-id, --experiment")
+        raise typer.Exit(2)
+    budget = {"flops": flops, "target_loss": target_loss, "params": params, "tokens": tokens}
+    if sum(v is not None for v in budget.values()) != 1:
+        _err().print(
+            "[red]error:[/red] give exactly one of --flops, --target-loss, --params, --tokens"
+        )
+        raise typer.Exit(2)
+    constraints = {
+        "max_params": max_params,
+        "max_tokens": max_tokens,
+        "unique_tokens": unique_tokens,
+        "inference_tokens": inference_tokens,
+        "budget_binds": budget_binds,
+    }
+    with _api(ctx) as api:
+        result = api.compare(
+            sources,
+            {k: v for k, v in budget.items() if v is not None},
+            {k: v for k, v in constraints.items() if v is not None},
+            confidence=confidence,
+        )
+    if json_out:
+        echo_json(result)
+    else:
+        _print_comparison(result)
 
 
 LAW_COLUMNS: list[Column[PublishedLaw]] = [
@@ -1103,6 +1216,7 @@ def register_groups(app: typer.Typer) -> None:
     app.add_typer(sources_app, name="sources")
     app.command("fit")(fit_command)
     app.command("recommend")(recommend_command)
+    app.command("compare")(compare_command)
     app.command("plan")(plan_command)
     app.command("laws")(laws_command)
     app.command("hardware")(hardware_command)

@@ -38,7 +38,7 @@ from service.client.errors import (
 )
 from service.client.sync import ScalingClient
 from service.schemas.catalogue import Hardware, PublishedLaw
-from service.schemas.recommendations import CompareRow
+from service.schemas.recommendations import CompareRow, Comparison
 
 __all__ = [
     "NO_RETRY",
@@ -47,6 +47,7 @@ __all__ = [
     "AuthenticationError",
     "ClientError",
     "CompareRow",
+    "Comparison",
     "ConflictError",
     "FitFailedError",
     "Hardware",

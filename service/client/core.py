@@ -39,7 +39,7 @@ from service.schemas.keys import KeyCreate, KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
     CompareRequest,
-    CompareRow,
+    Comparison,
     ConstraintsSpec,
     Recommendation,
     RecommendationRequest,
@@ -458,7 +458,7 @@ def compare(
     budget: BudgetSpec | Mapping[str, Any],
     constraints: ConstraintsSpec | Mapping[str, Any] | None,
     confidence: float,
-) -> Call[list[CompareRow]]:
+) -> Call[Comparison]:
     body = CompareRequest(
         sources=[_as(SourceSpec, s) for s in sources],
         budget=_as(BudgetSpec, budget),
@@ -468,7 +468,7 @@ def compare(
     return Call(
         "POST",
         "/v1/compare",
-        adapter(list[CompareRow]),
+        model(Comparison),
         json=body.model_dump(mode="json", exclude_none=True),
     )
 

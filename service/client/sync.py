@@ -44,7 +44,7 @@ from service.schemas.jobs import (
 from service.schemas.keys import KeyCreated, KeyOut, Scope
 from service.schemas.recommendations import (
     BudgetSpec,
-    CompareRow,
+    Comparison,
     ConstraintsSpec,
     Recommendation,
     SourceSpec,
@@ -320,7 +320,11 @@ class ScalingClient:
     ) -> Recommendation:
         """POST /v1/recommendations, e.g. `recommend({"experiment": "chinchilla"},
         {"flops": 5.88e23})` or `recommend({"preset": "epoch-2024"}, {"gpu_hours": 1e5,
-        "gpu": "H100-SXM", "mfu": 0.4})`."""
+        "gpu": "H100-SXM", "mfu": 0.4})`. The inverse questions are budgets too: `{"params":
+        1e9}` (compute-optimal FLOPs and tokens for that size), `{"tokens": 4.4e10}` (the model
+        and FLOPs for that much unique data), `{"target_loss": 2.1}`. With
+        `{"inference_tokens": 1e13}` in `constraints` a FLOP budget pays for training and
+        inference (`"budget_binds": "total"`, the default) or training only (`"training"`)."""
         return self.send(core.recommend(source, budget, constraints, confidence))
 
     def recommendation(
@@ -360,7 +364,9 @@ class ScalingClient:
         constraints: ConstraintsSpec | Mapping[str, Any] | None = None,
         *,
         confidence: float = 0.9,
-    ) -> list[CompareRow]:
+    ) -> Comparison:
+        """POST /v1/compare: each source at one budget (`rows`, with their conventions) and
+        how far apart the answers are (`disagreement`)."""
         return self.send(core.compare(sources, budget, constraints, confidence))
 
     def laws(self) -> list[PublishedLaw]:

@@ -1,10 +1,12 @@
 """Recommendations: resolve the source (current fit, fit id, preset), then ask the core."""
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
+from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
 from service.fits.hyperparams import ExperimentModel, experiment_model
@@ -18,21 +20,29 @@ from service.scaling import (
     Hardware,
     MoneyBudget,
     Preset,
+    ScalingError,
     TargetLoss,
     preset,
     recommend,
 )
-from service.scaling.allocate import Allocation
+from service.scaling.allocate import Allocation, ModelSize, UniqueData
+from service.scaling.compare import Candidate, ComparedRow, compare
 from service.scaling.hyperparams import Hyperparameters, recommend_hyperparameters
 from service.scaling.shapes import DEFAULT_VOCAB_SIZE
 from service.schemas.recommendations import (
     BudgetSpec,
+    CompareRequest,
+    CompareRow,
+    Comparison,
     ConstraintsSpec,
+    Disagreement,
+    EqualLossOptimum,
     HyperparametersOut,
     Interval,
     Recommendation,
     SourceOut,
     SourceSpec,
+    Spread,
 )
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
@@ -50,11 +60,14 @@ PRESET_MODEL = ExperimentModel(
 @dataclass(frozen=True)
 class ResolvedSource:
     """model: the experiment's vocabulary, context and hyperparameter sweeps (defaults for a
-    preset)."""
+    preset); params_convention: the experiment's (fits) or the preset's; data: where the loss is
+    measured (the experiment's name, or the preset's data set)."""
 
     source: FitResult | Preset
     out: SourceOut
     model: ExperimentModel = field(default_factory=ExperimentModel)
+    params_convention: Literal["total", "non-embedding"] = "total"
+    data: str | None = None
 
 
 def _from_fit(
@@ -77,13 +90,24 @@ def _from_fit(
         loaded,
         SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale),
         experiment_model(session, experiment),
+        params_convention="non-embedding"
+        if experiment.param_convention == "non_embedding"
+        else "total",
+        data=f"experiment {experiment.name}",
     )
 
 
 def resolve(session: Session, spec: SourceSpec, cache: FitCache) -> ResolvedSource:
     if spec.preset is not None:
+        published = preset(spec.preset)
         return ResolvedSource(
-            preset(spec.preset), SourceOut(kind="preset", preset=spec.preset), PRESET_MODEL
+            published,
+            SourceOut(kind="preset", preset=spec.preset),
+            PRESET_MODEL,
+            params_convention="non-embedding"
+            if published.params_convention == "non-embedding"
+            else "total",
+            data=published.data or None,
         )
     if spec.fit_id is not None:
         fit_row = fit_store.get(session, spec.fit_id)
@@ -123,6 +147,10 @@ def budget_of(spec: BudgetSpec) -> Budget:
         return FlopBudget(spec.flops, hardware)
     if spec.target_loss is not None:
         return TargetLoss(spec.target_loss, hardware)
+    if spec.params is not None:
+        return ModelSize(spec.params, hardware)
+    if spec.tokens is not None:
+        return UniqueData(spec.tokens, hardware)
     assert hardware is not None
     if spec.gpu_hours is not None:
         return GpuHoursBudget(spec.gpu_hours, hardware)
@@ -140,6 +168,10 @@ def answer(
         confidence=confidence,
         vocab_size=resolved.model.vocab_size,
     )
+    return recommendation_of(allocation, resolved)
+
+
+def recommendation_of(allocation: Allocation, resolved: ResolvedSource) -> Recommendation:
     warnings = list(allocation.warnings)
     if resolved.out.stale:
         warnings.append("the fit is stale: runs changed since it was made; a refit is scheduled")
@@ -162,7 +194,76 @@ def answer(
         binding=list(allocation.binding),
         warnings=warnings,
         hyperparameters=HyperparametersOut.model_validate(
-            hyperparameters_of(resolved.model, allocation, confidence).to_json()
+            hyperparameters_of(resolved.model, allocation, allocation.confidence).to_json()
+        ),
+        notes=list(allocation.notes),
+        total_flops=allocation.total_flops,
+        equal_loss_optimum=None
+        if allocation.equal_loss_optimum is None
+        else EqualLossOptimum.model_validate(allocation.equal_loss_optimum.to_json()),
+    )
+
+
+def label_of(spec: SourceSpec) -> str:
+    if spec.preset is not None:
+        return spec.preset
+    if spec.fit_id is not None:
+        return f"fit {spec.fit_id}"
+    return f"{spec.experiment} ({spec.law}, {spec.method})"
+
+
+def _row(spec: SourceSpec, label: str, row: ComparedRow, resolved: ResolvedSource) -> CompareRow:
+    return CompareRow(
+        source=spec,
+        label=label,
+        recommendation=None
+        if row.allocation is None
+        else recommendation_of(row.allocation, resolved),
+        error=None if row.error is None else body_of(row.error),
+        params_convention=row.params_convention,
+        flops_convention=row.flops_convention,
+        conventions=row.conventions,
+    )
+
+
+def comparison(session: Session, body: CompareRequest, cache: FitCache) -> Comparison:
+    """Each source side by side at one budget, and the disagreement between them."""
+    labels: list[str] = []
+    for spec in body.sources:
+        label = label_of(spec)
+        while label in labels:  # the same source twice: name them apart
+            label += "'"
+        labels.append(label)
+    resolved: dict[str, ResolvedSource] = {}
+    failed: dict[str, CompareRow] = {}
+    for spec, label in zip(body.sources, labels, strict=True):
+        try:
+            resolved[label] = resolve(session, spec, cache)
+        # An unknown fit or experiment, like a law that cannot answer, is one source's answer.
+        except (ScalingError, NotFoundError, InvalidInputError) as exc:
+            failed[label] = CompareRow(source=spec, label=label, error=body_of(exc))
+    result = compare(
+        [
+            Candidate(label, r.source, params_convention=r.params_convention, data=r.data)
+            for label, r in resolved.items()
+        ],
+        budget_of(body.budget),
+        constraints=Constraints(**body.constraints.model_dump()),
+        confidence=body.confidence,
+    )
+    answered = {row.label: row for row in result.rows}
+    rows = [
+        failed[label] if label in failed else _row(spec, label, answered[label], resolved[label])
+        for spec, label in zip(body.sources, labels, strict=True)
+    ]
+    d = result.disagreement
+    return Comparison(
+        rows=rows,
+        disagreement=Disagreement(
+            answered=d.answered,
+            spreads={k: Spread.model_validate(vars(v)) for k, v in d.spreads.items()},
+            caveats=list(d.caveats),
+            statement=d.statement,
         ),
     )
 

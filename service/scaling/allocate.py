@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
@@ -92,21 +92,55 @@ class TargetLoss:
         _positive("loss", self.loss)
 
 
-Budget = FlopBudget | GpuHoursBudget | MoneyBudget | TargetLoss
+@dataclass(frozen=True)
+class ModelSize:
+    """The inverse question for a model size: the compute (and tokens) for which ``params`` (the
+    law's convention) is the compute-optimal size."""
+
+    params: float
+    hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        _positive("params", self.params)
+
+
+@dataclass(frozen=True)
+class UniqueData:
+    """The inverse question for an amount of data: the compute (and model) for which training
+    once on ``tokens`` unique tokens is compute-optimal, i.e. the largest compute-optimal run
+    that repeats none of them."""
+
+    tokens: float
+    hardware: Hardware | None = None
+
+    def __post_init__(self) -> None:
+        _positive("tokens", self.tokens)
+
+
+Budget = FlopBudget | GpuHoursBudget | MoneyBudget | TargetLoss | ModelSize | UniqueData
+ComputeBudget = FlopBudget | GpuHoursBudget | MoneyBudget
+BudgetBinds = Literal["total", "training"]
 
 
 @dataclass(frozen=True)
 class Constraints:
     """max_params, max_tokens: upper bounds; unique_tokens: distinct tokens available (repeating
     them is modelled by the data_constrained law, forbidden for the others); inference_tokens:
-    lifetime inference tokens (Sardana et al.)."""
+    lifetime inference tokens (Sardana et al.); budget_binds: with inference tokens, what a
+    FLOP, GPU-hour or money budget pays for: "total" training and inference (6ND + 2N D_inf =
+    C), or "training" only (6ND = C); see service/scaling/inference.py."""
 
     max_params: float | None = None
     max_tokens: float | None = None
     unique_tokens: float | None = None
     inference_tokens: float = 0.0
+    budget_binds: BudgetBinds = "total"
 
     def __post_init__(self) -> None:
+        if self.budget_binds not in get_args(BudgetBinds):
+            raise InvalidArgumentError(
+                name="budget_binds", reason=f"{self.budget_binds!r} is not 'total' or 'training'"
+            )
         for name in ("max_params", "max_tokens", "unique_tokens"):
             _positive(name, getattr(self, name))
         if not (np.isfinite(self.inference_tokens) and self.inference_tokens >= 0):
@@ -116,11 +150,37 @@ class Constraints:
 
 
 @dataclass(frozen=True)
+class EqualLossOptimum:
+    """The training-compute-optimal model (least 6ND, inference ignored) of the same loss as an
+    inference-aware answer, priced with the same inference tokens: what that answer saves on.
+    params (the law's convention), tokens (training), flops (training, 6ND), loss (nats/token),
+    inference_flops = 2 N D_inference."""
+
+    params: float
+    tokens: float
+    flops: float
+    loss: float
+    inference_flops: float
+
+    @property
+    def total_flops(self) -> float:
+        return self.flops + self.inference_flops
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "total_flops": self.total_flops}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EqualLossOptimum:
+        return cls(**{k: float(v) for k, v in data.items() if k != "total_flops"})
+
+
+@dataclass(frozen=True)
 class Allocation:
     """params (count, the law's convention), tokens (training), flops (training, 6ND), loss
-    (nats/token); inference_flops = 2 N D_inference; intervals: bootstrap percentile intervals
-    at ``confidence`` for params, tokens, flops, loss (empty without samples); law: the law (or
-    frontier) the allocation was computed under."""
+    (nats/token); inference_flops = 2 N D_inference; total_flops = flops + inference_flops;
+    intervals: bootstrap percentile intervals at ``confidence`` for params, tokens, flops, loss
+    (empty without samples); law: the law (or frontier) the allocation was computed under;
+    equal_loss_optimum: with inference tokens, the compute-optimal model of the same loss."""
 
     params: float
     tokens: float
@@ -140,10 +200,20 @@ class Allocation:
     binding: tuple[str, ...]
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()  # how the answer was reached, where that is not min L(N, D)
+    equal_loss_optimum: EqualLossOptimum | None = None
+
+    @property
+    def total_flops(self) -> float:
+        """Lifetime compute: training (6ND) plus inference (2N per inference token)."""
+        return self.flops + self.inference_flops
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["total_flops"] = self.total_flops
         d["law"] = self.law.to_json()
+        d["equal_loss_optimum"] = (
+            None if self.equal_loss_optimum is None else self.equal_loss_optimum.to_json()
+        )
         d["intervals"] = {k: list(v) for k, v in self.intervals.items()}
         d["binding"] = list(self.binding)
         d["warnings"] = list(self.warnings)
@@ -153,6 +223,10 @@ class Allocation:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Allocation:
         d = dict(data)
+        d.pop("total_flops", None)
+        reference = d.pop("equal_loss_optimum", None)
+        if reference is not None:
+            d["equal_loss_optimum"] = EqualLossOptimum.from_json(reference)
         d["shape"] = ModelShape(**d["shape"])
         d["law"] = source_from_json(d["law"])
         d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d["intervals"].items()}
@@ -309,21 +383,30 @@ def inference_optimum(law: Source, target: float, cons: Constraints) -> Point:
 
 
 def _allocate_once(law: Source, budget: Budget, cons: Constraints) -> Point:
+    # Imported here: these modules build on this one's solvers.
+    from service.scaling import inference, inverse
+
+    served = cons.inference_tokens > 0 and not isinstance(law, Frontier)
     if isinstance(budget, TargetLoss):
         target = budget.loss
-        if cons.inference_tokens > 0 and not isinstance(law, Frontier):
+        if served:
             return inference_optimum(law, target, cons)
         C = least_flops_for_loss(law, target, cons)
         return optimum_at_flops(law, C, cons)
+    if isinstance(budget, ModelSize):
+        return inverse.optimum_for_params(law, budget.params, cons)
+    if isinstance(budget, UniqueData):
+        return inverse.optimum_for_tokens(law, budget.tokens, cons)
     C = budget_flops(budget)
-    p = optimum_at_flops(law, C, cons)
-    if cons.inference_tokens > 0 and not isinstance(law, Frontier):
-        # Same loss as the training-compute optimum, cheaper over the model's lifetime.
-        return inference_optimum(law, p.loss, cons)
-    return p
+    if not served:
+        return optimum_at_flops(law, C, cons)
+    assert not isinstance(law, Frontier)
+    if cons.budget_binds == "training":
+        return inference.served_optimum_at_training_flops(law, C, cons)
+    return inference.optimum_at_total_flops(law, C, cons)
 
 
-def budget_flops(budget: FlopBudget | GpuHoursBudget | MoneyBudget) -> float:
+def budget_flops(budget: ComputeBudget) -> float:
     if isinstance(budget, FlopBudget):
         return budget.flops
     hw = budget.hardware
@@ -379,6 +462,12 @@ def _allocate_by_rule(rule: PowerRule, law: Source, budget: Budget) -> Point:
         D = C / (6.0 * N)
         return Point(N, D, _loss(law, N, D, Constraints()))
 
+    if isinstance(budget, ModelSize | UniqueData):
+        from service.scaling.inverse import solve_flops  # builds on this module
+
+        if isinstance(budget, ModelSize):
+            return solve_flops(at, lambda p: p.params, budget.params, "params")
+        return solve_flops(at, lambda p: p.tokens, budget.tokens, "tokens")
     if not isinstance(budget, TargetLoss):
         return at(budget_flops(budget))
     target = budget.loss
@@ -463,7 +552,7 @@ def recommend(
     vectorised = (
         isinstance(source, FitResult)
         and isinstance(source.law, Chinchilla)
-        and not isinstance(budget, TargetLoss)
+        and isinstance(budget, ComputeBudget)
         and _unconstrained(cons)
         and len(source.bootstrap_samples) > 0
     )
@@ -495,7 +584,7 @@ def recommend(
         warnings.append("a power-law frontier has no loss surface: constraints only clip N")
     intervals: dict[str, tuple[float, float]] = {}
     if vectorised:
-        assert isinstance(source, FitResult) and not isinstance(budget, TargetLoss)
+        assert isinstance(source, FitResult) and isinstance(budget, ComputeBudget)
         arr = chinchilla_optima(source.samples, source.param_names, budget_flops(budget))
         q = 50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)
         for j, name in enumerate(("params", "tokens", "flops", "loss")):
@@ -525,6 +614,12 @@ def recommend(
             for j, name in enumerate(("params", "tokens", "flops", "loss")):
                 lo, hi = np.percentile(arr[:, j], q)
                 intervals[name] = (float(lo), float(hi))
+    reference = None
+    if cons.inference_tokens > 0 and not isinstance(law, Frontier):
+        from service.scaling.inference import equal_loss_optimum  # builds on this module
+
+        reference = equal_loss_optimum(law, point.loss, cons)
+        notes.extend(_inference_notes(budget, cons, point, reference))
     hw = budget.hardware
     gpu_h = cost = None
     if hw is not None:
@@ -551,4 +646,47 @@ def recommend(
         binding=point.binding,
         warnings=tuple(warnings),
         notes=tuple(notes),
+        equal_loss_optimum=reference,
     )
+
+
+def _inference_notes(
+    budget: Budget, cons: Constraints, point: Point, reference: EqualLossOptimum | None
+) -> list[str]:
+    """What the budget meant with inference tokens, and what the answer saves."""
+    d_inf = cons.inference_tokens
+    train = 6.0 * point.params * point.tokens
+    serve = 2.0 * point.params * d_inf
+    out: list[str] = []
+    if isinstance(budget, ComputeBudget) and cons.budget_binds == "total":
+        out.append(
+            f"budget_binds=total: the budget of {budget_flops(budget):.4g} FLOPs pays for "
+            f"training ({train:.4g}, 6ND) and {d_inf:.3g} inference tokens ({serve:.4g}, "
+            "2N per token): the lowest loss it buys over the model's life; "
+            "budget_binds=training spends it all on training instead"
+        )
+    elif isinstance(budget, ComputeBudget):
+        out.append(
+            f"budget_binds=training: the budget of {budget_flops(budget):.4g} FLOPs pays for "
+            f"training only (6ND); {d_inf:.3g} inference tokens add {serve:.4g} FLOPs (2N per "
+            "token); the answer is the lifetime-cheapest model for its loss trained with it"
+        )
+    elif isinstance(budget, TargetLoss):
+        out.append(
+            f"target loss with {d_inf:.3g} inference tokens: the least lifetime compute "
+            f"(training {train:.4g} + inference {serve:.4g} FLOPs) that reaches it"
+        )
+    else:
+        out.append(
+            f"inference tokens do not change an inverse answer; {d_inf:.3g} of them add "
+            f"{serve:.4g} FLOPs (2N per token)"
+        )
+    if reference is not None and isinstance(budget, ComputeBudget | TargetLoss):
+        saved = reference.total_flops - (train + serve)
+        out.append(
+            f"the compute-optimal model of equal loss ({reference.params:.4g} params, "
+            f"{reference.tokens:.4g} tokens) trains on {reference.flops:.4g} FLOPs and costs "
+            f"{reference.total_flops:.4g} over its life: this answer saves {saved:.4g} FLOPs "
+            f"({saved / reference.total_flops:.1%})"
+        )
+    return out

@@ -55,6 +55,8 @@ class Preset:
     notes: str = ""
     # A published allocation rule that answers unconstrained budgets instead of min L(N, D).
     rule: PowerRule | None = None
+    # The data and tokenizer its loss is measured on: losses on different ones do not compare.
+    data: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,8 @@ class Preset:
 _CHINCHILLA_MAX = 5.76e23
 # Largest run in Epoch's extraction of Figure 4 (shared/data/epoch_chinchilla_svg_extracted_data).
 _EPOCH_MAX = 1.30e22
+# Epoch refitted Chinchilla's own points, so all three share its data and tokenizer.
+_MASSIVETEXT = "MassiveText, SentencePiece (Chinchilla)"
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -81,6 +85,7 @@ PRESETS: dict[str, Preset] = {
             "Hoffmann et al. 2022, arXiv 2203.15556, eq. 10 (rounded)",
             "total",
             _CHINCHILLA_MAX,
+            data=_MASSIVETEXT,
         ),
         Preset(
             "chinchilla-2022-tex",
@@ -94,6 +99,7 @@ PRESETS: dict[str, Preset] = {
             "Hoffmann et al. 2022 TeX source, as quoted by Besiroglu et al. 2024",
             "total",
             _CHINCHILLA_MAX,
+            data=_MASSIVETEXT,
         ),
         Preset(
             "epoch-2024",
@@ -101,6 +107,7 @@ PRESETS: dict[str, Preset] = {
             "Besiroglu et al. 2024, arXiv 2404.10102 (replication of Approach 3)",
             "total",
             _EPOCH_MAX,
+            data=_MASSIVETEXT,
         ),
         Preset(
             "kaplan-2020",
@@ -111,6 +118,7 @@ PRESETS: dict[str, Preset] = {
             "N excludes embeddings; loss on WebText2 (nats/token); allocations follow Kaplan's "
             "own rule N = 1.3e9 (C/2 / 1 PF-day)^0.73, not the minimum of L(N, D)",
             KAPLAN_RULE,
+            data="WebText2, GPT-2 tokenizer",
         ),
         Preset(
             "muennighoff-2023",
@@ -127,6 +135,7 @@ PRESETS: dict[str, Preset] = {
             "total",
             None,
             "pass unique_tokens to model repeated data",
+            data="C4, GPT-2 tokenizer",
         ),
     )
 }

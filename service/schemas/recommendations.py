@@ -34,21 +34,37 @@ class SourceSpec(StrictModel):
 
 class BudgetSpec(StrictModel):
     """Exactly one of flops, gpu_hours (with gpu, mfu), usd (with gpu, mfu, usd_per_gpu_hour),
-    target_loss."""
+    target_loss, or an inverse question: params, tokens."""
 
-    flops: PositiveFinite | None = Field(default=None, description="Training FLOPs (6ND).")
+    flops: PositiveFinite | None = Field(
+        default=None,
+        description="FLOPs: training (6ND), or training and inference with "
+        "constraints.inference_tokens (see constraints.budget_binds).",
+    )
     gpu_hours: PositiveFinite | None = None
     usd: PositiveFinite | None = Field(default=None, description="Money, US dollars.")
     target_loss: PositiveFinite | None = Field(default=None, description="nats/token")
+    params: PositiveFinite | None = Field(
+        default=None,
+        description="Inverse question: the model size (the law's parameter convention) whose "
+        "compute-optimal FLOPs and tokens are wanted.",
+    )
+    tokens: PositiveFinite | None = Field(
+        default=None,
+        description="Inverse question: unique training tokens available; the compute-optimal "
+        "model and FLOPs that train once on all of them.",
+    )
     gpu: SafeText | None = Field(default=None, examples=["H100-SXM"], max_length=64)
     mfu: float | None = Field(default=None, gt=0, le=1, description="Model FLOPs utilisation.")
     usd_per_gpu_hour: PositiveFinite | None = None
 
     @model_validator(mode="after")
     def _one_budget(self) -> "BudgetSpec":
-        kinds = [self.flops, self.gpu_hours, self.usd, self.target_loss]
+        kinds = [self.flops, self.gpu_hours, self.usd, self.target_loss, self.params, self.tokens]
         if sum(kind is not None for kind in kinds) != 1:
-            raise ValueError("give exactly one of flops, gpu_hours, usd, target_loss")
+            raise ValueError(
+                "give exactly one of flops, gpu_hours, usd, target_loss, params, tokens"
+            )
         if (self.gpu_hours is not None or self.usd is not None) and self.gpu is None:
             raise ValueError("gpu_hours and usd budgets need `gpu` (see GET /v1/hardware)")
         if self.usd is not None and self.usd_per_gpu_hour is None:
@@ -64,6 +80,12 @@ class ConstraintsSpec(StrictModel):
     )
     inference_tokens: float = Field(
         default=0.0, ge=0, allow_inf_nan=False, description="Lifetime inference tokens."
+    )
+    budget_binds: Literal["total", "training"] = Field(
+        default="total",
+        description="With inference_tokens, what a FLOP, GPU-hour or money budget pays for: "
+        "`total` = training and inference (6ND + 2N inference_tokens), `training` = training "
+        "only (6ND).",
     )
 
 
@@ -145,6 +167,18 @@ class HyperparametersOut(BaseModel):
     notes: list[str] = Field(description="Where the vocabulary and context came from, and more.")
 
 
+class EqualLossOptimum(BaseModel):
+    """The training-compute-optimal model (least 6ND, inference ignored) of the same loss,
+    priced with the same inference tokens."""
+
+    params: float
+    tokens: float
+    flops: float = Field(description="Training FLOPs, 6ND.")
+    loss: float
+    inference_flops: float
+    total_flops: float
+
+
 class Recommendation(BaseModel):
     params: float = Field(description="Parameters, in the law's convention (see `law`).")
     tokens: float = Field(description="Training tokens.")
@@ -152,6 +186,9 @@ class Recommendation(BaseModel):
     tokens_per_param: float
     loss: float = Field(description="Predicted final loss, nats/token.")
     inference_flops: float = Field(description="2 * params * inference_tokens.")
+    total_flops: float = Field(
+        default=0.0, description="Lifetime FLOPs: flops (training) + inference_flops."
+    )
     confidence: float
     intervals: dict[str, Interval] = Field(
         description="Bootstrap intervals at `confidence`; empty for presets and fits without "
@@ -174,11 +211,60 @@ class Recommendation(BaseModel):
         description="Learning rate and batch size for this run: fitted from the experiment's "
         "own sweeps where they exist, else the DeepSeek LLM 2024 rules.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="How the answer was reached: a published rule's conventions, what the "
+        "budget paid for with inference tokens, what the inference-aware answer saves.",
+    )
+    equal_loss_optimum: EqualLossOptimum | None = Field(
+        default=None,
+        description="With inference tokens: the compute-optimal model of the same loss, to set "
+        "the answer's lifetime FLOPs against.",
+    )
 
 
 class CompareRow(BaseModel):
-    """One source of POST /v1/compare: its recommendation, or why it could not answer."""
+    """One source of POST /v1/compare: its recommendation, or why it could not answer, and the
+    conventions its numbers assume."""
 
     source: SourceSpec
+    label: str = Field(default="", description="The source in words, as the disagreement names it.")
     recommendation: Recommendation | None = None
     error: ErrorBody | None = None
+    params_convention: Literal["total", "non-embedding"] | None = Field(
+        default=None, description="How `params` counts: total or without embeddings."
+    )
+    flops_convention: Literal["C", "C_min"] | None = Field(
+        default=None,
+        description="The compute the allocation reads: C = 6ND, or Kaplan et al.'s C_min "
+        "(C/2) for the kaplan-2020 rule.",
+    )
+    conventions: str | None = Field(default=None, description="The conventions, in words.")
+
+
+class Spread(BaseModel):
+    """One quantity across the sources that answered."""
+
+    low: float
+    high: float
+    low_label: str
+    high_label: str
+    ratio: float = Field(description="high / low.")
+    difference: float = Field(description="high - low (for loss: nats/token).")
+    intervals_overlap: bool | None = Field(
+        description="Whether all bootstrap intervals share a point; null with fewer than two."
+    )
+
+
+class Disagreement(BaseModel):
+    answered: int
+    spreads: dict[str, Spread] = Field(description="params, tokens, flops, loss.")
+    caveats: list[str] = Field(description="What part of the spread is convention or data.")
+    statement: str
+
+
+class Comparison(BaseModel):
+    """POST /v1/compare: a row per source, then how far apart the answers are."""
+
+    rows: list[CompareRow]
+    disagreement: Disagreement

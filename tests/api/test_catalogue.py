@@ -1,5 +1,9 @@
-"""The typed answers of GET /v1/laws, GET /v1/hardware and POST /v1/compare."""
+"""The typed answers of GET /v1/laws, GET /v1/hardware and POST /v1/compare, and the inverse
+and inference-aware questions of POST /v1/recommendations."""
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 
 from service.scaling import CATALOGUE, list_presets
@@ -33,7 +37,7 @@ def test_compare_rows_name_their_source_without_the_unused_kinds(client: TestCli
     )
 
     assert response.status_code == 200, response.text
-    preset, unknown = response.json()
+    preset, unknown = response.json()["rows"]
     assert preset["source"] == {
         "preset": "chinchilla-2022",
         "law": "chinchilla",
@@ -45,3 +49,47 @@ def test_compare_rows_name_their_source_without_the_unused_kinds(client: TestCli
     assert unknown["recommendation"] is None
     assert unknown["error"]["code"] == "not_found"
     assert CompareRow.model_validate(unknown).source.fit_id == 12345
+    assert preset["label"] == "chinchilla-2022"
+    assert (preset["params_convention"], preset["flops_convention"]) == ("total", "C")
+
+
+def test_inverse_questions_and_inference_budgets_through_the_api(client: TestClient) -> None:
+    def ask(budget: dict[str, float], **constraints: object) -> dict[str, Any]:
+        response = client.post(
+            "/v1/recommendations",
+            json={
+                "source": {"preset": "chinchilla-2022"},
+                "budget": budget,
+                "constraints": constraints,
+            },
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    by_size = ask({"params": 1e9})
+    assert f"{by_size['flops']:.4g}" == "2.642e+20"
+    assert f"{by_size['tokens']:.4g}" == "4.403e+10"
+    assert ask({"tokens": 4.403e10})["params"] == pytest.approx(1e9, rel=1e-3)
+    assert ask({"target_loss": by_size["loss"]})["flops"] == pytest.approx(2.642e20, rel=1e-3)
+    total = ask({"flops": 1e24}, inference_tokens=1e13)
+    assert total["flops"] + total["inference_flops"] == pytest.approx(1e24, rel=1e-9)
+    assert total["total_flops"] == pytest.approx(1e24, rel=1e-9)
+    assert total["equal_loss_optimum"]["loss"] == pytest.approx(total["loss"], rel=1e-9)
+    assert any("budget_binds=total" in note for note in total["notes"])
+    training = ask({"flops": 1e24}, inference_tokens=1e13, budget_binds="training")
+    assert training["flops"] == pytest.approx(1e24, rel=1e-12)
+    two = client.post(
+        "/v1/recommendations",
+        json={"source": {"preset": "epoch-2024"}, "budget": {"params": 1e9, "flops": 1e20}},
+    )
+    assert two.status_code == 422
+    odd = client.post(
+        "/v1/recommendations",
+        json={
+            "source": {"preset": "epoch-2024"},
+            "budget": {"flops": 1e20},
+            "constraints": {"budget_binds": "lifetime"},
+        },
+    )
+    assert odd.status_code == 422

@@ -304,12 +304,16 @@ def test_frontier_and_compare(client: TestClient) -> None:
             "budget": {"flops": 1e24},
         },
     ).json()
-    assert [row["recommendation"]["source"]["kind"] for row in compared] == [
-        "preset",
-        "preset",
-        "fit",
-    ]
-    assert len({row["recommendation"]["params"] for row in compared}) == 3
+    rows = compared["rows"]
+    assert [row["recommendation"]["source"]["kind"] for row in rows] == ["preset", "preset", "fit"]
+    params = [row["recommendation"]["params"] for row in rows]
+    assert len(set(params)) == 3
+    spread = compared["disagreement"]["spreads"]["params"]
+    assert spread["ratio"] == pytest.approx(max(params) / min(params))
+    # Only the fit has bootstrap intervals: too few to say whether they overlap.
+    assert spread["intervals_overlap"] is None
+    assert rows[2]["label"] == "chinchilla (chinchilla, parametric)"
+    assert f"{spread['ratio']:.3g}x" in compared["disagreement"]["statement"]
 
 
 def test_plots_of_a_fit(client: TestClient) -> None:

@@ -45,7 +45,7 @@ def test_compare_with_an_unknown_fit_answers_per_source(client: TestClient) -> N
         },
     )
     assert response.status_code == 200, response.text
-    unknown, preset = response.json()
+    unknown, preset = response.json()["rows"]
     assert unknown["error"]["code"] == "not_found"
     assert "recommendation" in preset
 

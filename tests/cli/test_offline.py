@@ -190,3 +190,43 @@ def test_recommend_gives_hyperparameters_for_the_models_vocabulary_and_context()
     assert human.exit_code == 0, human.output
     assert "learning_rate" in human.stdout and "deepseek-2024" in human.stdout
     assert "above the 1e+17-2e+19" in " ".join(human.stdout.split())
+
+
+def test_the_inverse_questions_and_inference_budgets() -> None:
+    by_size = _json(["recommend", "--preset", "chinchilla-2022", "--params", "1e9", "--json"])
+    assert f"{by_size['flops']:.4g}" == "2.642e+20"
+    assert f"{by_size['tokens']:.4g}" == "4.403e+10"
+    by_data = _json(["recommend", "--preset", "chinchilla-2022", "--tokens", "4.403e10", "--json"])
+    assert by_data["params"] == pytest.approx(1e9, rel=1e-3)
+    served = ["recommend", "--preset", "chinchilla-2022", "--flops", "1e24"]
+    served += ["--inference-tokens", "1e13", "--json"]
+    total = _json(served)
+    assert total["flops"] < 1e24
+    assert total["total_flops"] == pytest.approx(1e24, rel=1e-9)
+    assert total["equal_loss_optimum"]["total_flops"] > 1e24
+    training = _json([*served, "--budget-binds", "training"])
+    assert training["flops"] == pytest.approx(1e24, rel=1e-12)
+    human = runner.invoke(app, served[:-1])
+    assert human.exit_code == 0, human.output
+    assert "budget_binds=total" in human.output
+    assert "compute-optimal, equal loss" in human.output
+    twice = runner.invoke(
+        app, ["recommend", "--preset", "epoch-2024", "--params", "1", "--flops", "1"]
+    )
+    assert twice.exit_code == 2
+    assert "exactly one of" in twice.output
+
+
+def test_compare_presets_offline() -> None:
+    args = ["compare", "--preset", "chinchilla-2022", "--preset", "kaplan-2020", "--flops", "1e24"]
+    out = _json([*args, "--json"])
+    assert [row["label"] for row in out["rows"]] == ["chinchilla-2022", "kaplan-2020"]
+    assert out["rows"][1]["flops_convention"] == "C_min"
+    params = [row["allocation"]["params"] for row in out["rows"]]
+    ratio = out["disagreement"]["spreads"]["params"]["ratio"]
+    assert ratio == pytest.approx(max(params) / min(params))
+    human = runner.invoke(app, args)
+    assert human.exit_code == 0, human.output
+    assert f"params {ratio:.3g}x" in human.output
+    alone = runner.invoke(app, ["compare", "--preset", "epoch-2024", "--flops", "1e24"])
+    assert alone.exit_code == 2

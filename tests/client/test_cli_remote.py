@@ -169,3 +169,30 @@ def test_laws_show_each_presets_law_and_parameters(remote: CliRunner) -> None:
     assert "kaplan:" in table
     assert "alpha_N=" in table
     assert json.loads(invoke(remote, "laws", "--json"))[0]["law"]["law"] == "chinchilla"
+
+
+def test_inverse_questions_inference_budgets_and_compare(remote: CliRunner) -> None:
+    rec = json.loads(
+        invoke(remote, "recommend", "--preset", "chinchilla-2022", "--params", "1e9", "--json")
+    )
+    assert f"{rec['flops']:.4g}" == "2.642e+20"
+    assert f"{rec['tokens']:.4g}" == "4.403e+10"
+    rec = json.loads(
+        invoke(remote, "recommend", "--preset", "chinchilla-2022", "--tokens", "4.403e10", "--json")
+    )
+    assert rec["params"] == pytest.approx(1e9, rel=1e-3)
+    served = ["recommend", "--preset", "chinchilla-2022", "--flops", "1e24"]
+    served += ["--inference-tokens", "1e13"]
+    rec = json.loads(invoke(remote, *served, "--budget-binds", "training", "--json"))
+    assert rec["flops"] == pytest.approx(1e24, rel=1e-12)
+    assert rec["total_flops"] == pytest.approx(1e24 + rec["inference_flops"])
+    assert rec["equal_loss_optimum"]["total_flops"] > rec["total_flops"]
+    human = invoke(remote, *served)
+    assert "budget_binds=total" in human
+    compare = ["compare", "--preset", "chinchilla-2022", "--preset", "epoch-2024"]
+    compared = json.loads(invoke(remote, *compare, "--params", "1e9", "--json"))
+    flops = [row["recommendation"]["flops"] for row in compared["rows"]]
+    assert compared["disagreement"]["spreads"]["flops"]["ratio"] == pytest.approx(
+        max(flops) / min(flops)
+    )
+    assert "answers disagree by" in invoke(remote, *compare, "--flops", "1e24")

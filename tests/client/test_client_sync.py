@@ -103,10 +103,13 @@ def test_round_trip_every_method(server: str) -> None:
         frontier = api.frontier("chinchilla", 1e20, 1e24, points=5)
         assert len(frontier) == 5
         assert [p.params for p in frontier] == sorted(p.params for p in frontier)
-        rows = api.compare(
+        compared = api.compare(
             [{"experiment": "chinchilla"}, {"preset": "epoch-2024"}, {"preset": "no-such"}],
             {"flops": 1e24},
         )
+        rows = compared.rows
+        assert compared.disagreement.answered == 2
+        assert compared.disagreement.spreads["params"].ratio >= 1.0
         assert rows[0].recommendation is not None
         assert rows[1].recommendation is not None
         assert rows[1].source.preset == "epoch-2024"

@@ -15,17 +15,16 @@ from service.api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
-from service.envelope import body_of
-from service.errors import InvalidInputError, NotFoundError
-from service.fits.recommend import answer, current_answer_json, resolve
-from service.scaling import CATALOGUE, ScalingError, list_presets
+from service.errors import InvalidInputError
+from service.fits.recommend import answer, comparison, current_answer_json, resolve
+from service.scaling import CATALOGUE, list_presets
 from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import errors
 from service.schemas.fits import LawName, MethodName
 from service.schemas.recommendations import (
     BudgetSpec,
     CompareRequest,
-    CompareRow,
+    Comparison,
     ConstraintsSpec,
     Recommendation,
     RecommendationRequest,
@@ -45,7 +44,11 @@ MaxParams = Annotated[float | None, Query(gt=0, allow_inf_nan=False)]
     "usd_per_gpu_hour) or a target loss, and optional constraints (max params/tokens, unique "
     "tokens, lifetime inference tokens), the compute-optimal params and tokens, the predicted "
     "loss with bootstrap intervals, GPU-hours and cost, a model shape, the law and fit used, and "
-    "warnings (extrapolation, stale fit, repeated data). Needs `read`.",
+    "warnings (extrapolation, stale fit, repeated data). The inverse questions are budgets too: "
+    "`params` (the compute-optimal FLOPs and tokens for a model size), `tokens` (the model and "
+    "FLOPs for an amount of unique data) and `target_loss`. With inference tokens a FLOP budget "
+    "pays for training and inference (`budget_binds: total`) or training only (`training`); "
+    "the answer gives `total_flops` and the compute-optimal model of equal loss. Needs `read`.",
     responses=errors(404),
 )
 def recommend(
@@ -131,24 +134,15 @@ def get_frontier(
 @router.post(
     "/v1/compare",
     summary="Compare fits and presets at one budget",
-    description="Each source's recommendation at the same budget and constraints, side by side; "
-    "a source that cannot answer carries its error instead. Needs `read`.",
+    description="Each source's recommendation at the same budget and constraints, side by side, "
+    "with the conventions it assumes (total vs non-embedding params, C = 6ND vs Kaplan's C_min); "
+    "a source that cannot answer carries its error instead. `disagreement` states how far apart "
+    "the answers are: max/min of params, tokens and FLOPs, the range of predicted loss, whether "
+    "the bootstrap intervals overlap, and the caveats. Needs `read`.",
     responses=errors(),
 )
-def compare(
-    body: CompareRequest, session: SessionDep, cache: FitCacheDep, _: Reader
-) -> list[CompareRow]:
-    rows: list[CompareRow] = []
-    for spec in body.sources:
-        try:
-            recommendation = answer(
-                resolve(session, spec, cache), body.budget, body.constraints, body.confidence
-            )
-            rows.append(CompareRow(source=spec, recommendation=recommendation))
-        # An unknown fit or experiment, like a law that cannot answer, is one source's answer.
-        except (ScalingError, NotFoundError) as exc:
-            rows.append(CompareRow(source=spec, error=body_of(exc)))
-    return rows
+def compare(body: CompareRequest, session: SessionDep, cache: FitCacheDep, _: Reader) -> Comparison:
+    return comparison(session, body, cache)
 
 
 @router.get(
