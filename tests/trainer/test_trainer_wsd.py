@@ -83,7 +83,7 @@ def test_cosine_mode_reports_its_one_point_at_the_end_of_the_schedule(
     assert TrainResult.from_dict(result.to_dict()) == result
 
 
-@pytest.mark.slow(seconds=25)
+@pytest.mark.slow(seconds=20)
 def test_a_branch_ends_within_seed_noise_of_a_cosine_run_of_its_length(
     tiny_config: TrainConfig,
 ) -> None:
