@@ -17,9 +17,12 @@ from dataclasses import replace
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from service.trainer.job import Job
 
 
 class ExitCode(IntEnum):
@@ -54,18 +57,57 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise _HardTimeoutError()
 
 
+def _parse_tokens(text: str) -> tuple[int, ...]:
+    """Comma-separated token counts; 1e6 and 1000000 alike."""
+    counts = []
+    for part in text.split(","):
+        value = float(part)
+        if not value.is_integer():
+            raise ValueError(f"{part!r} is not a whole number of tokens")
+        counts.append(int(value))
+    return tuple(counts)
+
+
+def _with_schedule(
+    job: Job, schedule: str | None, branch_tokens: str | None, cooldown_fraction: float | None
+) -> Job:
+    """The job with the command line's schedule options over its config's."""
+    from service.trainer.errors import JobError
+    from service.trainer.job import Job
+
+    changes: dict[str, Any] = {}
+    if schedule is not None:
+        changes["schedule"] = schedule
+    if branch_tokens is not None:
+        try:
+            changes["branch_tokens"] = _parse_tokens(branch_tokens)
+        except ValueError as exc:
+            raise JobError(f"--branch-tokens: {exc}") from exc
+    if cooldown_fraction is not None:
+        changes["cooldown_fraction"] = cooldown_fraction
+    if not changes:
+        return job
+    data = {"job_id": job.job_id, "experiment": job.experiment}
+    config = {**job.config.to_dict(), **changes}
+    return Job.from_dict({**data, "config": config, "hyperparameters": job.hyperparameters})
+
+
 def run_train(
     job_file: Path,
     out: Path,
     report_url: str | None,
     api_key: str | None,
     time_limit_s: float | None,
+    *,
+    schedule: str | None = None,
+    branch_tokens: str | None = None,
+    cooldown_fraction: float | None = None,
 ) -> int:
     from service.trainer.errors import JobError, ReportError
     from service.trainer.job import Job
 
     try:
-        job = Job.load(job_file)
+        job = _with_schedule(Job.load(job_file), schedule, branch_tokens, cooldown_fraction)
     except JobError as exc:
         print(f"bad job file: {exc}", file=sys.stderr)
         return ExitCode.BAD_JOB
@@ -97,6 +139,13 @@ def run_train(
     payload: dict[str, Any] = {**base, "status": result.status, "result": result.to_dict()}
     payload["reported"] = False
     _write(out, payload)
+    for point in result.points if result.schedule == "wsd" else []:
+        print(
+            f"branch: val_loss {point.val_loss} nats/token at {point.tokens} tokens, "
+            f"{point.flops_6nd:.4g} FLOPs (6ND), cooldown from {point.cooldown_start_tokens} "
+            f"tokens ({point.loss_provenance}, cooldown_fraction {point.cooldown_fraction:.3g})",
+            file=sys.stderr,
+        )
     print(
         f"{result.status}: val_loss {result.val_loss} nats/token, {result.tokens} tokens, "
         f"{result.tokens_per_s:,.0f} tokens/s",
@@ -136,10 +185,40 @@ def register(app: typer.Typer) -> None:
         time_limit_s: Annotated[
             float | None, typer.Option("--time-limit", help="Seconds; the run stops after.")
         ] = None,
+        schedule: Annotated[
+            str | None,
+            typer.Option(
+                "--schedule",
+                help="cosine (one point) or wsd (warmup-stable-decay: a point per branch); "
+                "overrides the job's.",
+            ),
+        ] = None,
+        branch_tokens: Annotated[
+            str | None,
+            typer.Option(
+                "--branch-tokens",
+                help="wsd: comma-separated token counts, one point each (default: the job's "
+                "tokens).",
+            ),
+        ] = None,
+        cooldown_fraction: Annotated[
+            float | None,
+            typer.Option("--cooldown-fraction", help="wsd: each branch's cooldown share (0.2)."),
+        ] = None,
     ) -> None:
         """Train one small language model (needs the `train` extra: torch).
 
         Exit codes: 0 ok; 3 bad job file; 4 training failed (nan or diverged);
         5 time limit reached; 6 reporting to the service failed; 7 torch not installed.
         """
-        raise typer.Exit(run_train(job_file, out, report_url, api_key, time_limit_s))
+        code = run_train(
+            job_file,
+            out,
+            report_url,
+            api_key,
+            time_limit_s,
+            schedule=schedule,
+            branch_tokens=branch_tokens,
+            cooldown_fraction=cooldown_fraction,
+        )
+        raise typer.Exit(code)

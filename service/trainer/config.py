@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from itertools import pairwise
 from typing import Any, Literal
 
 from service.scaling.shape_family import ShapeFamily
@@ -13,6 +14,9 @@ CompileMode = Literal["auto", "on", "off"]
 DEFAULT_CONTEXT_TOKENS = 1024
 DEFAULT_VOCAB_SIZE = 256  # the byte tokenizer
 DType = Literal["float32", "bfloat16"]
+# cosine: one point, the loss at the end of the schedule. wsd: warmup, a constant-lr trunk and a
+# cooldown branch per entry of branch_tokens, one point each (see service.trainer.schedule).
+Schedule = Literal["cosine", "wsd"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ class TrainConfig:
     """One training run. Give exactly one of tokens and target_flops (6 * total params * tokens).
 
     None for batch_tokens, lr or beta2 means: take it from the per-scale recipe.
+
+    schedule "wsd": tokens (or target_flops) is the horizon that sets the recipe (batch, lr,
+    warmup); each of branch_tokens (default: the horizon alone), at most the horizon, is a
+    point: the trunk's checkpoint at (1 - cooldown_fraction) of it, cooled down (1-sqrt shape,
+    to min_lr_ratio * peak) to end there. branch_tokens need "wsd"; cosine ignores
+    cooldown_fraction.
     """
 
     shape: ModelShape
@@ -124,6 +134,9 @@ class TrainConfig:
     time_limit_s: float | None = None
     loss_curve_points: int = 48
     diverge_factor: float = 1.5
+    schedule: Schedule = "cosine"
+    branch_tokens: tuple[int, ...] = ()
+    cooldown_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         if (self.tokens is None) == (self.target_flops is None):
@@ -144,10 +157,29 @@ class TrainConfig:
             raise ConfigError(f"compile must be auto, on or off, not {self.compile!r}")
         if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
             raise ConfigError(f"unknown device {self.device!r}")
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        if self.schedule not in ("cosine", "wsd"):
+            raise ConfigError(f"schedule must be cosine or wsd, not {self.schedule!r}")
+        if not 0 < self.cooldown_fraction <= 1:
+            raise ConfigError("cooldown_fraction must be in (0, 1]")
+        if self.schedule == "cosine":
+            if self.branch_tokens:
+                raise ConfigError("branch_tokens need schedule wsd")
+            return
+        branches = self.branch_tokens
+        if any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in branches):
+            raise ConfigError("branch_tokens must be positive integers")
+        if any(a >= b for a, b in pairwise(branches)):
+            raise ConfigError("branch_tokens must be strictly increasing")
+        if branches and self.tokens is not None and branches[-1] > self.tokens:
+            raise ConfigError("branch_tokens must not exceed tokens (the horizon)")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["corpus"]["roots"] = list(self.corpus.roots)
+        data["branch_tokens"] = list(self.branch_tokens)
         return data
 
     @classmethod
@@ -180,6 +212,12 @@ class TrainConfig:
                 if "roots" in corpus:
                     corpus["roots"] = tuple(corpus["roots"])
                 kwargs["corpus"] = CorpusSpec(**corpus)
+            if "branch_tokens" in kwargs:
+                # JSON writers may send 1e6 for 1000000: integral numbers are token counts.
+                kwargs["branch_tokens"] = tuple(
+                    int(d) if isinstance(d, float) and d.is_integer() else d
+                    for d in kwargs["branch_tokens"]
+                )
             return cls(**kwargs)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc

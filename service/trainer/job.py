@@ -9,6 +9,8 @@ from typing import Any
 
 from service.trainer.config import TrainConfig
 from service.trainer.errors import ConfigError, JobError
+from service.trainer.recipe import make_plan
+from service.trainer.schedule import make_branches
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Job:
             raise JobError("job_id must be a string or integer and experiment a string")
         try:
             config = TrainConfig.from_dict(data["config"])
+            if config.schedule == "wsd":  # the branches' steps need the recipe's batch
+                make_branches(config, make_plan(config))
         except ConfigError as exc:
             raise JobError(str(exc)) from exc
         extra = data.get("hyperparameters", {})

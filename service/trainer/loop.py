@@ -10,18 +10,22 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
+from service.trainer.checkpoint import Checkpoint
 from service.trainer.config import TrainConfig
 from service.trainer.corpus import load_corpus
-from service.trainer.counts import flops_with_attention, param_counts
+from service.trainer.counts import flops_6nd, flops_with_attention, param_counts
 from service.trainer.data import TokenData
 from service.trainer.hardware import peak_flops
 from service.trainer.model import GPT
 from service.trainer.recipe import Plan, lr_at, make_plan
-from service.trainer.result import Status, TrainResult
+from service.trainer.result import Status, TrainPoint, TrainResult
+from service.trainer.schedule import Branch, make_branches, wsd_lr_at
 from service.trainer.tokenizer import get_tokenizer
 
 FLOPS_FORMULA = (
@@ -98,6 +102,7 @@ def evaluate(model: torch.nn.Module, data: TokenData, config: TrainConfig, dtype
 
 
 Progress = Callable[[int, int, float], None]
+T = TypeVar("T")
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -111,6 +116,7 @@ class _Run:
     data: TokenData
     data_gen: torch.Generator
     plan: Plan
+    branches: tuple[Branch, ...]  # wsd only
     config: TrainConfig
     device: torch.device
     dtype: str
@@ -119,10 +125,19 @@ class _Run:
 @dataclass(frozen=True)
 class _Outcome:
     status: Status
-    steps_done: int
+    steps_done: int  # the schedule's position: steps behind the last point (or the failure)
+    work_steps: int  # optimizer steps taken: the trunk once plus every cooldown
     curve: list[tuple[int, float]]
     train_time_s: float
     tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class _Pending:
+    step: int  # the schedule's step (1-based)
+    work_step: int  # optimizer steps taken so far in this run (1-based)
+    loss: torch.Tensor
+    curve: list[tuple[int, float]] | None  # where to keep the value, if anywhere
 
 
 class _LossReader:
@@ -131,89 +146,170 @@ class _LossReader:
     curve marks). Checks for nan and divergence at each read, so they stop a run a few steps
     late at most."""
 
-    def __init__(self, run: _Run, progress: Progress | None, marks: set[int]) -> None:
-        self.run, self.progress, self.marks = run, progress, marks
-        self.pending: list[tuple[int, torch.Tensor]] = []
-        self.curve: list[tuple[int, float]] = []
+    def __init__(self, run: _Run, progress: Progress | None, work_total: int) -> None:
+        self.run, self.progress, self.work_total = run, progress, work_total
+        self.pending: list[_Pending] = []
         self.initial_loss = math.log(run.config.shape.vocab_size)
 
-    def add(self, step: int, mean_loss: torch.Tensor) -> None:
-        self.pending.append((step, mean_loss))
+    def add(self, pending: _Pending) -> None:
+        self.pending.append(pending)
 
-    def due(self, step: int) -> bool:
-        return len(self.pending) >= 8 or step % 100 == 0 or step == self.run.plan.steps
+    def due(self, work_step: int) -> bool:
+        return len(self.pending) >= 8 or work_step % 100 == 0
 
     def read(self) -> Status:
         """Reads what is pending; the status after the first bad value, or "ok"."""
         pending, self.pending = self.pending, []
-        values = torch.stack([t for _, t in pending]).tolist() if pending else []
-        for (step, _), value in zip(pending, values, strict=True):
-            if step in self.marks:
-                self.curve.append((step, value))
+        values = torch.stack([p.loss for p in pending]).tolist() if pending else []
+        for item, value in zip(pending, values, strict=True):
+            if item.curve is not None:
+                item.curve.append((item.step, value))
             if self.progress is not None:
-                self.progress(step, self.run.plan.steps, value)
+                self.progress(item.work_step, self.work_total, value)
             if not math.isfinite(value):
                 return "nan"
             diverge_at = self.run.config.diverge_factor * self.initial_loss
-            if step > self.run.plan.warmup_steps and value > diverge_at:
+            if item.step > self.run.plan.warmup_steps and value > diverge_at:
                 return "diverged"
         return "ok"
 
 
-def _run_steps(run: _Run, progress: Progress | None, wall_start: float) -> _Outcome:
-    """The optimisation steps; stops early on nan, divergence or the time limit."""
-    reader = _LossReader(run, progress, _curve_steps(run.plan.steps, run.config.loss_curve_points))
-    status: Status = "ok"
-    steps_done = 0
-    # Steady-state speed excludes the first steps, which pay for compilation.
-    timed_from = min(run.plan.steps - 1, 3)
-    timed_start = time.perf_counter()
-    train_start = time.perf_counter()
-    for step in range(run.plan.steps):
-        if step == timed_from:
-            if run.device.type == "cuda":
-                torch.cuda.synchronize(run.device)
-            timed_start = time.perf_counter()
-        lr = lr_at(step, run.plan, run.config.min_lr_ratio)
-        for group in run.optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = torch.zeros((), device=run.device)
-        for _ in range(run.plan.accum_steps):
-            x, y = run.data.sample(run.plan.micro_batch_seqs, run.data_gen)
-            with _autocast(run.device, run.dtype):
-                loss = run.step_loss(x, y)
-            (loss / run.plan.accum_steps).backward()  # type: ignore[no-untyped-call]
-            loss_sum += loss.detach()
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
-        run.optimizer.step()
-        run.optimizer.zero_grad(set_to_none=True)
-        steps_done = step + 1
-        if steps_done in reader.marks or steps_done % 100 == 0:
-            reader.add(steps_done, loss_sum / run.plan.accum_steps)
-        if reader.due(steps_done):
-            status = reader.read()
-            if status != "ok":
-                break
-        if (
-            run.config.time_limit_s is not None
-            and time.perf_counter() - wall_start > run.config.time_limit_s
-        ):
-            status = "timeout"
-            break
-    if status == "timeout":
-        reader.read()
-    if run.device.type == "cuda":
-        torch.cuda.synchronize(run.device)
-    end = time.perf_counter()
-    train_time = end - train_start
-    timed_steps = steps_done - timed_from
-    step_tokens = run.plan.batch_seqs * run.config.shape.context_tokens
-    if timed_steps > 0 and end > timed_start:
-        tokens_per_s = timed_steps * step_tokens / (end - timed_start)
-    else:
-        tokens_per_s = steps_done * step_tokens / max(train_time, 1e-9)
+class _Stepper:
+    """Takes optimizer steps along the schedule; counts the work and times it."""
 
-    return _Outcome(status, steps_done, reader.curve, train_time, tokens_per_s)
+    def __init__(
+        self, run: _Run, progress: Progress | None, work_total: int, wall_start: float
+    ) -> None:
+        self.run, self.wall_start, self.work_total = run, wall_start, work_total
+        self.reader = _LossReader(run, progress, work_total)
+        self.work_done = 0
+        self.position = 0  # the schedule's step reached
+        # Steady-state speed excludes the first steps, which pay for compilation.
+        self.timed_from = min(work_total - 1, 3)
+        self.timed_start = self.train_start = time.perf_counter()
+        # Evaluation and checkpoints are not training: their time is left out of the speed.
+        self.untimed_s = 0.0
+        self.untimed_before_timed_s = 0.0
+
+    def untimed(self, action: Callable[[], T]) -> T:
+        self._sync()
+        start = time.perf_counter()
+        try:
+            return action()
+        finally:
+            self._sync()
+            self.untimed_s += time.perf_counter() - start
+
+    def _sync(self) -> None:
+        if self.run.device.type == "cuda":
+            torch.cuda.synchronize(self.run.device)
+
+    def steps(
+        self,
+        start: int,
+        stop: int,
+        lr_of: Callable[[int], float],
+        curve: list[tuple[int, float]] | None,
+        marks: set[int],
+    ) -> Status:
+        """Steps start..stop-1 of the schedule (lr_of(step) each); the losses at `marks` go
+        to `curve`. Stops early on nan, divergence or the time limit."""
+        run = self.run
+        for step in range(start, stop):
+            if self.work_done == self.timed_from:
+                self._sync()
+                self.timed_start = time.perf_counter()
+                self.untimed_before_timed_s = self.untimed_s
+            lr = lr_of(step)
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = torch.zeros((), device=run.device)
+            for _ in range(run.plan.accum_steps):
+                x, y = run.data.sample(run.plan.micro_batch_seqs, run.data_gen)
+                with _autocast(run.device, run.dtype):
+                    loss = run.step_loss(x, y)
+                (loss / run.plan.accum_steps).backward()  # type: ignore[no-untyped-call]
+                loss_sum += loss.detach()
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            self.work_done += 1
+            self.position = step + 1
+            keep = curve is not None and step + 1 in marks
+            if keep or self.work_done % 100 == 0 or self.work_done == self.work_total:
+                mean = loss_sum / run.plan.accum_steps
+                self.reader.add(_Pending(step + 1, self.work_done, mean, curve if keep else None))
+            if self.reader.due(self.work_done):
+                status = self.reader.read()
+                if status != "ok":
+                    return status
+            if (
+                run.config.time_limit_s is not None
+                and time.perf_counter() - self.wall_start > run.config.time_limit_s
+            ):
+                self.reader.read()
+                return "timeout"
+        # Every segment ends with a read: a branch is evaluated only after a clean cooldown.
+        return self.reader.read()
+
+    def outcome(self, status: Status, curve: list[tuple[int, float]]) -> _Outcome:
+        run = self.run
+        self._sync()
+        end = time.perf_counter()
+        train_time = end - self.train_start - self.untimed_s
+        timed_time = end - self.timed_start - (self.untimed_s - self.untimed_before_timed_s)
+        timed_steps = self.work_done - self.timed_from
+        step_tokens = run.plan.batch_seqs * run.config.shape.context_tokens
+        if timed_steps > 0 and timed_time > 0:
+            tokens_per_s = timed_steps * step_tokens / timed_time
+        else:
+            tokens_per_s = self.work_done * step_tokens / max(train_time, 1e-9)
+        return _Outcome(status, self.position, self.work_done, curve, train_time, tokens_per_s)
+
+
+# Evaluates the model at the end of a schedule of `steps` steps (branch None: cosine) and
+# records the point; its status: "ok", or "nan" for a non-finite loss.
+PointSink = Callable[[int, Branch | None], Status]
+
+
+def _run_cosine(run: _Run, stepper: _Stepper, on_point: PointSink) -> _Outcome:
+    plan, curve = run.plan, list[tuple[int, float]]()
+    marks = _curve_steps(plan.steps, run.config.loss_curve_points)
+    cosine_lr = partial(lr_at, plan=plan, min_lr_ratio=run.config.min_lr_ratio)
+    status = stepper.steps(0, plan.steps, cosine_lr, curve, marks)
+    if status == "ok":
+        status = stepper.untimed(partial(on_point, plan.steps, None))
+    return stepper.outcome(status, curve)
+
+
+def _run_wsd(run: _Run, stepper: _Stepper, on_point: PointSink) -> _Outcome:
+    """The trunk up to each branch's start; each branch cools down from a checkpoint that the
+    trunk then resumes from (the last branch needs none: the trunk ends there). The curve is
+    the last point's path: the trunk, then the last cooldown."""
+    plan, min_lr, curve = run.plan, run.config.min_lr_ratio, list[tuple[int, float]]()
+    branches = run.branches
+    marks = _curve_steps(branches[-1].end_step, run.config.loss_curve_points)
+    position = 0
+    for index, branch in enumerate(branches):
+        last = index == len(branches) - 1
+        trunk_lr = partial(wsd_lr_at, plan=plan, min_lr_ratio=min_lr, branch=None)
+        status = stepper.steps(position, branch.start_step, trunk_lr, curve, marks)
+        position = branch.start_step
+        if status != "ok":
+            return stepper.outcome(status, curve)
+        take = partial(Checkpoint.take, run.model, run.optimizer, run.data_gen)
+        saved = None if last else stepper.untimed(take)
+        cooldown_lr = partial(wsd_lr_at, plan=plan, min_lr_ratio=min_lr, branch=branch)
+        status = stepper.steps(
+            branch.start_step, branch.end_step, cooldown_lr, curve if last else None, marks
+        )
+        if status == "ok":
+            status = stepper.untimed(partial(on_point, branch.end_step, branch))
+        if status != "ok":
+            return stepper.outcome(status, curve)
+        if saved is not None:
+            stepper.untimed(partial(saved.restore, run.model, run.optimizer, run.data_gen))
+    return stepper.outcome("ok", curve)
 
 
 def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
@@ -247,20 +343,43 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     step_loss: LossFn = torch.compile(model.loss) if use_compile else model.loss
     data_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
-    outcome = _run_steps(
-        _Run(model, step_loss, optimizer, data, data_gen, plan, config, device, dtype),
-        progress,
-        wall_start,
-    )
+    branches = make_branches(config, plan) if config.schedule == "wsd" else ()
+    run = _Run(model, step_loss, optimizer, data, data_gen, plan, branches, config, device, dtype)
+    work_total = plan.steps
+    if branches:
+        work_total = branches[-1].start_step + sum(b.cooldown_steps for b in branches)
+    stepper = _Stepper(run, progress, work_total, wall_start)
+    bytes_per_token = get_tokenizer(config.corpus.tokenizer).bytes_per_token()
+    step_tokens = plan.batch_seqs * shape.context_tokens
+    points: list[TrainPoint] = []
+
+    def on_point(steps: int, branch: Branch | None) -> Status:
+        loss = evaluate(model, data, config, dtype)
+        if not math.isfinite(loss):
+            return "nan"
+        tokens = steps * step_tokens
+        points.append(
+            TrainPoint(
+                tokens=tokens,
+                steps=steps,
+                flops_6nd=flops_6nd(shape, tokens),
+                flops_with_attention=flops_with_attention(shape, tokens),
+                val_loss=loss,
+                val_bits_per_byte=loss / math.log(2) / bytes_per_token,
+                loss_provenance="end_of_schedule" if branch is None else "after_cooldown",
+                cooldown_fraction=None if branch is None else branch.cooldown_fraction,
+                cooldown_start_tokens=None if branch is None else branch.start_step * step_tokens,
+            )
+        )
+        return "ok"
+
+    outcome = (_run_wsd if branches else _run_cosine)(run, stepper, on_point)
     status, steps_done, curve = outcome.status, outcome.steps_done, outcome.curve
     train_time, tokens_per_s = outcome.train_time_s, outcome.tokens_per_s
-    step_tokens = plan.batch_seqs * shape.context_tokens
     warnings: list[str] = []
     tokens = steps_done * step_tokens
-    val_loss = evaluate(model, data, config, dtype) if status == "ok" else None
-    if val_loss is not None and not math.isfinite(val_loss):
-        status, val_loss = "nan", None
-    bytes_per_token = get_tokenizer(config.corpus.tokenizer).bytes_per_token()
+    trained_tokens = outcome.work_steps * step_tokens
+    val_loss = points[-1].val_loss if status == "ok" else None
     epochs = tokens / corpus.train_tokens
     if epochs > 4:
         warnings.append(f"{epochs:.1f} epochs over the unique training data (more than 4)")
@@ -286,7 +405,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         beta2=plan.beta2,
         warmup_steps=plan.warmup_steps,
         epochs=epochs,
-        flops_6nd=6.0 * (counts.non_embedding_params + counts.head_params) * tokens,
+        flops_6nd=flops_6nd(shape, tokens),
         flops_with_attention=flops_with_attention(shape, tokens),
         flops_formula=FLOPS_FORMULA,
         val_loss=val_loss,
@@ -312,4 +431,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             "code": _code_version(),
         },
         warnings=warnings,
+        schedule=config.schedule,
+        points=points,
+        trained_tokens=trained_tokens,
+        trained_flops_6nd=flops_6nd(shape, trained_tokens),
     )

@@ -10,17 +10,48 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from service.trainer.errors import ReportError
 from service.trainer.job import Job
-from service.trainer.result import TrainResult
+from service.trainer.result import TrainPoint, TrainResult
 
 
 class _RetryableError(Exception):
     """The service is unavailable for now."""
 
 
+def branch_run_key(job_id: str, tokens: int) -> str:
+    """The run key of a WSD branch other than the job's own (its longest)."""
+    return f"{job_id}@{tokens}"
+
+
 def run_payload(job: Job, result: TrainResult) -> dict[str, Any]:
-    """The service's run body. params = total (tied head counted once); flops = 6ND with head."""
+    """The service's run body. params = total (tied head counted once); flops = 6ND with head.
+
+    Cosine: one run, key = the job id. WSD: one run per branch, the job's own first (its
+    longest branch, key = the job id), then the others shortest first (key job@tokens); each
+    says in metadata how its loss was measured (loss_provenance after_cooldown,
+    cooldown_fraction) and which trunk it branched from (trunk_key = the job id).
+    """
     if result.status != "ok" or result.val_loss is None or not math.isfinite(result.val_loss):
         raise ReportError(f"only ok runs with a finite loss are reported (status {result.status})")
+    if result.schedule == "cosine":
+        return {"runs": [_run(job, result, result.points[-1])]}
+    runs = []
+    longest = result.points[-1]
+    for point in [longest, *result.points[:-1]]:
+        run = _run(job, result, point)
+        if point is not longest:
+            run["run_key"] = branch_run_key(job.job_id, point.tokens)
+        run["metadata"].update(
+            loss_provenance=point.loss_provenance,
+            cooldown_fraction=point.cooldown_fraction,
+            cooldown_start_tokens=point.cooldown_start_tokens,
+            trunk_key=job.job_id,
+            schedule="wsd",
+        )
+        runs.append(run)
+    return {"runs": runs}
+
+
+def _run(job: Job, result: TrainResult, point: TrainPoint) -> dict[str, Any]:
     hyper = {
         "n_layer": result.config["shape"]["n_layer"],
         "d_model": result.config["shape"]["d_model"],
@@ -30,41 +61,37 @@ def run_payload(job: Job, result: TrainResult) -> dict[str, Any]:
         "peak_lr": result.peak_lr,
         "beta2": result.beta2,
         "warmup_steps": result.warmup_steps,
-        "steps": result.steps,
+        "steps": point.steps,
         **job.hyperparameters,
     }
     return {
-        "runs": [
-            {
-                "run_key": job.job_id,
-                "params": result.total_params,
-                "tokens": result.tokens,
-                "flops": result.flops_6nd,
-                "loss": result.val_loss,
-                "unique_tokens": result.unique_train_tokens,
-                "seed": result.config["seed"],
-                "hyperparameters": hyper,
-                "metadata": {
-                    "param_convention": "total",
-                    "flops_formula": result.flops_formula,
-                    "corpus_id": result.corpus_id,
-                    "corpus_hash": result.corpus_hash,
-                    "tokenizer_hash": result.tokenizer_hash,
-                    "non_embedding_params": result.non_embedding_params,
-                    "embedding_params": result.embedding_params,
-                    "head_params": result.head_params,
-                    "flops_with_attention": result.flops_with_attention,
-                    "val_bits_per_byte": result.val_bits_per_byte,
-                    "epochs": result.epochs,
-                    "device": result.versions.get("device"),
-                    "mfu": result.mfu,
-                    "tokens_per_s": result.tokens_per_s,
-                    "wall_time_s": result.wall_time_s,
-                    "versions": result.versions,
-                },
-                "source": "trainer",
-            }
-        ]
+        "run_key": job.job_id,
+        "params": result.total_params,
+        "tokens": point.tokens,
+        "flops": point.flops_6nd,
+        "loss": point.val_loss,
+        "unique_tokens": result.unique_train_tokens,
+        "seed": result.config["seed"],
+        "hyperparameters": hyper,
+        "metadata": {
+            "param_convention": "total",
+            "flops_formula": result.flops_formula,
+            "corpus_id": result.corpus_id,
+            "corpus_hash": result.corpus_hash,
+            "tokenizer_hash": result.tokenizer_hash,
+            "non_embedding_params": result.non_embedding_params,
+            "embedding_params": result.embedding_params,
+            "head_params": result.head_params,
+            "flops_with_attention": point.flops_with_attention,
+            "val_bits_per_byte": point.val_bits_per_byte,
+            "epochs": point.tokens / result.unique_train_tokens,
+            "device": result.versions.get("device"),
+            "mfu": result.mfu,
+            "tokens_per_s": result.tokens_per_s,
+            "wall_time_s": result.wall_time_s,
+            "versions": result.versions,
+        },
+        "source": "trainer",
     }
 
 

@@ -182,3 +182,61 @@ def test_main_app_registers_train() -> None:
     from service.cli import main
 
     assert "train" in [c.name for c in main.app.registered_commands]
+
+
+def test_wsd_options_train_branches_and_print_a_line_each(
+    tmp_path: Path, short_config: TrainConfig
+) -> None:
+    out = tmp_path / "result.json"
+    job = _job_file(tmp_path, short_config, hyperparameters={"sweep": "w"})
+    args = ["train", str(job), "--out", str(out), "--schedule", "wsd"]
+    result = runner.invoke(app, [*args, "--branch-tokens", "5.12e3,10240"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("branch:")]
+    assert len(lines) == 2
+    assert "at 5120 tokens" in lines[0] and "after_cooldown" in lines[0]
+    assert "at 10240 tokens" in lines[1]
+    trained = TrainResult.from_dict(json.loads(out.read_text())["result"])
+    assert trained.config["branch_tokens"] == [5120, 10240]
+    assert [p.tokens for p in trained.points] == [5120, 10240]
+
+    # Reported as one run per branch: the job's own (its longest) first, under the job's key.
+    runs = run_payload(Job.load(job), trained)["runs"]
+    assert [(r["run_key"], r["tokens"]) for r in runs] == [("job-7", 10240), ("job-7@5120", 5120)]
+    for run, point in zip(runs, [trained.points[1], trained.points[0]], strict=True):
+        assert run["loss"] == point.val_loss
+        assert run["flops"] == 6 * trained.total_params * point.tokens
+        assert run["hyperparameters"]["steps"] == point.steps
+        assert run["metadata"]["loss_provenance"] == "after_cooldown"
+        assert run["metadata"]["cooldown_fraction"] == 0.2
+        assert run["metadata"]["cooldown_start_tokens"] == point.cooldown_start_tokens
+        assert run["metadata"]["trunk_key"] == "job-7"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--branch-tokens", "5120"],  # cosine has no branches
+        ["--schedule", "wsd", "--branch-tokens", "5120,ten"],
+        ["--schedule", "wsd", "--branch-tokens", "1000.5"],
+        ["--schedule", "wsd", "--branch-tokens", "1024"],  # cooldown inside the warmup
+        ["--schedule", "wsd", "--cooldown-fraction", "1.5"],
+    ],
+)
+def test_bad_schedule_options_exit_3(
+    tmp_path: Path, short_config: TrainConfig, options: list[str]
+) -> None:
+    args = ["train", str(_job_file(tmp_path, short_config)), "--out", str(tmp_path / "r.json")]
+    result = runner.invoke(app, [*args, *options])
+    assert result.exit_code == 3, result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cosine_results_report_one_run_as_before(
+    job_and_result: tuple[Job, TrainResult],
+) -> None:
+    job, result = job_and_result
+    (run,) = run_payload(job, result)["runs"]
+    assert run["run_key"] == "job-7"
+    assert not {"loss_provenance", "trunk_key", "cooldown_fraction"} & set(run["metadata"])
+    assert result.points[0].loss_provenance == "end_of_schedule"

@@ -100,3 +100,20 @@ def test_simulated_losses_follow_the_law_and_repeat() -> None:
     clean = float(law.predict([1e9], [2e10])[0])
     assert abs(first["loss"] / clean - 1) < 0.05
     assert first["metadata"]["simulated"] is True
+
+
+def test_a_local_wsd_job_becomes_the_run_of_its_longest_branch(
+    tmp_path: Path, corpus_cache: Path
+) -> None:
+    """One run per job for now: the longest branch, marked as measured after a cooldown."""
+    local = LocalExecutor(tmp_path / "jobs", time_limit_s=120)
+    job = spec(11, corpus_cache, schedule="wsd", branch_tokens=[20 * 8 * 32, 40 * 8 * 32])
+    try:
+        outcome = wait(local, local.submit(job))
+    finally:
+        local.close()
+    assert outcome.state == "succeeded", outcome.error
+    assert outcome.run is not None
+    assert (outcome.run["run_key"], outcome.run["tokens"]) == ("job-11", 40 * 8 * 32)
+    assert outcome.run["metadata"]["loss_provenance"] == "after_cooldown"
+    assert outcome.run["metadata"]["trunk_key"] == "job-11"
