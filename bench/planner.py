@@ -1,24 +1,33 @@
-"""Benchmark the run planner against a Chinchilla-style IsoFLOP grid on a simulated executor.
+"""Benchmark the run planner against a Chinchilla-style IsoFLOP grid on a simulated executor,
+every run charged its FLOPs plus a fixed per-run overhead.
 
     PYTHONPATH=. python bench/planner.py [--seeds 20] [--noise 0.01] [--target 1e24]
-        [--max-per-run 1e22] [--prior epoch-2024] [--batch 6] [--overhead 0] [--rounds 40]
+        [--max-per-run 1e22] [--prior epoch-2024] [--batch 6] [--rounds 40]
+        [--overhead-s 18.87 --flops-per-s 2.98e14 | --overhead-flops F]
 
 Ground truth: the epoch-2024 law; each run's loss is simulate_loss (log-normal, ``--noise``).
-(a) planner: seed design (plan_runs with no fit), then active rounds of ``--batch`` runs, refit
-    with the core's ``fit`` (parametric, Huber) after every batch, experiment budget = the grid's
-    total compute, at most ``--rounds`` rounds; ``--overhead``: a per-run cost in FLOPs added in
-    the planner's score (fewer, larger runs).
-(b) grid: 5 budgets a decade apart ending at ``--max-per-run``, 9 sizes each,
-    log-spaced over N_opt(C)/4 .. 4 N_opt(C) of the same prior, fitted the same way; its compute
-    curve adds budgets from the smallest up. Error: |log N_opt(target) fitted / true|.
+Cost of a run, for both methods: 6 N D + the overhead (start-up, evaluation, scheduling as
+FLOP-equivalents: seconds x the rate of the hardware the runs train on; see
+``service/scaling/overhead.py`` for the defaults measured from the trainer).
+(a) baseline grid: 5 budgets a decade apart ending at ``--max-per-run``, 9 sizes each, log-spaced
+    over N_opt(C)/4 .. 4 N_opt(C) of the prior, fitted with the core's ``fit`` (parametric,
+    Huber). Partial grids, ordered fairly: the same 5 x 9 design scaled down so that it costs a
+    fraction of the full grid (what one would run with less compute: the largest budget is
+    never the one left out), and, for reference, the old prefixes from the smallest budget up.
+(b) planner: seed design (plan_runs with no fit), then active rounds of ``--batch`` runs, refit
+    after every batch, the same overhead in its objective and in its budget; experiment budget =
+    the full grid's cost; at most ``--rounds`` rounds.
+Error: |log N_opt(target) fitted / true|, natural log; medians and p90 over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.scaling import (
     Chinchilla,
@@ -31,6 +40,14 @@ from service.scaling import (
 )
 from service.scaling.allocate import Constraints, optimum_at_flops
 from service.scaling.design_info import log_nopt
+from service.scaling.overhead import H200_RUN_OVERHEAD
+
+FloatArray = NDArray[np.float64]
+GRID_SIZES = 9
+GRID_BUDGETS = 5
+# Fractions of the full grid's cost at which the scaled-down grids and the planner are reported.
+FRACTIONS = (0.05, 0.1, 0.2, 1 / 3, 0.5, 1.0)
+TARGET_FRACTION = 1 / 3
 
 
 def log_err(law: object, truth: Chinchilla, target: float) -> float:
@@ -38,71 +55,145 @@ def log_err(law: object, truth: Chinchilla, target: float) -> float:
     return abs(log_nopt(law, target) - log_nopt(truth, target))
 
 
-def grid_runs(prior: Chinchilla, budgets: np.ndarray, n_sizes: int = 9) -> tuple[np.ndarray, ...]:
+def grid_design(prior: Chinchilla, budgets: FloatArray) -> tuple[FloatArray, FloatArray]:
     N, D = [], []
     for C in budgets:
         n_opt = optimum_at_flops(prior, float(C), Constraints()).params
-        for x in np.linspace(-np.log(4.0), np.log(4.0), n_sizes):
+        for x in np.linspace(-np.log(4.0), np.log(4.0), GRID_SIZES):
             N.append(n_opt * np.exp(x))
             D.append(C / (6.0 * N[-1]))
     return np.array(N), np.array(D)
 
 
-def run_grid(truth, prior, budgets, target, noise, rng):  # type: ignore[no-untyped-def]
-    """(compute, error) after the first k budgets, k = 3..len(budgets)."""
-    N, D = grid_runs(prior, budgets)
+def grid_cost(budgets: FloatArray, overhead: float) -> float:
+    return float(GRID_SIZES * (budgets + overhead).sum())
+
+
+def fit_error(
+    N: FloatArray, D: FloatArray, L: FloatArray, truth: Chinchilla, target: float
+) -> float:
+    try:
+        return log_err(fit(RunArrays.from_arrays(N, D, L), holdout=False).law, truth, target)
+    except ScalingError:
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class Point:
+    cost: float  # FLOPs + runs x overhead
+    error: float
+    runs: int
+
+
+def run_grid(
+    truth: Chinchilla,
+    prior: Chinchilla,
+    budgets: FloatArray,
+    target: float,
+    noise: float,
+    overhead: float,
+    seed: int,
+) -> tuple[list[Point], list[Point]]:
+    """(the full grid scaled to cost each fraction, prefixes from the smallest budget up); the
+    full grid draws from ``default_rng(seed)``, each scaled one from its own generator."""
+    rng = np.random.default_rng(seed)
+    full = grid_cost(budgets, overhead)
+    N, D = grid_design(prior, budgets)
     L = simulate_loss(truth, N, D, noise, rng)
-    out = []
+    prefixes = []
     for k in range(3, budgets.size + 1):
-        m = 9 * k
-        runs = RunArrays.from_arrays(N[:m], D[:m], L[:m])
-        try:
-            err = log_err(fit(runs, holdout=False).law, truth, target)
-        except ScalingError:
-            err = np.inf
-        out.append((float(runs.flops.sum()), err))
-    return out
+        m = GRID_SIZES * k
+        cost = grid_cost(budgets[:k], overhead)
+        prefixes.append(Point(cost, fit_error(N[:m], D[:m], L[:m], truth, target), m))
+    scaled = []
+    for i, f in enumerate(FRACTIONS):
+        if f == 1.0:  # the full grid itself: the baseline
+            scaled.append(prefixes[-1])
+            continue
+        # The scale s with 9 sum(s b + overhead) = f x full: the same design, shifted down.
+        s = (f * full / GRID_SIZES - budgets.size * overhead) / budgets.sum()
+        if s <= 0:
+            scaled.append(Point(f * full, float("inf"), 0))
+            continue
+        n, d = grid_design(prior, s * budgets)
+        loss = simulate_loss(truth, n, d, noise, np.random.default_rng([seed, i]))
+        scaled.append(
+            Point(grid_cost(s * budgets, overhead), fit_error(n, d, loss, truth, target), n.size)
+        )
+    return scaled, prefixes
 
 
-def run_planner(truth, prior, budget, per_run, target, noise, batch, rng, max_rounds, overhead):  # type: ignore[no-untyped-def]
-    """(compute spent, error) after every refit."""
+def run_planner(
+    truth: Chinchilla,
+    prior: Chinchilla,
+    budget: float,
+    args: argparse.Namespace,
+    overhead: float,
+    rng: np.random.Generator,
+) -> list[Point]:
+    """A point after every refit: cost spent (FLOPs + runs x overhead), error, runs."""
     N = np.empty(0)
     D = np.empty(0)
     L = np.empty(0)
     result = None
     spent = 0.0
-    trace: list[tuple[float, float, int]] = []
-    for _ in range(max_rounds):
+    trace: list[Point] = []
+    for _ in range(args.rounds):
         runs = RunArrays.from_arrays(N, D, L)
-        plan = plan_runs(
-            runs,
-            result,
-            target,
-            budget - spent,
-            per_run,
-            batch_size=batch,
-            prior=prior,
-            overhead_flops=overhead,
-        )
+        try:
+            plan = plan_runs(
+                runs,
+                result,
+                args.target,
+                budget - spent,
+                args.max_per_run,
+                batch_size=args.batch,
+                prior=prior,
+                overhead_flops=overhead,
+            )
+        except ScalingError:
+            break
         if not plan.runs:
             break
         n = np.array([r.params for r in plan.runs])
         d = np.array([r.tokens for r in plan.runs])
         N, D = np.r_[N, n], np.r_[D, d]
-        L = np.r_[L, simulate_loss(truth, n, d, noise, rng)]
-        spent += plan.total_flops
+        L = np.r_[L, simulate_loss(truth, n, d, args.noise, rng)]
+        spent += plan.cost_flops
         try:
             result = fit(RunArrays.from_arrays(N, D, L), holdout=False)
-            trace.append((spent, log_err(result.law, truth, target), N.size))
+            trace.append(Point(spent, log_err(result.law, truth, args.target), N.size))
         except ScalingError:
-            trace.append((spent, trace[-1][1] if trace else np.inf, N.size))
+            trace.append(Point(spent, trace[-1].error if trace else float("inf"), N.size))
     return trace
 
 
-def at(trace: list[tuple[float, float, int]], compute: float) -> tuple[float, float, int]:
-    """(error, compute spent, runs) of the last refit within ``compute``."""
-    rows = [row for row in trace if row[0] <= compute * (1 + 1e-9)]
-    return (rows[-1][1], rows[-1][0], rows[-1][2]) if rows else (np.inf, 0.0, 0)
+def at(trace: list[Point], cost: float) -> Point:
+    """The last refit within ``cost`` (no fit yet: infinite error)."""
+    rows = [p for p in trace if p.cost <= cost * (1 + 1e-9)]
+    return rows[-1] if rows else Point(0.0, float("inf"), 0)
+
+
+def row(name: str, frac: float, points: list[Point]) -> str:
+    e = np.array([p.error for p in points])
+    cost = float(np.median([p.cost for p in points]))
+    runs = int(np.median([p.runs for p in points]))
+    if not np.isfinite(np.median(e)):
+        return f"{name:<30}{frac:>7.3f}{cost:>11.3g}{runs:>6d}   (no fit yet)"
+    return (
+        f"{name:<30}{frac:>7.3f}{cost:>11.3g}{runs:>6d}"
+        f"{np.median(e):>9.3f}{np.percentile(e, 90):>8.3f}"
+    )
+
+
+def overhead_of(args: argparse.Namespace) -> tuple[float, str]:
+    if args.overhead_flops is not None:
+        return float(args.overhead_flops), "given (--overhead-flops)"
+    seconds, rate = args.overhead_s, args.flops_per_s
+    measured = seconds == H200_RUN_OVERHEAD.seconds and rate == H200_RUN_OVERHEAD.flops_per_s
+    return seconds * rate, f"{seconds:.3g} s x {rate:.3g} FLOP/s" + (
+        f" (measured: {H200_RUN_OVERHEAD.source})" if measured else ""
+    )
 
 
 def main() -> None:
@@ -113,78 +204,85 @@ def main() -> None:
     ap.add_argument("--max-per-run", type=float, default=1e22)
     ap.add_argument("--prior", default="epoch-2024")
     ap.add_argument("--batch", type=int, default=6)
-    ap.add_argument("--overhead", type=float, default=0.0, help="per-run FLOPs in the score")
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--overhead-flops", type=float, default=None, help="per-run cost, FLOPs")
+    ap.add_argument(
+        "--overhead-s", type=float, default=H200_RUN_OVERHEAD.seconds, help="fixed s per run"
+    )
+    ap.add_argument(
+        "--flops-per-s",
+        type=float,
+        default=H200_RUN_OVERHEAD.flops_per_s,
+        help="training rate of the hardware a run holds (6ND FLOP/s)",
+    )
     args = ap.parse_args()
     truth = preset("epoch-2024").law
     prior = preset(args.prior).law
     assert isinstance(truth, Chinchilla)
     assert isinstance(prior, Chinchilla)
-    budgets = args.max_per_run * 10.0 ** np.arange(-4.0, 1.0)
+    overhead, how = overhead_of(args)
+    budgets = args.max_per_run * 10.0 ** np.arange(1.0 - GRID_BUDGETS, 1.0)
+    full = grid_cost(budgets, overhead)
     t0 = time.perf_counter()
-    grids, traces = [], []
+    grids, prefixes, traces = [], [], []
     for s in range(args.seeds):
-        g = run_grid(truth, prior, budgets, args.target, args.noise, np.random.default_rng(s))
-        grids.append(g)
-        total = g[-1][0]
+        scaled, pre = run_grid(truth, prior, budgets, args.target, args.noise, overhead, s)
+        grids.append(scaled)
+        prefixes.append(pre)
         traces.append(
-            run_planner(
-                truth,
-                prior,
-                total,
-                args.max_per_run,
-                args.target,
-                args.noise,
-                args.batch,
-                np.random.default_rng(10_000 + s),
-                args.rounds,
-                args.overhead,
-            )
+            run_planner(truth, prior, full, args, overhead, np.random.default_rng(10_000 + s))
         )
     elapsed = time.perf_counter() - t0
-    grid_total = grids[0][-1][0]
     print(
         f"truth epoch-2024, prior {args.prior}, noise {args.noise:g}, target {args.target:.3g} "
         f"FLOPs, max per run {args.max_per_run:.3g}, {args.seeds} seeds, {elapsed:.1f} s"
     )
     print(
-        f"{'method':<22}{'compute <=':>11}{'frac':>7}{'spent':>10}{'runs':>6}"
-        f"{'median':>9}{'p90':>8}"
+        f"overhead per run {overhead:.3g} FLOPs: {how}; {overhead / budgets[0]:.2g} x the "
+        "grid's smallest budget"
     )
-    for k in range(len(grids[0])):
-        c = grids[0][k][0]
-        e = np.array([g[k][1] for g in grids])
-        name = f"grid {k + 3} budgets x 9"
-        print(
-            f"{name:<22}{c:>11.3g}{c / grid_total:>7.3f}{c:>10.3g}{9 * (k + 3):>6d}"
-            f"{np.median(e):>9.3f}{np.percentile(e, 90):>8.3f}"
-        )
-    grid_med = float(np.median([g[-1][1] for g in grids]))
-    fracs = [0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0]
-    for f in fracs:
-        rows = [at(t, f * grid_total) for t in traces]
-        e = np.array([r[0] for r in rows])
-        spent = np.median([r[1] for r in rows])
-        n = int(np.median([r[2] for r in rows]))
-        if not np.isfinite(np.median(e)):
-            print(f"{'planner':<22}{f * grid_total:>11.3g}{f:>7.3f}  (seed not finished: no fit)")
-            continue
-        print(
-            f"{'planner':<22}{f * grid_total:>11.3g}{f:>7.3f}{spent:>10.3g}{n:>6d}"
-            f"{np.median(e):>9.3f}{np.percentile(e, 90):>8.3f}"
-        )
-    fine = np.geomspace(0.01, 1.0, 200)
-    meds = [np.median([at(t, f * grid_total)[0] for t in traces]) for f in fine]
-    # The least compute from which on the planner's median stays at or below the grid's.
+    print(
+        f"cost = 6ND + runs x overhead, both methods; full grid {GRID_BUDGETS} budgets x "
+        f"{GRID_SIZES} sizes = {full:.4g} FLOPs ({GRID_SIZES * GRID_BUDGETS} runs)"
+    )
+    print(f"{'method':<30}{'frac':>7}{'cost':>11}{'runs':>6}{'median':>9}{'p90':>8}")
+    for i, f in enumerate(FRACTIONS):
+        print(row("grid scaled to the fraction", f, [g[i] for g in grids]))
+    for k in range(len(prefixes[0])):
+        pts = [p[k] for p in prefixes]
+        print(row(f"grid, smallest {k + 3} budgets", pts[0].cost / full, pts))
+    for f in FRACTIONS:
+        print(row("planner", f, [at(t, f * full) for t in traces]))
+    grid_errors = [g[-1].error for g in grids]
+    grid_med, grid_p90 = float(np.median(grid_errors)), float(np.percentile(grid_errors, 90))
+    fine = np.geomspace(0.01, 1.0, 400)
+    meds = [np.median([at(t, f * full).error for t in traces]) for f in fine]
+    # The least cost from which on the planner's median stays at or below the grid's.
     above = [i for i, m in enumerate(meds) if m > grid_med]
     start = above[-1] + 1 if above else 0
-    hit = list(fine[start:])
-    need = (
-        f"{hit[0]:.3f} of the grid's compute ({hit[0] * grid_total:.3g} FLOPs)"
-        if hit
-        else "not reached"
-    )
-    print(f"grid median |log error| {grid_med:.3f}; planner reaches it with {need}")
+    grid_runs = GRID_SIZES * GRID_BUDGETS
+    if start < fine.size:
+        frac = float(fine[start])
+        pts = [at(t, frac * full) for t in traces]
+        runs = float(np.median([p.runs for p in pts]))
+        p90 = float(np.percentile([p.error for p in pts], 90))
+        print(
+            f"baseline (full grid): median |log error| {grid_med:.3f}, p90 {grid_p90:.3f}, "
+            f"{grid_runs} runs, {full:.3g} FLOPs"
+        )
+        print(
+            f"planner reaches the baseline's median at {frac:.3f} of its cost "
+            f"({frac * full:.3g} FLOPs, ratio {1 / frac:.1f}x less) with {runs:.0f} runs "
+            f"(median; {runs / grid_runs:.2f}x the grid's); p90 there {p90:.3f}"
+        )
+        met = frac <= TARGET_FRACTION and runs <= grid_runs
+        print(
+            f"target (<= {TARGET_FRACTION:.3f} of the cost, <= {grid_runs} runs): "
+            + ("met" if met else "NOT met")
+        )
+    else:
+        print(f"baseline median {grid_med:.3f}: the planner does not reach it within the budget")
+        print("target: NOT met")
 
 
 if __name__ == "__main__":

@@ -813,6 +813,14 @@ MinPerRun = Annotated[
     typer.Option(help="The smallest run worth planning, FLOPs (server default: 1e15)."),
 ]
 BatchSize = Annotated[int | None, typer.Option(min=1, max=100, help="Most runs in an active plan.")]
+OverheadFlops = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        help="Fixed cost per run (start-up, compile, evaluation) in FLOPs, charged in the plan's "
+        "score and budget (default: the trainer's measured one for its device).",
+    ),
+]
 TrainerJson = Annotated[
     str | None,
     typer.Option(
@@ -843,6 +851,7 @@ def _plan_fields(
     max_flops_per_run: float | None,
     min_flops_per_run: float | None,
     batch_size: int | None,
+    overhead_flops: float | None = None,
 ) -> dict[str, Any]:
     needed = {
         "--target-flops": target_flops,
@@ -859,6 +868,7 @@ def _plan_fields(
         "max_flops_per_run": max_flops_per_run,
         "min_flops_per_run": min_flops_per_run,
         "batch_size": batch_size,
+        "overhead_flops": overhead_flops,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -900,13 +910,14 @@ def plan_command(
     max_flops_per_run: MaxPerRun = None,
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
+    overhead_flops: OverheadFlops = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Propose the next training runs for an experiment (nothing is queued), as shapes the
     trainer will build (default: the autopilot's trainer fields, else context 1024)."""
     fields = _plan_fields(
-        target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
+        target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size, overhead_flops
     )
     trainer_fields = _trainer_fields(trainer)
     if trainer_fields is not None:
@@ -1012,15 +1023,21 @@ def jobs_queue(
     max_flops_per_run: MaxPerRun = None,
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
+    overhead_flops: OverheadFlops = None,
     trainer: TrainerJson = None,
     max_attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Queue jobs: what the planner proposes now (the plan options) or explicit --run sizes."""
-    plan_given = any(
-        v is not None
-        for v in (target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size)
+    options = (
+        target_flops,
+        budget_flops,
+        max_flops_per_run,
+        min_flops_per_run,
+        batch_size,
+        overhead_flops,
     )
+    plan_given = any(v is not None for v in options)
     if bool(run) == plan_given:
         _err().print("[red]error:[/red] give --run PARAMS:TOKENS or the plan options, not both")
         raise typer.Exit(2)
@@ -1034,9 +1051,7 @@ def jobs_queue(
                 max_attempts=max_attempts,
             )
         else:
-            plan = _plan_fields(
-                target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size
-            )
+            plan = _plan_fields(*options)
             jobs = api.queue_jobs(experiment, plan=plan, trainer=fields, max_attempts=max_attempts)
     print_list(
         jobs,
@@ -1159,6 +1174,7 @@ def autofill_set(
         typer.Option(help="Stop when N_opt's 90% interval is narrower than this, log(high/low)."),
     ] = None,
     batch_size: BatchSize = None,
+    overhead_flops: OverheadFlops = None,
     bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
@@ -1174,6 +1190,7 @@ def autofill_set(
         "min_flops_per_run": min_flops_per_run,
         "stop_when_n_opt_width_below": stop_width,
         "batch_size": batch_size,
+        "overhead_flops": overhead_flops,
         "bootstrap": bootstrap,
         "trainer": _trainer_fields(trainer),
     }

@@ -19,6 +19,7 @@ from service.fits import data
 from service.fits.cache import FitCache
 from service.scaling import FitResult, Plan, plan_runs, preset
 from service.scaling.design_plan import Taken
+from service.scaling.overhead import default_overhead
 from service.scaling.shape_family import ShapeFamily
 from service.schemas.fits import FitSettings
 from service.schemas.jobs import JobRunSpec, PlanRequest
@@ -60,6 +61,16 @@ def shape_family(trainer: dict[str, Any]) -> ShapeFamily:
         raise InvalidInputError(f"trainer.shape: {exc}", field="trainer.shape") from exc
 
 
+def overhead_flops(given: float | None, trainer: dict[str, Any]) -> float:
+    """The per-run overhead to plan with: as given, else the trainer's measured one on its
+    device (service.scaling.overhead); none for "auto" or "mps", whose hardware the planner
+    cannot know."""
+    if given is not None:
+        return given
+    device = str(trainer.get("device") or "auto").split(":")[0]
+    return default_overhead(device).flops if device in ("cpu", "cuda") else 0.0
+
+
 def make_plan(
     session: Session,
     experiment: Experiment,
@@ -81,7 +92,7 @@ def make_plan(
         max_flops_per_run=request.max_flops_per_run,
         taken=job_store.active_sizes(session, experiment.id),
         batch_size=request.batch_size,
-        overhead_flops=request.overhead_flops,
+        overhead_flops=overhead_flops(request.overhead_flops, fields),
         prior=preset(request.prior).law,
         min_run_flops=request.min_flops_per_run,
         family=shape_family(fields),

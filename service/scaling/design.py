@@ -128,8 +128,10 @@ def plan_runs(
     runs done or queued (the runs' own pairs are added), never proposed again; batch_size: most
     runs of an active plan; noise: log-loss noise (default: estimated from the fit, else 1%);
     prior: the law guessing N_opt(C) before any fit (default the epoch-2024 preset);
-    overhead_flops: a fixed cost per run (start-up, evaluation) added to its FLOPs when active
-    candidates are scored, so that fewer, larger runs win when runs are costly to launch;
+    overhead_flops: a fixed cost per run (start-up, compilation, evaluation; measured defaults
+    in ``overhead.py``) added to its FLOPs when active candidates are scored and paid from
+    ``budget_left`` by seed and active plans, so that fewer, larger runs win when runs are
+    costly to launch;
     min_run_flops: the smallest run worth planning (tiny CPU sweeps lower it; raised to the
     smallest budget that fits ``n_sizes`` distinct shapes of the family);
     family: the trainer's shapes (default: byte vocabulary, context 1024);
@@ -206,6 +208,7 @@ def plan_runs(
         smallest,
         shapes,
         offset_decades=0.5 if widen else 0.0,
+        overhead=float(overhead_flops),
     )
 
 
@@ -235,6 +238,7 @@ def _seed(
     min_run: float,
     family: ShapeFamily,
     offset_decades: float = 0.0,
+    overhead: float = 0.0,
 ) -> Plan:
     # The smallest budget must hold n_sizes distinct shapes, each on at least min_tokens.
     min_run = max(min_run, 6.0 * family.min_tokens * float(family.sizes[n_sizes - 1]))
@@ -257,14 +261,14 @@ def _seed(
         b = top * spacing ** -(shift + np.arange(k, dtype=np.float64))[::-1]
         if b.min() < min_run * (1 - 1e-9):
             break
-        if n_sizes * b.sum() <= allowed:
+        if n_sizes * (b + overhead).sum() <= allowed:
             budgets = np.asarray(b, dtype=np.float64)
             break
     if budgets is None:
         smallest = min_run * spacing ** np.arange(k)
         raise InsufficientBudgetError(
             what=f"a seed of {k} budgets x {n_sizes} sizes (at most {share:g} of the budget left)",
-            needed=n_sizes * float(smallest.sum()) / share,
+            needed=n_sizes * float((smallest + overhead).sum()) / share,
             have_name="budget_left",
             have=left,
         )
@@ -290,7 +294,7 @@ def _seed(
                 f"seed IsoFLOP profile at {C:.3g} FLOPs: N = {N / n_opt:.3g} x the guessed "
                 f"N_opt(C) = {n_opt:.3g} ({shape.n_layer} x {shape.d_model})"
             )
-            run, sig = _run(info, sig, g, sigma, shape, D, reason)
+            run, sig = _run(info, sig, g, sigma, shape, D, reason, overhead)
             done.add(N, D)
             out.append(run)
     assert sig is not None
@@ -313,6 +317,7 @@ def _seed(
         sigma,
         law,
         tuple(notes),
+        overhead,
     )
 
 
@@ -356,7 +361,7 @@ def _active(
     out: list[PlannedRun] = []
     spent = 0.0
     while len(out) < batch:
-        ok = np.flatnonzero(avail & (left - spent >= C))
+        ok = np.flatnonzero(avail & (left - spent - overhead * len(out) >= C + overhead))
         if ok.size == 0:
             break
         drops = variance_drops(sig, g, J[ok], sigma)
@@ -398,4 +403,5 @@ def _active(
         sigma,
         law,
         tuple(notes),
+        overhead,
     )

@@ -59,7 +59,9 @@ class PlannedRun:
 class Plan:
     """phase: "seed" or "active"; sd_before / sd_after: linearised standard deviation of
     log N_opt(target_flops) (natural log) under ``law`` with log-loss noise ``noise``, before the
-    runs and expected after them (sd_before is None with no runs yet)."""
+    runs and expected after them (sd_before is None with no runs yet); total_flops: the runs'
+    6 N D; overhead_flops: the fixed cost charged per run (start-up, evaluation), so the plan
+    costs ``cost_flops`` = total_flops + runs x overhead_flops."""
 
     phase: str
     runs: tuple[PlannedRun, ...]
@@ -71,6 +73,11 @@ class Plan:
     noise: float
     law: Source
     notes: tuple[str, ...] = ()
+    overhead_flops: float = 0.0
+
+    @property
+    def cost_flops(self) -> float:
+        return self.total_flops + len(self.runs) * self.overhead_flops
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +91,7 @@ class Plan:
             "noise": self.noise,
             "law": self.law.to_json(),
             "notes": list(self.notes),
+            "overhead_flops": self.overhead_flops,
         }
 
     @classmethod
@@ -100,6 +108,7 @@ class Plan:
             noise=float(data["noise"]),
             law=source_from_json(data["law"]),
             notes=tuple(str(n) for n in data.get("notes", [])),
+            overhead_flops=float(data.get("overhead_flops", 0.0)),
         )
 
 

@@ -267,3 +267,29 @@ def test_active_candidates_are_buildable_shapes(seeded: tuple[RunArrays, FitResu
     assert plan.runs
     for r in plan.runs:
         assert r.shape == family.snap(r.params) and r.params == r.shape.params
+
+
+def test_larger_overhead_plans_fewer_larger_runs_within_the_budget(
+    seeded: tuple[RunArrays, FitResult, Plan],
+) -> None:
+    runs, result, _ = seeded
+    counts, means = [], []
+    for overhead in (0.0, 1e20, 1e21):
+        plan = plan_runs(runs, result, TARGET, 2e22, 1e22, batch_size=100, overhead_flops=overhead)
+        assert plan.overhead_flops == overhead
+        assert plan.cost_flops == pytest.approx(plan.total_flops + len(plan.runs) * overhead)
+        assert plan.cost_flops <= 2e22 * (1 + 1e-9)  # the overhead is paid from the budget
+        counts.append(len(plan.runs))
+        means.append(plan.total_flops / len(plan.runs))
+    assert counts[0] > counts[1] > counts[2] >= 1
+    assert means[0] < means[1] < means[2]
+
+
+def test_seed_pays_the_overhead_from_its_share() -> None:
+    # 5 sizes x (1e20 + 1e21 + 1e22) = 5.55e22 fits half of 1.2e23, not with 1e21 per run on top.
+    free = plan_runs(EMPTY, None, TARGET, 1.2e23, 1e22)
+    costly = plan_runs(EMPTY, None, TARGET, 1.2e23, 1e22, overhead_flops=1e21)
+    assert max(r.flops for r in free.runs) == pytest.approx(1e22)
+    assert max(r.flops for r in costly.runs) == pytest.approx(1e21)
+    assert costly.cost_flops <= 0.5 * 1.2e23
+    assert Plan.from_json(json.loads(json.dumps(costly.to_json()))) == costly
