@@ -21,7 +21,9 @@ depends_on: str | Sequence[str] | None = None
 
 LOSS_PROVENANCE_CHECK = "loss_provenance IN ('end_of_schedule', 'after_cooldown', 'mid_schedule')"
 COOLDOWN_CHECK = (
-    "(loss_provenance = 'after_cooldown' AND cooldown_fraction > 0 AND cooldown_fraction <= 1) "
+    # IS NOT NULL spelled out: a CHECK that evaluates to NULL passes.
+    "(loss_provenance = 'after_cooldown' AND cooldown_fraction IS NOT NULL "
+    "AND cooldown_fraction > 0 AND cooldown_fraction <= 1) "
     "OR (loss_provenance <> 'after_cooldown' AND cooldown_fraction IS NULL)"
 )
 
