@@ -151,7 +151,7 @@ def test_upgrade_to_provenance_keeps_old_runs_as_end_of_schedule(empty_url: str)
     now = datetime.now(UTC)
     with engine.begin() as connection:
         experiment = _insert_experiment(connection, "old")
-        run_id = connection.execute(
+        inserted = connection.execute(
             runs.insert().values(
                 experiment_id=experiment,
                 run_key="r1",
@@ -168,7 +168,9 @@ def test_upgrade_to_provenance_keeps_old_runs_as_end_of_schedule(empty_url: str)
                 created_at=now,
                 updated_at=now,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        run_id = inserted[0]
         job_values = {"status": "succeeded", "origin": "request", "params": 1e8, "tokens": 2e9}
         connection.execute(
             jobs.insert().values(

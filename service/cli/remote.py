@@ -459,6 +459,10 @@ def _print_fit(fit: FitOut, plot_url: str) -> None:
         )
     for warning in fit.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
+    for dropped in fit.dropped_runs:
+        shown = ", ".join(str(i) for i in dropped.run_ids[:10])
+        more = " ..." if dropped.count > 10 else ""
+        console.print(f"left out ({dropped.reason}): runs {shown}{more}")
     if fit.status == "succeeded":
         console.print("plots: " + plot_url.replace("KIND", "{isoflop,frontier,residuals}"))
 
@@ -470,16 +474,23 @@ def fit_command(
     method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    include_mid_schedule: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit runs whose loss was read mid-schedule (left out by default, and "
+            "reported)."
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option(help="Follow a background fit to its end.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it.")] = 3600.0,
     json_out: JsonFlag = False,
 ) -> None:
     """Fit a scaling law to an experiment's runs on the server (live progress with --wait)."""
+    spec: dict[str, Any] = {"law": law, "method": method, "bootstrap": bootstrap, "seed": seed}
+    if include_mid_schedule:
+        spec["include_mid_schedule"] = True
     with _api(ctx) as api:
-        fit = api.create_fit(
-            experiment,
-            {"law": law, "method": method, "bootstrap": bootstrap, "seed": seed},
-        )
+        fit = api.create_fit(experiment, spec)
         if wait and fit.status in ("queued", "running"):
             progress = Progress(
                 TextColumn("[bold]fit {task.fields[fit_id]} {task.fields[status]}"),

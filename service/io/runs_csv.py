@@ -76,7 +76,10 @@ class ParsedRuns:
         groups = None
         if any(self.trunk):
             # A row without a trunk is a trunk of its own: its line number keys it.
-            keys = [t if t else f"\0line{line}" for t, line in zip(self.trunk, self.lines)]
+            keys = [
+                t if t else f"<no trunk: line {line}>"
+                for t, line in zip(self.trunk, self.lines, strict=True)
+            ]
             _, groups = np.unique(np.asarray(keys)[idx], return_inverse=True)
         return RunArrays.from_arrays(
             params=req("params"),
