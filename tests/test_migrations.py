@@ -138,3 +138,84 @@ def test_upgrading_sqlite_to_autoincrement_keeps_rows_ids_and_constraints(tmp_pa
     engine.dispose()
     command.downgrade(config, "0004")
     command.upgrade(config, "head")
+
+
+def test_upgrade_to_provenance_keeps_old_runs_as_end_of_schedule(empty_url: str) -> None:
+    config = alembic_config(empty_url)
+    command.upgrade(config, "0006")
+    engine = sa.create_engine(empty_url)
+    # The tables as they were at 0006, so the insert names only the columns that existed.
+    old = sa.MetaData()
+    runs = sa.Table("runs", old, autoload_with=engine)
+    jobs = sa.Table("jobs", old, autoload_with=engine)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        experiment = _insert_experiment(connection, "old")
+        inserted = connection.execute(
+            runs.insert().values(
+                experiment_id=experiment,
+                run_key="r1",
+                params=1e8,
+                tokens=2e9,
+                flops=1.2e18,
+                flops_derived=True,
+                loss=3.0,
+                hyperparameters={},
+                metadata={},
+                source="api",
+                body_hash="h",
+                excluded=False,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        run_id = inserted[0]
+        job_values = {"status": "succeeded", "origin": "request", "params": 1e8, "tokens": 2e9}
+        connection.execute(
+            jobs.insert().values(
+                experiment_id=experiment,
+                flops=1.2e18,
+                config={},
+                attempts=1,
+                max_attempts=3,
+                cancel_requested=False,
+                progress=1.0,
+                log_tail="",
+                result_run_id=run_id,
+                created_at=now,
+                updated_at=now,
+                **job_values,
+            )
+        )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+    engine = sa.create_engine(empty_url)
+    runs_now = Base.metadata.tables["runs"]
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(runs_now).where(runs_now.c.id == run_id)).one()
+        assert (row.run_key, row.loss) == ("r1", 3.0)
+        assert (row.loss_provenance, row.cooldown_fraction, row.trunk_key, row.curve_points) == (
+            "end_of_schedule",
+            None,
+            None,
+            0,
+        )
+        # Rebuilding runs on SQLite did not cascade into the jobs that point at them.
+        linked = connection.execute(sa.text("SELECT result_run_id FROM jobs")).scalar_one()
+        assert linked == run_id
+        copy = {k: v for k, v in row._mapping.items() if k != "id"}
+        for bad in (
+            {"loss_provenance": "halfway"},
+            {"loss_provenance": "after_cooldown"},  # without its fraction
+            {"cooldown_fraction": 0.2},  # a fraction on an end_of_schedule run
+        ):
+            with pytest.raises(sa.exc.IntegrityError), connection.begin_nested():
+                connection.execute(runs_now.insert().values({**copy, "run_key": "r2", **bad}))
+    engine.dispose()
+    command.downgrade(config, "0006")
+    engine = sa.create_engine(empty_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT run_key FROM runs")).scalar_one() == "r1"
+    engine.dispose()

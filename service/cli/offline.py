@@ -207,12 +207,22 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="NAME=HEADER: read column HEADER as NAME, e.g. params=model_size."),
         ] = None,
+        include_mid_schedule: Annotated[
+            bool,
+            typer.Option(
+                help="Also fit rows whose loss_provenance is mid_schedule (left out and "
+                "reported by default: a loss read mid-schedule is not a valid point)."
+            ),
+        ] = False,
         json_out: JsonFlag = False,
     ) -> None:
         """Fit a scaling law to the runs in FILE."""
         try:
             parsed = parse_runs_csv(
-                file.read_text(), max_loss=max_loss, mapping=parse_mapping(column or [])
+                file.read_text(),
+                max_loss=max_loss,
+                mapping=parse_mapping(column or []),
+                include_mid_schedule=include_mid_schedule,
             )
         except (OSError, TableError) as exc:
             raise _fail(str(exc)) from exc

@@ -63,7 +63,7 @@ from service.schemas.experiments import ExperimentOut, FlopsFormula, ParamConven
 from service.schemas.fits import FitOut, LawName, MethodName
 from service.schemas.jobs import AutofillOut, JobOut, JobStatus, PlannedRunOut, PlanOut
 from service.schemas.recommendations import Comparison, Recommendation
-from service.schemas.runs import RunOut
+from service.schemas.runs import LossProvenance, RunOut
 
 remote_app = typer.Typer(
     help="Use a running server over HTTP (--url or $SCALING_URL; key --api-key or "
@@ -342,8 +342,16 @@ RUN_COLUMNS: list[Column[RunOut]] = [
     Column("tokens", lambda r: _fmt(r.tokens)),
     Column("flops", lambda r: _fmt(r.flops)),
     Column("loss", lambda r: f"{r.loss:.4f}"),
+    Column("provenance", lambda r: _provenance(r)),
+    Column("trunk", lambda r: r.trunk_key or ""),
     Column("excluded", lambda r: r.excluded_reason or "" if r.excluded else ""),
 ]
+
+
+def _provenance(run: RunOut) -> str:
+    if run.loss_provenance == "after_cooldown":
+        return f"after_cooldown ({run.cooldown_fraction:g})"
+    return run.loss_provenance
 
 
 @runs_app.command("list")
@@ -358,6 +366,11 @@ def runs_list(
         bool | None, typer.Option("--excluded/--included", help="Only excluded / included runs.")
     ] = None,
     source: Annotated[str | None, typer.Option()] = None,
+    provenance: Annotated[
+        LossProvenance | None,
+        typer.Option(help="Only runs whose loss was obtained this way."),
+    ] = None,
+    trunk: Annotated[str | None, typer.Option(help="Only the runs of this trunk_key.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many runs (default: all).")] = (
         None
     ),
@@ -371,6 +384,8 @@ def runs_list(
         params_max=params_max,
         excluded=excluded,
         source=source,
+        loss_provenance=provenance,
+        trunk_key=trunk,
     )
     with _api(ctx) as api:
         runs: list[RunOut] = []
@@ -379,6 +394,30 @@ def runs_list(
                 break
             runs.append(run)
     print_list(runs, RUN_COLUMNS, title="runs", json_out=json_out)
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    curve: Annotated[bool, typer.Option(help="Also print its stored loss curve.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show one run: sizes, loss and how it was obtained, and (--curve) its loss curve."""
+    with _api(ctx) as api:
+        run = api.get_run(run_id, include_curve=curve)
+    if json_out:
+        echo_json(run)
+        return
+    table = PlainTable(show_header=False, title=f"run {run_id}")
+    for key, value in run.model_dump(mode="json", exclude={"curve"}).items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    Console().print(table)
+    if run.curve is not None:
+        points = PlainTable("tokens", "loss", title=f"loss curve ({run.curve_points} points)")
+        for tokens, loss in zip(run.curve.tokens, run.curve.loss, strict=True):
+            points.add_row(_fmt(tokens), f"{loss:.4f}")
+        Console().print(points)
 
 
 @runs_app.command("exclude")
@@ -428,6 +467,10 @@ def _print_fit(fit: FitOut, plot_url: str) -> None:
         )
     for warning in fit.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}")
+    for dropped in fit.dropped_runs:
+        shown = ", ".join(str(i) for i in dropped.run_ids[:10])
+        more = " ..." if dropped.count > 10 else ""
+        console.print(f"left out ({dropped.reason}): runs {shown}{more}")
     if fit.status == "succeeded":
         console.print("plots: " + plot_url.replace("KIND", "{isoflop,frontier,residuals}"))
 
@@ -439,16 +482,23 @@ def fit_command(
     method: Annotated[MethodName, typer.Option(help="How it is fitted.")] = "parametric",
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    include_mid_schedule: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit runs whose loss was read mid-schedule (left out by default, and "
+            "reported)."
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option(help="Follow a background fit to its end.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it.")] = 3600.0,
     json_out: JsonFlag = False,
 ) -> None:
     """Fit a scaling law to an experiment's runs on the server (live progress with --wait)."""
+    spec: dict[str, Any] = {"law": law, "method": method, "bootstrap": bootstrap, "seed": seed}
+    if include_mid_schedule:
+        spec["include_mid_schedule"] = True
     with _api(ctx) as api:
-        fit = api.create_fit(
-            experiment,
-            {"law": law, "method": method, "bootstrap": bootstrap, "seed": seed},
-        )
+        fit = api.create_fit(experiment, spec)
         if wait and fit.status in ("queued", "running"):
             progress = Progress(
                 TextColumn("[bold]fit {task.fields[fit_id]} {task.fields[status]}"),

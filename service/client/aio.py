@@ -228,8 +228,9 @@ class AsyncScalingClient:
             lambda token: self.list_runs(experiment, filters, limit=page_size, page_token=token)
         )
 
-    async def get_run(self, run_id: int) -> RunOut:
-        return await self.send(core.get_run(run_id))
+    async def get_run(self, run_id: int, *, include_curve: bool = False) -> RunOut:
+        """One run; ``include_curve`` adds its stored loss curve (``curve``, None without one)."""
+        return await self.send(core.get_run(run_id, include_curve))
 
     async def exclude_run(self, run_id: int, reason: str) -> RunOut:
         return await self.send(core.set_run_excluded(run_id, True, reason))

@@ -306,8 +306,9 @@ def list_runs(
     return Call("GET", f"/v1/experiments/{experiment}/runs", model(Page[RunOut]), params=params)
 
 
-def get_run(run_id: int) -> Call[RunOut]:
-    return Call("GET", f"/v1/runs/{run_id}", model(RunOut))
+def get_run(run_id: int, include_curve: bool = False) -> Call[RunOut]:
+    params = {"include": "curve" if include_curve else None}
+    return Call("GET", f"/v1/runs/{run_id}", model(RunOut), params=params)
 
 
 def set_run_excluded(run_id: int, excluded: bool, reason: str | None) -> Call[RunOut]:

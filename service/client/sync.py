@@ -226,8 +226,9 @@ class ScalingClient:
             lambda token: self.list_runs(experiment, filters, limit=page_size, page_token=token)
         )
 
-    def get_run(self, run_id: int) -> RunOut:
-        return self.send(core.get_run(run_id))
+    def get_run(self, run_id: int, *, include_curve: bool = False) -> RunOut:
+        """One run; ``include_curve`` adds its stored loss curve (``curve``, None without one)."""
+        return self.send(core.get_run(run_id, include_curve))
 
     def exclude_run(self, run_id: int, reason: str) -> RunOut:
         return self.send(core.set_run_excluded(run_id, True, reason))

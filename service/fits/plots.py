@@ -7,6 +7,7 @@ from service.fits import data
 from service.fits.cache import FitCache
 from service.plots import render_plot
 from service.scaling import FitResult
+from service.schemas.fits import FitSettings
 from service.store.models import Fit
 
 
@@ -20,5 +21,6 @@ def render_fit_plot(session: Session, fit_row: Fit, kind: str, cache: FitCache) 
         )
     stored = fit_row.result
     result = cache.get(fit_row.id, fit_row.runs_sha256 or "", lambda: FitResult.from_json(stored))
-    runs = data.load_ids(session, fit_row.run_ids, fit_row.method).runs
+    settings = FitSettings.model_validate(fit_row.settings)
+    runs = data.load_ids(session, fit_row.run_ids, fit_row.method, settings).runs
     return render_plot(kind, result, runs)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from service.fits.service import eta_seconds
 from service.fits.staleness import is_stale
-from service.schemas.fits import FitOut, FitSettings, Goodness
+from service.schemas.fits import DroppedRuns, FitOut, FitSettings, Goodness
 from service.store.models import Fit
 
 
@@ -31,6 +31,7 @@ def fit_out(fit_row: Fit) -> FitOut:
         goodness=Goodness(**{k: result[k] for k in Goodness.model_fields}) if result else None,
         outliers=outliers,
         warnings=result.get("warnings", []),
+        dropped_runs=[DroppedRuns.model_validate(d) for d in result.get("dropped_runs", [])],
         n_runs=fit_row.n_runs,
         runs_sha256=fit_row.runs_sha256,
         run_ids=fit_row.run_ids,

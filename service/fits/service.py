@@ -4,7 +4,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,7 +166,7 @@ def _compute(
     settings: FitSettings,
     progress: Progress | None,
 ) -> FitResult:
-    return fit(
+    result = fit(
         selected.runs,
         law=law,
         method=method,
@@ -176,6 +176,8 @@ def _compute(
         budget_tol=settings.budget_tol,
         progress=progress,
     )
+    notes = tuple(dropped.message for dropped in selected.dropped)
+    return replace(result, warnings=notes + result.warnings) if notes else result
 
 
 def _store(
@@ -187,7 +189,9 @@ def _store(
     started: float,
     policy: FitPolicy | None,
 ) -> None:
-    fit_row.result = _finite(result.to_json())
+    fit_row.result = _finite(
+        {**result.to_json(), "dropped_runs": [d.model_dump() for d in selected.dropped]}
+    )
     fit_row.run_ids = selected.run_ids
     fit_row.runs_sha256 = selected.sha256
     fit_row.n_runs = len(selected.run_ids)

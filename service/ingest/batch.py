@@ -1,4 +1,5 @@
-"""Store a batch of runs: all or nothing, idempotent by run_key, safe under concurrent posts."""
+"""Store a batch of runs (and their loss curves): all or nothing, idempotent by run_key, safe
+under concurrent posts."""
 
 import hashlib
 import math
@@ -14,8 +15,9 @@ from service.errors import InvalidInputError, ProvenanceMismatchError, RunKeyCon
 from service.fits.service import FitPolicy, runs_changed
 from service.schemas.common import Warning
 from service.schemas.runs import RunBatchResult, RunIn
-from service.store.bulk import RUNS, insert_runs
+from service.store.bulk import RUNS, insert_curves, insert_runs
 from service.store.models import Experiment
+from service.store.runs import pack
 
 # Outside [1/2, 2] x 6ND a reported FLOP count is probably another convention or a typo.
 FLOPS_TOLERANCE_FACTOR = 2.0
@@ -25,7 +27,7 @@ _CHUNK = 2000
 
 def body_hash(run: RunIn) -> str:
     """A fingerprint of what the client sent: same body, same hash (key order ignored)."""
-    return hashlib.sha256(orjson.dumps(run.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(orjson.dumps(run.identity(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _flops_warning(index: int, run: RunIn) -> Warning | None:
@@ -129,6 +131,10 @@ def _row(run: RunIn, digest: str) -> dict[str, Any]:
         "metadata": orjson.dumps(run.metadata).decode(),
         "source": run.source,
         "body_hash": digest,
+        "loss_provenance": run.loss_provenance,
+        "cooldown_fraction": run.cooldown_fraction,
+        "trunk_key": run.trunk_key,
+        "curve_points": 0 if run.curve is None else len(run.curve.tokens),
     }
 
 
@@ -175,6 +181,19 @@ def ingest_runs(
             statuses.append({"id": inserted[key], "run_key": key, "status": "created"})
         else:
             statuses.append({"id": existing[key][0], "run_key": key, "status": "existing"})
+    insert_curves(
+        session,
+        [
+            {
+                "run_id": status["id"],
+                "points": len(run.curve.tokens),
+                "tokens": pack(run.curve.tokens),
+                "loss": pack(run.curve.loss),
+            }
+            for run, status in zip(runs, statuses, strict=True)
+            if run.curve is not None and status["status"] == "created"
+        ],
+    )
     created = sum(status["status"] == "created" for status in statuses)
     if created:
         experiment.updated_at = now

@@ -2,11 +2,13 @@
 reads files the same way): the accepted column names, an optional mapping, delimiter sniffing.
 
 Canonical columns become the run's fields (`params`, `tokens`, `flops`, `loss`,
-`unique_tokens`, `run_key`, `seed`, `source`); `budget`, `experiment` and `flag` and every other
-column go to `metadata`. When tokens are absent but params and flops are given, tokens = flops /
-(6 * params), the derivation Epoch AI use for the Chinchilla figure data; the run's metadata
-says so. A row without a run_key gets one derived from its content (``derive_keys``), so
-importing the same file twice stores its runs once.
+`unique_tokens`, `run_key`, `seed`, `source`, `loss_provenance`, `cooldown_fraction`,
+`trunk_key`); a JSON-lines `curve` object ({"tokens": [...], "loss": [...]}) becomes the run's
+curve; `budget`, `experiment` and `flag` and every other column go to `metadata` (a `curve` that
+is no such object too, as before curves were stored). When tokens are absent but params and
+flops are given, tokens = flops / (6 * params), the derivation Epoch AI use for the Chinchilla
+figure data; the run's metadata says so. A row without a run_key gets one derived from its
+content (``derive_keys``), so importing the same file twice stores its runs once.
 """
 
 import hashlib
@@ -21,8 +23,20 @@ from pydantic import ValidationError
 from service.io.table import Format, Row, read_table
 from service.schemas.runs import RunIn
 
-RUN_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "run_key", "seed", "source")
-NUMERIC_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "seed")
+RUN_FIELDS = (
+    "params",
+    "tokens",
+    "flops",
+    "loss",
+    "unique_tokens",
+    "run_key",
+    "seed",
+    "source",
+    "loss_provenance",
+    "cooldown_fraction",
+    "trunk_key",
+)
+NUMERIC_FIELDS = ("params", "tokens", "flops", "loss", "unique_tokens", "seed", "cooldown_fraction")
 DERIVED_KEY_PREFIX = "content-"
 
 
@@ -82,6 +96,8 @@ def _to_run_fields(row: Row, columns: Mapping[str, str], text_cells: bool) -> di
             continue
         if column == "metadata" and isinstance(value, dict):
             metadata.update(value)
+        elif column == "curve" and isinstance(value, dict):
+            fields["curve"] = value  # JSON lines: {"tokens": [...], "loss": [...]}
         else:
             metadata[column] = _scalar(value) if isinstance(value, str) else value
     if "tokens" not in fields and "params" in fields and "flops" in fields:
@@ -112,7 +128,7 @@ def _derive_keys(runs: list[RunIn]) -> list[RunIn]:
     keyed = []
     for run in runs:
         if run.run_key is None:
-            body = orjson.dumps(run.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+            body = orjson.dumps(run.identity(), option=orjson.OPT_SORT_KEYS)
             digest = hashlib.sha256(body).hexdigest()[:32]
             seen[digest] += 1
             key = f"{DERIVED_KEY_PREFIX}{digest}" + (f"-{seen[digest]}" if seen[digest] > 1 else "")

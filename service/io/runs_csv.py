@@ -4,7 +4,9 @@ Columns are read by service.io.table (the server's import reads them the same wa
 tokens or flops, loss, and optionally unique_tokens, budget, run_key, outlier/flag, experiment,
 under any of the accepted names (``service.io.table.ACCEPTED``) or an explicit mapping. Tokens
 missing but FLOPs present: D = C / (6 N) (Epoch's convention). Nothing is dropped silently: bad
-rows come back in ``errors``, rows removed by a filter are counted in ``filtered``.
+rows come back in ``errors``, rows removed by a filter are counted in ``filtered``. A
+``loss_provenance`` column (end_of_schedule when absent or empty) marks losses read mid-schedule,
+left out by default; rows sharing a ``trunk_key`` are resampled together by the bootstrap.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from service.scaling.runs import RunArrays
 
 _NUMERIC = ("params", "tokens", "flops", "loss", "budget", "unique_tokens")
 _TRUE = {"true", "1", "yes", "y", "t"}
+_PROVENANCES = ("end_of_schedule", "after_cooldown", "mid_schedule")
+_MID_SCHEDULE = (
+    "loss read mid-schedule (loss_provenance mid_schedule): not a valid scaling-law point; "
+    "--include-mid-schedule fits it anyway"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class ParsedRuns:
     run_id: list[str] = field(default_factory=list)
     flags: list[bool] = field(default_factory=list)
     experiment: list[str] = field(default_factory=list)
+    trunk: list[str] = field(default_factory=list)  # "" for a row without a trunk_key
     lines: list[int] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     filtered: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
@@ -65,6 +73,14 @@ class ParsedRuns:
         if self.run_id:
             _, inv = np.unique(np.asarray(self.run_id)[idx], return_inverse=True)
             run_id = inv
+        groups = None
+        if any(self.trunk):
+            # A row without a trunk is a trunk of its own: its line number keys it.
+            keys = [
+                t if t else f"<no trunk: line {line}>"
+                for t, line in zip(self.trunk, self.lines, strict=True)
+            ]
+            _, groups = np.unique(np.asarray(keys)[idx], return_inverse=True)
         return RunArrays.from_arrays(
             params=req("params"),
             tokens=req("tokens"),
@@ -73,6 +89,7 @@ class ParsedRuns:
             unique_tokens=col("unique_tokens"),
             budget=col("budget"),
             run_id=run_id,
+            groups=groups,
             flags=np.asarray(self.flags)[idx] if self.flags else None,
         )
 
@@ -82,9 +99,15 @@ class CsvFormatError(TableError):
 
 
 def parse_runs_csv(
-    text: str, max_loss: float | None = None, mapping: Mapping[str, str] | None = None
+    text: str,
+    max_loss: float | None = None,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    include_mid_schedule: bool = False,
 ) -> ParsedRuns:
-    """Parse CSV ``text``; rows with loss >= ``max_loss`` are filtered (and reported)."""
+    """Parse CSV ``text``; rows with loss >= ``max_loss``, and rows whose loss_provenance is
+    mid_schedule (unless ``include_mid_schedule``), are filtered (and reported). Rows sharing a
+    trunk_key are one bootstrap group."""
     try:
         table = read_table(text, "csv", mapping)
     except TableError as exc:
@@ -113,7 +136,20 @@ def parse_runs_csv(
                 out.errors.append(RowError(row.line, found[c], f"must be finite and > 0: {cell}"))
                 bad = True
             parsed[c] = v
+        provenance = row.values.get("loss_provenance", "") or "end_of_schedule"
+        if provenance not in _PROVENANCES:
+            out.errors.append(
+                RowError(
+                    row.line,
+                    found["loss_provenance"],
+                    f"not a loss provenance: {provenance!r} (one of {', '.join(_PROVENANCES)})",
+                )
+            )
+            bad = True
         if bad:
+            continue
+        if provenance == "mid_schedule" and not include_mid_schedule:
+            out.filtered.append((row.line, _MID_SCHEDULE))
             continue
         if max_loss is not None and parsed["loss"] >= max_loss:
             out.filtered.append((row.line, f"loss {parsed['loss']:.6g} >= max_loss {max_loss:g}"))
@@ -128,5 +164,7 @@ def parse_runs_csv(
             out.flags.append(row.values["flag"].lower() in _TRUE)
         if "experiment" in found:
             out.experiment.append(row.values["experiment"])
+        if "trunk_key" in found:
+            out.trunk.append(row.values["trunk_key"])
         out.lines.append(row.line)
     return out

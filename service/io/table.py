@@ -32,6 +32,9 @@ ACCEPTED: dict[str, tuple[str, ...]] = {
     "flag": ("outlier", "flag"),
     "seed": ("seed",),
     "source": ("source",),
+    "loss_provenance": ("loss provenance",),
+    "cooldown_fraction": ("cooldown fraction",),
+    "trunk_key": ("trunk key", "trunk id"),
 }
 REQUIRED = "params and loss, and tokens or flops"
 DELIMITERS = ",;\t|"

@@ -32,7 +32,7 @@ from service.scaling.fit_parametric import EXPONENT_BOUNDS, bootstrap_refits, gl
 from service.scaling.frontier import Frontier
 from service.scaling.laws import LAWS, AnyLaw, Chinchilla, DataConstrained, Kaplan
 from service.scaling.result import FitResult
-from service.scaling.runs import RunArrays, budget_labels
+from service.scaling.runs import RunArrays, budget_labels, resample_groups
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[float], None]
@@ -217,14 +217,17 @@ def fit(
     """Fit ``law`` to ``runs`` by ``method``.
 
     method: "parametric" (Approach 3; law chinchilla, kaplan or data_constrained), "isoflop"
-    (Approach 2) or "envelope" (Approach 1; rows are loss-curve points with run_id); the last two
+    (Approach 2) or "envelope" (Approach 1; rows are points: final losses, cooldown branches or
+    loss-curve points with run_id); the last two
     give a ``Frontier`` (power laws in C, loss E + k_L C^-gamma) and ignore ``law``. bootstrap:
     number of resamples (seeded by ``seed``): of runs (parametric), of loss curves (envelope),
-    of the noise on the fixed design of budgets and sizes (isoflop); ``progress`` is called
-    with the fraction done. budget_tol: relative FLOP spread of a budget when runs carry no
-    nominal budget. Bad options raise InvalidArgumentError (a ValueError); data that cannot be
-    fitted raise DegenerateDataError, InsufficientDataError or ExponentAtBoundError, and data
-    in which loss does not fall with scale beyond the noise NoScalingLawError.
+    of the noise on the fixed design of budgets and sizes (isoflop); rows sharing a
+    ``runs.groups`` label (points of one trunk) are resampled together, as whole groups;
+    ``progress`` is called with the fraction done. budget_tol: relative FLOP spread of a budget
+    when runs carry no nominal budget. Bad options raise InvalidArgumentError (a ValueError);
+    data that cannot be fitted raise DegenerateDataError, InsufficientDataError or
+    ExponentAtBoundError, and data in which loss does not fall with scale beyond the noise
+    NoScalingLawError.
     """
     _check_options(huber_delta=huber_delta, bootstrap=bootstrap, budget_tol=budget_tol)
     if method not in METHODS:
@@ -339,8 +342,12 @@ def _bootstrap_parametric(
 ) -> list[tuple[float, ...]]:
     rng = np.random.default_rng(seed)
     n = len(runs)
+    units = runs.resampling_units()
     if law == "chinchilla":
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+        if units is None:
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+        else:
+            counts = resample_groups(units, rng, n_boot)
         res = bootstrap_refits(
             theta,
             np.log(runs.params),
@@ -355,9 +362,15 @@ def _bootstrap_parametric(
         t = res.theta
         vals = np.stack([np.exp(t[:, 2]), np.exp(t[:, 0]), np.exp(t[:, 1]), t[:, 3], t[:, 4]], 1)
         return [tuple(float(x) for x in row) for row in vals]
+    members = (
+        None if units is None else [np.flatnonzero(units == u) for u in range(units.max() + 1)]
+    )
     out: list[tuple[float, ...]] = []
     for i in range(n_boot):
-        idx = rng.integers(0, n, n)
+        if members is None:
+            idx = rng.integers(0, n, n)
+        else:
+            idx = np.concatenate([members[u] for u in rng.integers(0, len(members), len(members))])
         law_i: AnyLaw = _parametric_once(runs.take(idx), law, delta, theta0=theta)[0]
         out.append(law_i.values())
         if progress is not None:
@@ -420,16 +433,7 @@ def _fit_frontier(
                     )
                     samples.append(refit.frontier.values())
                 else:
-                    assert runs.run_id is not None
-                    ids = np.unique(runs.run_id)
-                    pick = rng.choice(ids, size=ids.size)
-                    parts = [np.flatnonzero(runs.run_id == r) for r in pick]
-                    sub = runs.take(np.concatenate(parts))
-                    new_ids = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
-                    sub = RunArrays(
-                        sub.params, sub.tokens, sub.loss, flops=sub.flops, run_id=new_ids
-                    )
-                    samples.append(fit_envelope(sub)[0].values())
+                    samples.append(fit_envelope(_resample_units(runs, rng))[0].values())
             except ScalingError:
                 failed += 1
             if progress is not None:
@@ -455,6 +459,19 @@ def _fit_frontier(
         dropped_budgets=dropped,
         grouping=grouping,
     )
+
+
+def _resample_units(runs: RunArrays, rng: np.random.Generator) -> RunArrays:
+    """A bootstrap resample of whole units (trunks, or runs of curve points; rows when neither):
+    the units drawn with replacement, each copy relabelled as a unit of its own."""
+    units = runs.resampling_units()
+    if units is None:
+        units = np.arange(len(runs), dtype=np.int64)
+    n_units = int(units.max()) + 1
+    parts = [np.flatnonzero(units == u) for u in rng.choice(n_units, size=n_units)]
+    sub = runs.take(np.concatenate(parts))
+    labels = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
+    return RunArrays(sub.params, sub.tokens, sub.loss, flops=sub.flops, groups=labels)
 
 
 def _interval_warnings(front: Frontier, samples: list[tuple[float, ...]]) -> list[str]:

@@ -55,6 +55,9 @@ class RunArrays:
     flops: training FLOPs (default C = 6 N D); unique_tokens: distinct tokens U_D (data repeated
     when D > U_D); budget: nominal IsoFLOP budget of the row (FLOPs), if the sweep has one;
     run_id: which run a row belongs to when rows are points on loss curves (envelope fits);
+    groups: rows that are not independent share a label (points of one training trunk: cooldown
+    branches, a run's curve points); bootstraps resample whole groups, not rows. None: rows are
+    independent (with run_id, the run is the group);
     flags: rows marked by the caller (e.g. quality control); kept, reported, never dropped here.
 
     Any sequences of numbers are accepted and stored as 1-D float arrays of one length; numeric
@@ -69,6 +72,7 @@ class RunArrays:
     unique_tokens: FloatArray | None
     budget: FloatArray | None
     run_id: NDArray[np.int64] | None
+    groups: NDArray[np.int64] | None
     flags: NDArray[np.bool_] | None
 
     def __init__(
@@ -81,6 +85,7 @@ class RunArrays:
         unique_tokens: ArrayLike | None = None,
         budget: ArrayLike | None = None,
         run_id: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
         flags: ArrayLike | None = None,
     ) -> None:
         N = _column("params", params, None)
@@ -99,6 +104,7 @@ class RunArrays:
             "unique_tokens": _column("unique_tokens", unique_tokens, n),
             "budget": _column("budget", budget, n),
             "run_id": _labels("run_id", run_id, np.int64, n),
+            "groups": _labels("groups", groups, np.int64, n),
             "flags": _labels("flags", flags, bool, n),
         }
         for key, value in columns.items():
@@ -115,6 +121,7 @@ class RunArrays:
         unique_tokens: ArrayLike | None = None,
         budget: ArrayLike | None = None,
         run_id: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
         flags: ArrayLike | None = None,
     ) -> RunArrays:
         """The constructor under its older name."""
@@ -126,6 +133,7 @@ class RunArrays:
             unique_tokens=unique_tokens,
             budget=budget,
             run_id=run_id,
+            groups=groups,
             flags=flags,
         )
 
@@ -135,7 +143,7 @@ class RunArrays:
     def __repr__(self) -> str:
         optional = [
             name
-            for name in ("unique_tokens", "budget", "run_id", "flags")
+            for name in ("unique_tokens", "budget", "run_id", "groups", "flags")
             if getattr(self, name) is not None
         ]
         extra = f", with {', '.join(optional)}" if optional else ""
@@ -158,8 +166,32 @@ class RunArrays:
             unique_tokens=sub(self.unique_tokens),
             budget=sub(self.budget),
             run_id=sub(self.run_id),
+            groups=sub(self.groups),
             flags=sub(self.flags),
         )
+
+    def resampling_units(self) -> NDArray[np.int64] | None:
+        """Labels 0..G-1 of the units a bootstrap resamples (groups, else runs of curve points);
+        None when every row is its own unit."""
+        labels = self.groups if self.groups is not None else self.run_id
+        if labels is None:
+            return None
+        _, units = np.unique(labels, return_inverse=True)
+        if units.max(initial=-1) + 1 == len(self):
+            return None
+        return np.asarray(units, dtype=np.int64)
+
+
+def resample_groups(
+    units: NDArray[np.int64], rng: np.random.Generator, n_boot: int
+) -> NDArray[np.int64]:
+    """Bootstrap counts per row, shape (n_boot, rows): each resample draws as many units as there
+    are, with replacement, and every row counts as often as its unit was drawn. Points of one
+    trunk are correlated; resampling them one by one would treat them as independent evidence
+    and make intervals too narrow."""
+    n_units = int(units.max()) + 1
+    unit_counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot)
+    return np.asarray(unit_counts[:, units], dtype=np.int64)
 
 
 def group_budgets(flops: FloatArray, *, rel_tol: float = 0.1) -> NDArray[np.int64]:

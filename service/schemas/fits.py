@@ -24,6 +24,13 @@ class FitSettings(StrictModel):
         default=0.1, gt=0, lt=1, description="Relative FLOP tolerance grouping runs into budgets."
     )
     include_excluded: bool = Field(default=False, description="Also fit excluded runs.")
+    include_mid_schedule: bool = Field(
+        default=False,
+        description="Also fit runs whose loss was read mid-schedule (loss_provenance "
+        "mid_schedule) and, for envelope fits, the points of stored loss curves before each "
+        "run's end. Such losses overstate what a schedule ending there reaches; by default "
+        "they are left out and counted in `dropped_runs`.",
+    )
     filters: RunSelection = Field(default_factory=RunSelection)
 
     def stored(self) -> dict[str, Any]:
@@ -40,7 +47,8 @@ class FitCreate(FitSettings):
     method: MethodName = Field(
         default="parametric",
         description="parametric (Approach 3), isoflop (Approach 2: parabola per budget), "
-        "envelope (Approach 1: needs loss curves in run metadata `curve`).",
+        "envelope (Approach 1: the lowest loss per FLOP bin over valid points: runs of several "
+        "horizons, cooldown branches; loss curves with include_mid_schedule).",
     )
 
     model_config = ConfigDict(
@@ -51,6 +59,15 @@ class FitCreate(FitSettings):
 
     def settings(self) -> FitSettings:
         return FitSettings.model_validate(self.model_dump(exclude={"law", "method"}))
+
+
+class DroppedRuns(BaseModel):
+    """Runs the fit's filters selected but the fit left out, and why."""
+
+    reason: Literal["mid_schedule"] = Field(description="Why: a stable code.")
+    count: int = Field(description="How many runs.")
+    message: str
+    run_ids: list[int] = Field(description="Their ids (the first 100).")
 
 
 class Goodness(BaseModel):
@@ -84,6 +101,10 @@ class FitOut(BaseModel):
     goodness: Goodness | None
     outliers: list[int] = Field(description="Run ids flagged as outliers (kept in the fit).")
     warnings: list[str]
+    dropped_runs: list[DroppedRuns] = Field(
+        default_factory=list,
+        description="Runs selected but left out of the fit, by reason (e.g. mid_schedule).",
+    )
     n_runs: int | None
     runs_sha256: str | None = Field(description="Fingerprint of the runs used.")
     run_ids: list[int] | None

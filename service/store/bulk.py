@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.store.models import Run
+from service.store.models import Run, RunCurve
 
 RUNS = Run.metadata.tables[Run.__tablename__]
+RUN_CURVES = RunCurve.metadata.tables[RunCurve.__tablename__]
 CHUNK = 5000
 
 _ARRAYS = {
@@ -31,6 +32,10 @@ _ARRAYS = {
     "metadata": "text[]",
     "source": "text[]",
     "body_hash": "text[]",
+    "loss_provenance": "text[]",
+    "cooldown_fraction": "float8[]",
+    "trunk_key": "text[]",
+    "curve_points": "int4[]",
 }
 _JSON_COLUMNS = ("hyperparameters", "metadata")
 
@@ -111,3 +116,18 @@ def insert_runs(
     for start in range(0, len(rows), CHUNK):
         stored.extend(insert(session, experiment_id, now, rows[start : start + CHUNK]))
     return stored
+
+
+def insert_curves(session: Session, curves: list[dict[str, Any]]) -> None:
+    """Store curves (dicts of run_id, points, tokens and loss as packed bytes) in statements of
+    at most ~8 MB of arrays each."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for curve in curves:
+        batch.append(curve)
+        size += 16 * curve["points"]
+        if size >= 8_000_000:
+            session.execute(RUN_CURVES.insert(), batch)
+            batch, size = [], 0
+    if batch:
+        session.execute(RUN_CURVES.insert(), batch)

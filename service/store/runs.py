@@ -1,11 +1,13 @@
-"""Queries on runs: filtered keyset pages, lookups and exclusion."""
+"""Queries on runs: filtered keyset pages, lookups, stored curves and exclusion."""
 
+import numpy as np
 import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas.runs import RunFilter
-from service.store.models import Run
+from service.store.models import Run, RunCurve
 
 
 def clauses(where: RunFilter) -> list[sa.ColumnElement[bool]]:
@@ -29,6 +31,10 @@ def clauses(where: RunFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(Run.excluded.is_(where.excluded))
     if where.source is not None:
         clauses.append(Run.source == where.source)
+    if where.loss_provenance is not None:
+        clauses.append(Run.loss_provenance == where.loss_provenance)
+    if where.trunk_key is not None:
+        clauses.append(Run.trunk_key == where.trunk_key)
     return clauses
 
 
@@ -44,6 +50,39 @@ def list_page(
     if after_id is not None:
         query = query.where(Run.id > after_id)
     return list(session.scalars(query))
+
+
+def curve_of(session: Session, run_id: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The run's stored loss curve as (tokens, loss) arrays; empty arrays when it has none."""
+    row = session.get(RunCurve, run_id)
+    if row is None:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty
+    return unpack(row.tokens), unpack(row.loss)
+
+
+def curves_of(
+    session: Session, run_ids: list[int]
+) -> dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """The stored curves of these runs, by run id (runs without one are absent)."""
+    found: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    for start in range(0, len(run_ids), 1000):
+        rows = session.execute(
+            sa.select(RunCurve.run_id, RunCurve.tokens, RunCurve.loss).where(
+                RunCurve.run_id.in_(run_ids[start : start + 1000])
+            )
+        )
+        found.update({run_id: (unpack(t), unpack(loss)) for run_id, t, loss in rows})
+    return found
+
+
+def pack(values: list[float]) -> bytes:
+    """Floats as little-endian float64 bytes, the stored form of a curve's arrays."""
+    return np.asarray(values, dtype="<f8").tobytes()
+
+
+def unpack(data: bytes) -> NDArray[np.float64]:
+    return np.frombuffer(data, dtype="<f8").astype(np.float64)
 
 
 def get(session: Session, run_id: int) -> Run:

@@ -37,3 +37,27 @@ def test_bad_rows_are_reported_and_filters_counted() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(CsvFormatError, match="tokens or flops"):
         parse_runs_csv("params,loss\n1e8,3.0\n")
+
+
+def test_mid_schedule_rows_are_left_out_and_trunks_group_rows() -> None:
+    text = (
+        "params,tokens,loss,loss_provenance,trunk_key\n"
+        "1e8,1e9,3.0,after_cooldown,t1\n"
+        "1e8,2e9,2.9,after_cooldown,t1\n"
+        "1e8,3e9,2.95,mid_schedule,t1\n"
+        "2e8,1e9,2.8,,\n"
+        "3e8,1e9,2.7,end_of_schedule,\n"
+        "4e8,1e9,2.6,peak,\n"
+    )
+    parsed = parse_runs_csv(text)
+    assert [line for line, _ in parsed.filtered] == [4]
+    assert "mid_schedule" in parsed.filtered[0][1]
+    assert [(e.line, e.column) for e in parsed.errors] == [(7, "loss_provenance")]
+    runs = parsed.to_runs()
+    assert runs.groups is not None
+    # The two branches of t1 share a group; each run without a trunk is a group of its own.
+    assert runs.groups[0] == runs.groups[1]
+    assert len(set(runs.groups.tolist())) == 3
+
+    everything = parse_runs_csv(text, include_mid_schedule=True)
+    assert (len(everything), everything.filtered) == (5, [])

@@ -18,6 +18,7 @@ def test_a_request_s_settings_are_stored_as_before() -> None:
         "seed": 0,
         "budget_tol": 0.1,
         "include_excluded": False,
+        "include_mid_schedule": False,
         "filters": {
             "flops_min": None,
             "flops_max": None,
@@ -36,3 +37,9 @@ def test_a_fit_reads_included_runs_unless_asked_for_all() -> None:
 
     assert selection(narrowed) == RunFilter(params_min=1e9, source="sweep", excluded=False)
     assert selection(FitSettings(include_excluded=True)) == RunFilter()
+
+
+def test_settings_stored_before_provenance_existed_read_as_valid_points_only() -> None:
+    old = {"huber_delta": 1e-3, "bootstrap": 0, "seed": 0, "budget_tol": 0.1}
+
+    assert FitSettings.model_validate(old).include_mid_schedule is False

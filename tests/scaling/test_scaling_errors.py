@@ -95,9 +95,12 @@ def test_data_constrained_needs_unique_tokens_and_repetition() -> None:
         )
 
 
-def test_envelope_needs_loss_curves() -> None:
-    runs = isoflop_sweep(_chinchilla(), np.geomspace(1e18, 1e20, 3))
-    with pytest.raises(DegenerateDataError, match="loss curves"):
+def test_envelope_needs_two_sizes_in_some_flop_bin() -> None:
+    # One point per size, each at its own compute: no bin offers a choice, so no envelope.
+    N = np.geomspace(1e8, 1e10, 6)
+    D = 20.0 * N
+    runs = RunArrays(N, D, _chinchilla().predict(N, D))
+    with pytest.raises(DegenerateDataError, match="no FLOP bin holds points of two model sizes"):
         fit(runs, method="envelope")
 
 

@@ -21,12 +21,14 @@ from service.ingest.tabular import parse_runs
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.runs import (
+    Curve,
     ImportResult,
     RunBatch,
     RunBatchResult,
     RunFilter,
     RunOut,
     RunPatch,
+    check_curve_total,
 )
 from service.settings import Settings
 from service.store import runs as store
@@ -41,7 +43,7 @@ CSV_EXAMPLE = "params,tokens,flops,loss,run_key\n8.0e8,6.25e9,3.0e19,2.70,sweep-
 JSONL_EXAMPLE = '{"params": 4.0e8, "tokens": 1.25e10, "loss": 2.71, "run_key": "r1"}\n'
 
 
-def run_out(run: Run, experiment_name: str) -> RunOut:
+def run_out(run: Run, experiment_name: str, curve: Curve | None = None) -> RunOut:
     return RunOut(
         id=run.id,
         experiment=experiment_name,
@@ -58,6 +60,11 @@ def run_out(run: Run, experiment_name: str) -> RunOut:
         source=run.source,
         excluded=run.excluded,
         excluded_reason=run.excluded_reason,
+        loss_provenance=run.loss_provenance,
+        cooldown_fraction=run.cooldown_fraction,
+        trunk_key=run.trunk_key,
+        curve_points=run.curve_points,
+        curve=curve,
         created_at=run.created_at,
         updated_at=run.updated_at,
     )
@@ -90,7 +97,12 @@ RUN_BATCH = JsonBody(RunBatch)
     status_code=status.HTTP_201_CREATED,
     summary="Add runs to an experiment",
     description="Store 1 to 10,000 runs, all or nothing. `flops` defaults to 6 * params * tokens "
-    "(marked `flops_derived`). A `run_key` makes the call idempotent: the same key with the same "
+    "(marked `flops_derived`). `loss_provenance` says how each loss was obtained "
+    "(end_of_schedule when absent; after_cooldown needs `cooldown_fraction`); runs branched from "
+    "one trunk share a `trunk_key`. A run may carry its loss `curve` ({tokens, loss}: at most "
+    "10,000 points, tokens strictly increasing and not past the run's tokens, 1,000,000 points "
+    "per batch), stored compactly and returned by GET /v1/runs/{id}?include=curve. "
+    "A `run_key` makes the call idempotent: the same key with the same "
     "body is reported `existing` and stores nothing; with another body the whole batch is "
     "refused (409) naming the key. Reported flops that disagree with 6ND by more than 2x give a "
     "warning. 201 when anything was created, 200 when every run already existed. Needs `write`.",
@@ -213,6 +225,10 @@ def import_runs(
         )
     if not parsed.runs:
         raise InvalidInputError("the file has no data rows")
+    try:
+        check_curve_total(parsed.runs)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc), field="curve") from exc
     _check_batch_size(len(parsed.runs), settings)
     result = ingest_runs(session, experiment, parsed.runs, policy)
     return _rendered(ImportResult.model_construct(**dict(result), rows=parsed.rows, format=fmt))
@@ -251,12 +267,25 @@ def list_runs(
 @router.get(
     "/v1/runs/{run_id}",
     summary="Get a run",
-    description="One run by its id. Needs the `read` scope.",
+    description="One run by its id; `include=curve` adds its stored loss curve (`curve` is null "
+    "when it has none). Needs the `read` scope.",
     responses=errors(404),
 )
-def get_run(run_id: RunId, session: SessionDep, _: Reader) -> RunOut:
+def get_run(
+    run_id: RunId,
+    session: SessionDep,
+    _: Reader,
+    include: Annotated[
+        list[Literal["curve"]],
+        Query(max_length=1, description="`curve`: the run's loss curve too."),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
+) -> RunOut:
     run = store.get(session, run_id)
-    return run_out(run, run.experiment.name)
+    curve = None
+    if "curve" in include and run.curve_points:
+        tokens, loss = store.curve_of(session, run_id)
+        curve = Curve.model_construct(tokens=tokens.tolist(), loss=loss.tolist())
+    return run_out(run, run.experiment.name, curve)
 
 
 @router.patch(
