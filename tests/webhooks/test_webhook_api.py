@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -44,11 +44,12 @@ def test_a_url_off_the_allow_list_is_refused_and_nothing_stored(
 
 
 def test_webhooks_are_off_without_an_allow_list_or_a_key(database_url: str) -> None:
-    for overrides, code, says in [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"webhook_allowed_hosts": []}, "webhook_url_not_allowed", "SCALING_WEBHOOK_ALLOWED_HOSTS"),
         ({"webhook_secret_key": None}, "webhooks_not_configured", "SCALING_WEBHOOK_SECRET_KEY"),
         ({"webhook_secret_key": "not-a-key"}, "webhooks_not_configured", "Fernet"),
-    ]:
+    ]
+    for overrides, code, says in cases:
         settings = webhook_settings(database_url, **overrides)
         with TestClient(create_app(settings)) as client:
             client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
@@ -115,11 +116,12 @@ def test_delete_and_scopes(api: TestClient, receiver: Receiver) -> None:
 
 
 @pytest.fixture
-def paged(api: TestClient, receiver: Receiver) -> Iterator[int]:
+def paged(api: TestClient, receiver: Receiver) -> int:
     hook = subscribe(api, receiver, events=["fit.succeeded"])
     for _ in range(5):
         api.post(f"/v1/webhooks/{hook['id']}:test")
-    yield hook["id"]
+    webhook_id: int = hook["id"]
+    return webhook_id
 
 
 def test_the_delivery_log_pages_newest_first(api: TestClient, paged: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -33,6 +34,7 @@ def other_surface_runs() -> list[dict[str, object]]:
     ]
 
 
+@pytest.mark.slow(seconds=6)
 def test_fit_and_refit_send_signed_events_retried_in_order_and_logged(
     api: TestClient, deliverer: Deliverer, receiver: Receiver
 ) -> None:
