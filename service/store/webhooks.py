@@ -162,6 +162,13 @@ def settle(
     return result.rowcount == 1
 
 
+def recent_deliveries(session: Session, limit: int) -> list[WebhookDelivery]:
+    """The latest deliveries of every subscription, newest first (the dashboard)."""
+    return list(
+        session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit))
+    )
+
+
 def list_deliveries(
     session: Session, subscription_id: int, after_id: int | None, limit: int
 ) -> list[WebhookDelivery]:

@@ -136,3 +136,17 @@ def test_the_delivery_log_pages_newest_first(api: TestClient, paged: int) -> Non
         if token is None:
             break
     assert seen == sorted(seen, reverse=True) and len(seen) == 5
+
+
+def test_the_dashboard_lists_webhooks_and_their_deliveries(
+    api: TestClient, receiver: Receiver
+) -> None:
+    make_experiment(api, "exp")
+    hook = subscribe(api, receiver, experiment="exp", events=["fit.succeeded"], description="<b>x")
+    api.post(f"/v1/webhooks/{hook['id']}:test")
+    page = api.get("/ui/webhooks")
+    assert page.status_code == 200
+    assert receiver.path in page.text and "&lt;b&gt;x" in page.text
+    assert "ping" in page.text and "pending" in page.text
+    assert hook["secret"] not in page.text
+    assert 'href="/ui/webhooks"' in api.get("/ui").text
