@@ -11,8 +11,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.db import session_scope
+from service.fits.cache import FitCache
 from service.fits.runner import FitRunner
+from service.jobs import autofill
 from service.settings import Settings
+from service.store import experiments as experiment_store
 from service.store import webhooks as store
 from service.store.models import WebhookSubscription
 from service.webhooks.delivery import Deliverer
@@ -177,3 +180,53 @@ def test_a_target_removed_from_the_allow_list_fails_without_a_request(
     with session_scope(sessions) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(WebhookSubscription)) == 1
     worker.client.close()
+
+
+def test_autopilot_state_changes_are_sent_once_each(
+    api: TestClient, deliverer: Deliverer, receiver: Receiver
+) -> None:
+    make_experiment(api, "auto")
+    hook = subscribe(api, receiver, experiment="auto", events=["autopilot.state_changed"])
+    settings = {
+        "enabled": True,
+        "experiment_budget_flops": 1e18,
+        "target_flops": 1e21,
+        "max_flops_per_run": 1e17,
+    }
+    assert api.put("/v1/experiments/auto/autofill", json=settings).status_code == 200
+    sessions = api.app.state.session_factory  # type: ignore[attr-defined]
+
+    def worker_tick() -> None:  # the part of the worker's autopilot tick that reports
+        with session_scope(sessions) as session:
+            experiment = experiment_store.get_by_name(session, "auto")
+            autofill.notify_state(session, experiment, FitCache())
+
+    worker_tick()
+    worker_tick()  # unchanged: nothing new
+    off = settings | {"enabled": False}
+    assert api.put("/v1/experiments/auto/autofill", json=off).status_code == 200
+    worker_tick()
+    drain(deliverer, api, hook["id"])
+    states = [
+        (r.body["data"]["previous_state"], r.body["data"]["state"])
+        for r in receiver.at(receiver.path)
+    ]
+    assert states == [(None, "waiting"), ("waiting", "off")]
+
+
+def test_a_queued_fit_that_fails_sends_fit_failed(
+    api: TestClient, deliverer: Deliverer, receiver: Receiver
+) -> None:
+    make_experiment(api, "few")
+    runs = grid_runs()[:3]
+    assert api.post("/v1/experiments/few/runs", json={"runs": runs}).status_code == 201
+    hook = subscribe(api, receiver, events=["fit.succeeded", "fit.failed"])  # every experiment
+    queued = api.post("/v1/experiments/few/fits", json={"bootstrap": 500})
+    assert queued.status_code == 202, queued.text
+    runner = FitRunner(api.app.state.session_factory, api.app.state.fit_policy)  # type: ignore[attr-defined]
+    assert runner.run_once()
+    drain(deliverer, api, hook["id"])
+    (event,) = [r.body for r in receiver.at(receiver.path)]
+    assert (event["type"], event["experiment"]) == ("fit.failed", "few")
+    assert event["data"]["fit_id"] == queued.json()["id"]
+    assert event["data"]["status"] == "failed" and event["data"]["error"]["code"]
