@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.db import session_scope
-from service.store.models import WebhookSubscription
+from service.store.models import IdempotencyRecord, WebhookSubscription
 from tests.api.test_auth import key
 from tests.conftest import ADMIN_TOKEN, make_experiment
 from tests.webhooks.conftest import Receiver, subscribe, webhook_settings
@@ -73,14 +73,20 @@ def test_the_secret_is_shown_once_and_stored_encrypted(api: TestClient, receiver
         assert shown.status_code == 200
         assert "secret" not in shown.json()
         assert hook["secret"] not in api.get("/v1/webhooks").text
+    # Created through the client's retry-safe path: the answer is not kept for replays.
+    replayable = api.post(
+        "/v1/webhooks",
+        json={"url": receiver.url + "/z", "events": ["fit.failed"]},
+        headers={"Idempotency-Key": "once"},
+    ).json()["secret"]
     with session_scope(api.app.state.session_factory) as session:  # type: ignore[attr-defined]
         stored = session.scalars(sa.select(WebhookSubscription.secret_encrypted)).all()
+        records = session.scalars(sa.select(IdempotencyRecord.response_body)).all()
     assert all(made["secret"] not in s and own["secret"] not in s for s in stored)
+    assert all(replayable.encode() not in body for body in records)
     # Listing by experiment: its own and the global ones.
-    assert [h["id"] for h in api.get("/v1/webhooks", params={"experiment": "exp"}).json()] == [
-        made["id"],
-        own["id"],
-    ]
+    listed = api.get("/v1/webhooks", params={"experiment": "exp"}).json()
+    assert [h["id"] for h in listed] == [made["id"], own["id"], own["id"] + 1]
     assert api.get("/v1/webhooks", params={"experiment": "nope"}).status_code == 404
 
 
