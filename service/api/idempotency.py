@@ -8,7 +8,8 @@ unknown or revoked is passed on untouched (the route answers 401) and never repl
 The key is claimed before the work: an "in progress" record (status 0) is inserted first, unique
 per caller and key, so a concurrent duplicate gets 409 `idempotency_in_progress` with Retry-After
 instead of a second execution. Server errors (5xx) and auth failures release the claim, so they
-can be retried. Responses that carry a secret (new API keys, new webhooks) are never stored, so never replayed.
+can be retried. Responses that carry a secret (new API keys, new webhooks) are never stored, so
+never replayed.
 """
 
 import hashlib
