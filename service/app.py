@@ -30,6 +30,7 @@ from service.api.routes import (
     recommendations,
     runs,
     sources,
+    webhooks,
 )
 from service.api.security import SecurityHeadersMiddleware
 from service.db import (
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "jobs", "description": "Planned training runs, the worker's queue."},
             {"name": "keys", "description": "API keys and scopes (admin)."},
             {"name": "sources", "description": "Runs pulled from MLflow tracking servers."},
+            {"name": "webhooks", "description": "Signed POSTs when fits or answers change."},
             {"name": "health", "description": "Probes for orchestrators."},
         ],
     )
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.router,
         keys.router,
         sources.router,
+        webhooks.router,
     ):
         app.include_router(router)
     if settings.metrics_enabled:

@@ -120,3 +120,15 @@ class SourceUnavailableError(ServiceError):
 
     status_code = 502
     code = "source_unavailable"
+
+
+class WebhookUrlNotAllowedError(InvalidInputError):
+    """The webhook's URL is not on this server's allow-list (SCALING_WEBHOOK_ALLOWED_HOSTS)."""
+
+    code = "webhook_url_not_allowed"
+
+
+class WebhooksNotConfiguredError(InvalidInputError):
+    """Webhooks need SCALING_WEBHOOK_SECRET_KEY on this server (it encrypts their secrets)."""
+
+    code = "webhooks_not_configured"

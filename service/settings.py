@@ -4,10 +4,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.sources.mlflow_rest import MlflowServer
+from service.webhooks.allowlist import AllowedHost, parse_allowed_hosts
 
 DEFAULT_SQLITE_PATH = Path("var") / "scaling.db"
 
@@ -102,12 +103,57 @@ class Settings(BaseSettings):
         '"password"). API callers name a server; they never give an address or credentials.',
     )
 
+    webhook_allowed_hosts: Annotated[list[AllowedHost], NoDecode] = Field(
+        default_factory=list,
+        description="Where webhooks may be sent, comma separated: `host`, `host:port` or "
+        "`*.domain` (https only), `http://host[:port]` to allow plain http too; port `*` for "
+        "any port. Empty: webhooks are refused.",
+    )
+    webhook_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) encrypting the webhooks' signing secrets at rest, comma "
+        "separated, newest first (older ones still decrypt). Unset: webhooks are refused.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long one delivery waits for an answer."
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A delivery a worker claimed but did not settle in this long (a crash) is "
+        "delivered again; longer than the timeout.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts before a delivery is given up (failed)."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=10.0, ge=0, description="Wait after the first failed attempt; doubles each time."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, ge=0, description="The longest wait between two attempts."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _parse_allowed_hosts(cls, value: object) -> object:
+        return parse_allowed_hosts(value)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> "Settings":
+        # A lease shorter than a delivery's timeout would hand a slow delivery to a second worker
+        # while the first still waits for its answer: the receiver would see it twice.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "SCALING_WEBHOOK_LEASE_SECONDS must be longer than SCALING_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
 
 
 @lru_cache

@@ -67,7 +67,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-TABLES = ("idempotency_records", "jobs", "fits", "runs", "experiments", "api_keys")
+TABLES = (
+    "idempotency_records",
+    "jobs",
+    "fits",
+    "runs",
+    "experiments",
+    "api_keys",
+    "webhook_deliveries",
+    "webhook_events",
+    "webhook_subscriptions",
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

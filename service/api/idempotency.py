@@ -8,7 +8,8 @@ unknown or revoked is passed on untouched (the route answers 401) and never repl
 The key is claimed before the work: an "in progress" record (status 0) is inserted first, unique
 per caller and key, so a concurrent duplicate gets 409 `idempotency_in_progress` with Retry-After
 instead of a second execution. Server errors (5xx) and auth failures release the claim, so they
-can be retried. Responses that carry a secret (new API keys) are never stored, so never replayed.
+can be retried. Responses that carry a secret (new API keys, new webhooks) are never stored, so
+never replayed.
 """
 
 import hashlib
@@ -42,7 +43,8 @@ HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
 _NOT_STORED = {401, 403, 408, 429}
 # Responses that hold a secret shown once: answered, never stored.
-SECRET_PATHS = ("/v1/keys",)
+# (a new webhook's signing secret; its pings too, by prefix, which costs nothing)
+SECRET_PATHS = ("/v1/keys", "/v1/webhooks")
 IN_PROGRESS = 0
 # A claim this old belongs to a request that died with its process: the key may be used again.
 ABANDONED_AFTER = timedelta(minutes=15)

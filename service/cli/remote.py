@@ -1277,10 +1277,13 @@ def register_groups(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(autofill_app, name="autofill")
-    # Imported here: remote_sources builds on this module's helpers.
+    # Imported here: remote_sources and remote_webhooks build on this module's helpers.
     from service.cli.remote_sources import sources_app
 
     app.add_typer(sources_app, name="sources")
+    from service.cli.remote_webhooks import webhooks_app
+
+    app.add_typer(webhooks_app, name="webhooks")
     app.command("fit")(fit_command)
     app.command("recommend")(recommend_command)
     app.command("compare")(compare_command)

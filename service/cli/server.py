@@ -142,6 +142,13 @@ def openapi() -> None:
     typer.echo(json.dumps(app.openapi(), indent=2, sort_keys=False))
 
 
+def webhook_key() -> None:
+    """Print a new key for SCALING_WEBHOOK_SECRET_KEY (it encrypts webhook secrets at rest)."""
+    from service.webhooks.secrets import new_key
+
+    typer.echo(new_key())
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
@@ -200,4 +207,5 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(migrate)
     app.command()(openapi)
+    app.command("webhook-key")(webhook_key)
     app.add_typer(keys_app, name="keys")

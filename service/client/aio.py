@@ -50,6 +50,7 @@ from service.schemas.recommendations import (
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
 from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
+from service.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -527,6 +528,44 @@ class AsyncScalingClient:
     async def sync_source(self, source_id: int, *, full: bool = False) -> SyncResult:
         """Pull the MLflow runs finished since the last sync (``full``: all of them)."""
         return await self.send(core.sync_source(source_id, full))
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    async def create_webhook(
+        self, webhook: WebhookCreate | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> WebhookCreated:
+        """Subscribe a URL (on the operator's allow-list) to events; the answer's `secret` signs
+        the deliveries and is never shown again (see docs/integrations.md)."""
+        return await self.send(core.create_webhook(webhook, idempotency_key))
+
+    async def list_webhooks(self, *, experiment: str | None = None) -> list[WebhookOut]:
+        """Every webhook; with `experiment`, that experiment's and the global ones."""
+        return await self.send(core.list_webhooks(experiment))
+
+    async def get_webhook(self, webhook_id: int) -> WebhookOut:
+        return await self.send(core.get_webhook(webhook_id))
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self.send(core.delete_webhook(webhook_id))
+
+    async def list_webhook_deliveries(
+        self, webhook_id: int, *, limit: int | None = None, page_token: str | None = None
+    ) -> Page[DeliveryOut]:
+        """One page of a webhook's deliveries, newest first: status, attempts, response code."""
+        return await self.send(core.list_webhook_deliveries(webhook_id, limit, page_token))
+
+    def iter_webhook_deliveries(
+        self, webhook_id: int, *, page_size: int = 100
+    ) -> AsyncIterator[DeliveryOut]:
+        return iterate_pages(
+            lambda token: self.list_webhook_deliveries(
+                webhook_id, limit=page_size, page_token=token
+            )
+        )
+
+    async def test_webhook(self, webhook_id: int) -> DeliveryOut:
+        """Queue a `ping` event to this webhook; the worker sends it in turn."""
+        return await self.send(core.test_webhook(webhook_id))
 
     # -- keys and health -------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from service.schemas.runs import (
     RunSelection,
 )
 from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
+from service.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -640,6 +641,52 @@ def sync_source(source_id: int, full: bool) -> Call[SyncResult]:
         params={"full": full or None},
         timeout=300.0,
     )
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+def create_webhook(
+    webhook: WebhookCreate | Mapping[str, Any], idempotency_key: str | None
+) -> Call[WebhookCreated]:
+    body = _as(WebhookCreate, webhook)
+    json_body = body.model_dump(mode="json", exclude={"secret"})
+    if body.secret is not None:
+        json_body["secret"] = body.secret.get_secret_value()
+    return Call(
+        "POST",
+        "/v1/webhooks",
+        model(WebhookCreated),
+        json=json_body,
+        headers=_creating(idempotency_key),
+    )
+
+
+def list_webhooks(experiment: str | None) -> Call[list[WebhookOut]]:
+    return Call("GET", "/v1/webhooks", adapter(list[WebhookOut]), params={"experiment": experiment})
+
+
+def get_webhook(webhook_id: int) -> Call[WebhookOut]:
+    return Call("GET", f"/v1/webhooks/{webhook_id}", model(WebhookOut))
+
+
+def delete_webhook(webhook_id: int) -> Call[None]:
+    return Call("DELETE", f"/v1/webhooks/{webhook_id}", _none)
+
+
+def list_webhook_deliveries(
+    webhook_id: int, limit: int | None, page_token: str | None
+) -> Call[Page[DeliveryOut]]:
+    return Call(
+        "GET",
+        f"/v1/webhooks/{webhook_id}/deliveries",
+        model(Page[DeliveryOut]),
+        params={"limit": limit, "page_token": page_token},
+    )
+
+
+def test_webhook(webhook_id: int) -> Call[DeliveryOut]:
+    return Call("POST", f"/v1/webhooks/{webhook_id}:test", model(DeliveryOut))
 
 
 # -- keys and health -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from service.scaling import ScalingError
 from service.schemas.common import ErrorBody
 from service.store import fits as store
 from service.store.models import Experiment, Fit
+from service.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
 HEARTBEAT_SECONDS = 0.5
@@ -113,6 +114,7 @@ def _fail(session: Session, fit_id: int, error: ErrorBody, data_version: int | N
     fit_row.status = "failed"
     fit_row.error = error_json(error)
     fit_row.finished_at = datetime.now(UTC)
+    webhook_events.fit_failed(session, fit_row)
 
 
 class ProgressReporter:

@@ -22,6 +22,7 @@ from service.schemas.fits import FitSettings
 from service.settings import Settings
 from service.store import fits as store
 from service.store.models import Experiment, Fit
+from service.webhooks import events as webhook_events
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ def _store(
     fit_row.duration_s = time.perf_counter() - started
     observe_fit_duration(fit_row.law, fit_row.method, fit_row.duration_s)
     session.flush()
+    # In the fit's own transaction: the event is stored exactly when the fit is.
+    webhook_events.fit_succeeded(session, fit_row, result)
     if policy is not None:
         policy.notify_after_commit(session, fit_row.experiment.name)
 

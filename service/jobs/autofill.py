@@ -23,7 +23,9 @@ from service.schemas.jobs import AutofillSettings, PlanRequest
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
 from service.store import jobs as job_store
+from service.store import webhooks as webhook_store
 from service.store.models import Experiment, Fit, Job
+from service.webhooks import events as webhook_events
 
 ORIGIN = "autofill"
 MIN_RUNS_TO_FIT = 6
@@ -54,7 +56,11 @@ def configure(session: Session, experiment: Experiment, settings: AutofillSettin
     a stop decided under the old ones, and jobs that failed under them no longer count."""
     experiment.autofill = settings.model_dump(mode="json")
     jobs = experiment_jobs(session, experiment)
-    experiment.autofill_state = {"since_job": max((job.id for job in jobs), default=0)}
+    reported = (experiment.autofill_state or {}).get("notified_state")
+    experiment.autofill_state = {
+        "since_job": max((job.id for job in jobs), default=0),
+        "notified_state": reported,
+    }
     session.flush()
 
 
@@ -132,6 +138,20 @@ def status(
             f"fit {failure.id} failed ({code}: {message}); next: a wider design",
         )
     return Status("waiting", spent, remaining, width, "ready to plan the next batch")
+
+
+def notify_state(session: Session, experiment: Experiment, cache: FitCache) -> None:
+    """`autopilot.state_changed` when the state differs from the one last reported (the state
+    is derived from jobs, fits and settings, so the worker compares it at each tick)."""
+    if not webhook_store.subscribers(session, "autopilot.state_changed", experiment.id):
+        return
+    now = status(session, experiment, cache)
+    stored = experiment.autofill_state or {}
+    previous = stored.get("notified_state")
+    if previous == now.state:
+        return
+    experiment.autofill_state = {**stored, "notified_state": now.state}
+    webhook_events.autopilot_state_changed(session, experiment, previous, now.state, now.message)
 
 
 def experiment_jobs(session: Session, experiment: Experiment) -> list[Job]:

@@ -308,6 +308,96 @@ class Source(Base):
     )
 
 
+WEBHOOK_EVENTS = (
+    "fit.succeeded",
+    "fit.failed",
+    "recommendation.changed",
+    "job.finished",
+    "autopilot.state_changed",
+)
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+
+
+class WebhookSubscription(Base):
+    """Where to POST which events: of one experiment, or of all (experiment_id null).
+
+    The signing secret is stored encrypted (service/webhooks/secrets.py): HMAC needs it back.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"), default=None
+    )
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    events: Mapped[list[str]] = mapped_column(JsonDict)
+    # FLOP budgets whose recommendation is watched; null: the autopilot's target_flops.
+    watch_flops: Mapped[list[float] | None] = mapped_column(JsonDict, default=None)
+    description: Mapped[str] = mapped_column(sa.String(200), default="")
+    secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    experiment: Mapped[Experiment | None] = relationship()
+
+    __table_args__ = (
+        sa.Index("ix_webhook_subscriptions_experiment_id", "experiment_id"),
+        NEVER_REUSE_IDS,
+    )
+
+
+class WebhookEvent(Base):
+    """Something that happened, once, whatever the number of subscribers. Its id is the
+    `Scaling-Event-Id` receivers deduplicate on; experiment is a name (events outlive it)."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(sa.String(40))
+    experiment: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+
+class WebhookDelivery(Base):
+    """The outbox and the delivery log: one event to one subscription.
+
+    pending -> succeeded | failed. A worker holds a pending delivery while `lease_until` is in
+    the future; one that crashed mid-delivery lets its lease run out and another delivers it.
+    A subscription's deliveries go out in id order: the next waits until this one is settled.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    response_code: Mapped[int | None] = mapped_column(sa.Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+    event: Mapped[WebhookEvent] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        sa.Index("ix_webhook_deliveries_subscription_id_id", "subscription_id", "id"),
+        sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_event_id", "event_id"),
+        NEVER_REUSE_IDS,
+    )
+
+
 class ApiKey(Base):
     """An API key. Only a SHA-256 of its secret part is stored."""
 

@@ -24,11 +24,13 @@ from service.scaling import CATALOGUE, ScalingError
 from service.schemas.recommendations import ConstraintsSpec, Recommendation
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
+from service.store import webhooks as webhook_store
 from service.store.models import Experiment
 from service.ui import forms
 from service.ui.auth import COOKIE, UiReader, UiWriter
 from service.ui.origin import same_origin_forms
 from service.ui.render import page
+from service.webhooks.subscriptions import delivery_out, webhook_out
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(same_origin_forms)])
 
@@ -36,6 +38,7 @@ STATIC = Path(__file__).parent / "static"
 LAW, METHOD = "chinchilla", "parametric"
 DEFAULT_GPU = "H100-SXM"  # preselected on the recommendation form when catalogued
 RUNS_SHOWN, JOBS_SHOWN, EXPERIMENTS_SHOWN = 50, 50, 200
+DELIVERIES_SHOWN = 100
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -64,6 +67,19 @@ def index(request: Request, session: SessionDep, principal: UiReader) -> Respons
         for summary in summaries
     ]
     return page(request, "index.html", {"rows": rows, "principal": principal})
+
+
+@router.get("/webhooks")
+def webhooks(request: Request, session: SessionDep, principal: UiReader) -> Response:
+    """The webhooks and their latest deliveries (the API: /v1/webhooks)."""
+    context = {
+        "webhooks": [webhook_out(s) for s in webhook_store.list_subscriptions(session)],
+        "deliveries": [
+            delivery_out(d) for d in webhook_store.recent_deliveries(session, DELIVERIES_SHOWN)
+        ],
+        "principal": principal,
+    }
+    return page(request, "webhooks.html", context)
 
 
 def _experiment_or_404(request: Request, session: Session, name: str) -> Experiment | Response:

@@ -25,6 +25,8 @@ from service.settings import Settings
 from service.sources import sync as sources
 from service.store import jobs as store
 from service.store.models import Experiment, Job
+from service.webhooks import events as webhook_events
+from service.webhooks.delivery import Deliverer
 from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,8 @@ class Worker:
         self.sessions = session_factory
         # With settings, scheduled sources (MLflow) are synced when due.
         self.settings = settings
+        # With settings, a thread sends the webhook outbox while the loop runs.
+        self.deliverer = Deliverer(session_factory, settings) if settings is not None else None
         self.executor = executor
         self.policy = policy
         self.autopilot = autopilot
@@ -61,6 +65,8 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Tick until `stop` is set, then give running jobs back to the queue."""
         log.info("worker_started", worker=self.worker_id, executor=self.executor.name)
+        if self.deliverer is not None:
+            self.deliverer.start()
         try:
             while not stop.is_set():
                 try:
@@ -69,12 +75,18 @@ class Worker:
                     log.warning("worker_database_unavailable", worker=self.worker_id)
                 stop.wait(self.poll_seconds)
         finally:
+            if self.deliverer is not None:
+                self.deliverer.stop()
             self.shutdown()
 
     def tick(self) -> None:
         self.reconcile()
         with session_scope(self.sessions) as session:
             requeued = store.requeue_expired(session, self.lease)
+            for job_id in requeued:  # those given up or cancelled have finished
+                job = store.get(session, job_id)
+                if job.status in store.FINAL:
+                    webhook_events.job_finished(session, job)
         if requeued:
             log.info("jobs_requeued", jobs=requeued)
         if self.fit_runner is not None:
@@ -97,6 +109,7 @@ class Worker:
             for experiment in experiments:
                 message = autofill.tick(session, experiment, self.policy, self.fit_cache)
                 log.debug("autopilot", experiment=experiment.name, message=message)
+                autofill.notify_state(session, experiment, self.fit_cache)
 
     def sources_tick(self) -> None:
         """Sync the scheduled sources that are due, each in its own transaction; a failure is
@@ -212,6 +225,7 @@ class Worker:
                 job.status = "cancelled"
             else:
                 job.status, job.error = "failed", outcome.error or "failed"
+            webhook_events.job_finished(session, job)
             log.info("job_finished", job_id=job_id, status=job.status, error=job.error)
 
     def shutdown(self) -> None:

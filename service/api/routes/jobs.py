@@ -31,6 +31,7 @@ from service.store import experiments as experiment_store
 from service.store import jobs as store
 from service.store.models import Job
 from service.store.pagination import decode_token, split_page
+from service.webhooks import events as webhook_events
 
 router = APIRouter(tags=["jobs"])
 
@@ -158,7 +159,10 @@ def get_job(job_id: JobId, session: SessionDep, _: Reader) -> JobOut:
     responses=errors(404, 409),
 )
 def cancel_job(job_id: JobId, session: SessionDep, _: Writer) -> JobOut:
-    return job_out(store.request_cancel(session, store.get(session, job_id)))
+    job = store.request_cancel(session, store.get(session, job_id))
+    if job.status in store.FINAL:  # a queued job ends now; a running one when its worker stops it
+        webhook_events.job_finished(session, job)
+    return job_out(job)
 
 
 def _autofill_out(
