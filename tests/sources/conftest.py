@@ -1,4 +1,5 @@
-"""A real MLflow tracking server (SQLite backend, loopback) for the sync tests."""
+"""A real MLflow tracking server (SQLite backend, loopback, artifacts proxied) for the sync and
+export tests."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent))
     if mlflow is None:
         pytest.fail("the mlflow command is missing: install the dev extra (make test does)")
@@ -34,7 +36,9 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "server",
             "--backend-store-uri",
             f"sqlite:///{root / 'mlflow.db'}",
-            "--default-artifact-root",
+            # Artifacts through the server's proxy (mlflow-artifacts:/...), as the results
+            # export uploads them.
+            "--artifacts-destination",
             str(root / "artifacts"),
             "--host",
             "127.0.0.1",
@@ -47,7 +51,8 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=(root / "server.log").open("w"),
     )
     try:
-        deadline = time.monotonic() + 120
+        # On two cores shared with other work the server takes over a minute to start.
+        deadline = time.monotonic() + 240
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
