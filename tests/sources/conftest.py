@@ -23,7 +23,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent))
     if mlflow is None:
         pytest.fail("the mlflow command is missing: install the dev extra (make test does)")
