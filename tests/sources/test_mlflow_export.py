@@ -3,11 +3,13 @@ source with log_results as one MLflow run, once, and survives a crash halfway.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -18,8 +20,14 @@ from service.app import create_app
 from service.fits.service import FitPolicy
 from service.scaling import preset
 from service.settings import Settings
+from service.sources import export
 from service.sources import results as exported
-from service.sources.mlflow_rest import UnproxiedArtifactsError, proxied_artifact_path
+from service.sources.mlflow_rest import (
+    MlflowRestClient,
+    MlflowServer,
+    UnproxiedArtifactsError,
+    proxied_artifact_path,
+)
 from service.store.models import SourceExport
 from service.worker.executors.simulated import SimulatedExecutor
 from service.worker.loop import Worker
@@ -98,7 +106,7 @@ def logged(tracking: MlflowClient, experiment_id: str) -> list[MlflowRunEntity]:
     return list(tracking.search_runs([experiment_id], order_by=["attributes.start_time ASC"]))
 
 
-@pytest.mark.slow(seconds=15)
+@pytest.mark.slow(seconds=30)  # the first export imports matplotlib
 def test_each_succeeded_fit_is_logged_once_with_its_results_and_plots(
     api: TestClient, worker: Worker, tracking: MlflowClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,8 +260,6 @@ def test_a_failed_export_is_recorded_retried_later_and_never_blocks_fits(
     assert "127.0.0.1" not in shown["last_export_error"]
     app: Any = api.app
     with app.state.session_factory() as session:
-        from service.sources import export
-
         assert export.due(session, before) == []  # waiting out the failure
         assert export.due(session, before + export.RETRY_AFTER + timedelta(seconds=5)) == [
             source_id
@@ -282,3 +288,26 @@ def test_proxied_artifact_paths(uri: str, path: str) -> None:
 def test_artifact_stores_the_proxy_does_not_serve_are_refused(uri: str) -> None:
     with pytest.raises(UnproxiedArtifactsError):
         proxied_artifact_path(uri)
+
+
+def test_log_batch_splits_to_mlflow_limits_and_sends_everything() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/2.0/mlflow/runs/log-batch"
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={})
+
+    server = MlflowServer(url="http://mlflow.test")
+    params = {f"p{i}": str(i) for i in range(150)}
+    metrics = {f"m{i}": float(i) for i in range(1200)}
+    with MlflowRestClient("t", server, transport=httpx.MockTransport(handler)) as client:
+        client.log_batch("run", params=params, metrics=metrics, tags={"t": "v"})
+    for body in bodies:
+        assert body["run_id"] == "run"
+        assert len(body["params"]) <= 100
+        assert len(body["metrics"]) <= 1000
+        assert len(body["params"]) + len(body["metrics"]) + len(body["tags"]) <= 1000
+    assert {p["key"]: p["value"] for b in bodies for p in b["params"]} == params
+    assert {m["key"]: m["value"] for b in bodies for m in b["metrics"]} == metrics
+    assert [t for b in bodies for t in b["tags"]] == [{"key": "t", "value": "v"}]
