@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     )
     mlflow_servers: dict[str, MlflowServer] = Field(
         default_factory=dict,
-        description="MLflow tracking servers that sources may read, by name, as JSON: "
+        description="MLflow tracking servers that sources may read (and log fits to), by name, "
+        "as JSON: "
         '{"main": {"url": "http://mlflow:5000", "token": "..."}} (or "username" and '
         '"password"). API callers name a server; they never give an address or credentials.',
     )

@@ -23,6 +23,18 @@ _MAP = re.compile(
     r"(?::(?P<reduce>last|min))?(?:\*(?P<scale>[0-9.eE+-]+))?$"
 )
 SourceIdArg = Annotated[int, typer.Argument(min=1, help="The source's id.")]
+ResultsExperimentOption = Annotated[
+    str | None,
+    typer.Option(help="The MLflow experiment id fits are logged into (default: the first read)."),
+]
+ResultsTargetOption = Annotated[
+    float | None,
+    typer.Option(
+        min=1e6,
+        help="Training FLOPs whose recommendation is logged with each fit (default: the "
+        "autopilot's target, if any).",
+    ),
+]
 
 
 def parse_mapping(items: list[str]) -> dict[str, Any]:
@@ -81,6 +93,14 @@ def add(
     meta_tag: Annotated[
         list[str] | None, typer.Option(help="An MLflow tag to copy into metadata.")
     ] = None,
+    log_results: Annotated[
+        bool,
+        typer.Option(
+            "--log-results", help="Log each succeeded fit back to MLflow as a run (the worker)."
+        ),
+    ] = False,
+    results_experiment: ResultsExperimentOption = None,
+    results_target_flops: ResultsTargetOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Attach MLflow experiments on a configured server to EXPERIMENT."""
@@ -93,6 +113,9 @@ def add(
         "filter": filter_,
         "mapping": mapping,
         "schedule_seconds": every,
+        "log_results": log_results,
+        "results_experiment_id": results_experiment,
+        "results_target_flops": results_target_flops,
     }
     with _api(ctx) as api:
         source = api.create_source(experiment, body)
@@ -118,7 +141,12 @@ COLUMNS: list[Column[MlflowSourceOut]] = [
             "never" if s.last_sync_at is None else s.last_sync_at.isoformat(timespec="seconds")
         ),
     ),
-    Column("last error", lambda s: s.last_error or "", one_line=True),
+    Column("results to MLflow", lambda s: f"{s.exported_fits} fits" if s.log_results else "off"),
+    Column(
+        "last error",
+        lambda s: " / ".join(e for e in (s.last_error, s.last_export_error) if e),
+        one_line=True,
+    ),
 ]
 
 
@@ -163,6 +191,42 @@ def sync(
         echo_json(result)
     else:
         _print_sync(result)
+
+
+@sources_app.command("set")
+def set_(
+    ctx: typer.Context,
+    source_id: SourceIdArg,
+    log_results: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-results/--no-log-results", help="Log succeeded fits back to MLflow, or stop."
+        ),
+    ] = None,
+    results_experiment: ResultsExperimentOption = None,
+    results_target_flops: ResultsTargetOption = None,
+    every: Annotated[
+        float | None, typer.Option(min=60, help="Sync this often (seconds) from the worker.")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Change a source: the options given change, the others stay."""
+    given = {
+        "log_results": log_results,
+        "results_experiment_id": results_experiment,
+        "results_target_flops": results_target_flops,
+        "schedule_seconds": every,
+    }
+    patch = {key: value for key, value in given.items() if value is not None}
+    if not patch:
+        raise typer.BadParameter("give at least one option to change")
+    with _api(ctx) as api:
+        source = api.update_source(source_id, patch)
+    if json_out:
+        echo_json(source)
+    else:
+        state = "on" if source.log_results else "off"
+        Console().print(f"source {source.id}: results to MLflow {state}")
 
 
 @sources_app.command("delete")

@@ -49,7 +49,7 @@ from service.schemas.recommendations import (
     SourceSpec,
 )
 from service.schemas.runs import ImportResult, RunBatchResult, RunIn, RunOut, RunSelection
-from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SourcePatch, SyncResult
 from service.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 
 T = TypeVar("T")
@@ -521,6 +521,13 @@ class AsyncScalingClient:
 
     async def get_source(self, source_id: int) -> MlflowSourceOut:
         return await self.send(core.get_source(source_id))
+
+    async def update_source(
+        self, source_id: int, patch: SourcePatch | Mapping[str, Any]
+    ) -> MlflowSourceOut:
+        """Change log_results, results_experiment_id, results_target_flops or
+        schedule_seconds; fields left out stay, a null clears an optional one."""
+        return await self.send(core.update_source(source_id, patch))
 
     async def delete_source(self, source_id: int) -> None:
         await self.send(core.delete_source(source_id))

@@ -54,7 +54,7 @@ from service.schemas.runs import (
     RunPatch,
     RunSelection,
 )
-from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SourcePatch, SyncResult
 from service.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 
 T = TypeVar("T")
@@ -626,6 +626,17 @@ def list_sources(experiment: str) -> Call[list[MlflowSourceOut]]:
 
 def get_source(source_id: int) -> Call[MlflowSourceOut]:
     return Call("GET", f"/v1/sources/{source_id}", model(MlflowSourceOut))
+
+
+def update_source(source_id: int, patch: SourcePatch | Mapping[str, Any]) -> Call[MlflowSourceOut]:
+    body = _as(SourcePatch, patch)
+    # Only the fields given: a null the caller sent clears the option, one left out keeps it.
+    return Call(
+        "PATCH",
+        f"/v1/sources/{source_id}",
+        model(MlflowSourceOut),
+        json=body.model_dump(mode="json", exclude_unset=True),
+    )
 
 
 def delete_source(source_id: int) -> Call[None]:

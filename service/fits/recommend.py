@@ -70,9 +70,10 @@ class ResolvedSource:
     data: str | None = None
 
 
-def _from_fit(
+def resolve_fit(
     session: Session, fit_row: Fit, experiment: Experiment, cache: FitCache
 ) -> ResolvedSource:
+    """A stored, succeeded fit as a source of answers, with its experiment's model."""
     if fit_row.status != "succeeded":
         raise InvalidInputError(
             f"fit {fit_row.id} is {fit_row.status}; only a succeeded fit can answer",
@@ -111,7 +112,7 @@ def resolve(session: Session, spec: SourceSpec, cache: FitCache) -> ResolvedSour
         )
     if spec.fit_id is not None:
         fit_row = fit_store.get(session, spec.fit_id)
-        return _from_fit(session, fit_row, fit_row.experiment, cache)
+        return resolve_fit(session, fit_row, fit_row.experiment, cache)
     assert spec.experiment is not None
     experiment = experiment_store.get_by_name(session, spec.experiment)
     return resolve_current(session, experiment, spec.law, spec.method, cache)
@@ -130,7 +131,7 @@ def resolve_current(
             law=law,
             method=method,
         )
-    return _from_fit(session, current, experiment, cache)
+    return resolve_fit(session, current, experiment, cache)
 
 
 def budget_of(spec: BudgetSpec) -> Budget:

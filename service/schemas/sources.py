@@ -90,6 +90,46 @@ class MlflowSourceIn(BaseModel):
         allow_inf_nan=False,
         description="Sync this often from the worker; null: only on demand.",
     )
+    log_results: bool = Field(
+        default=False,
+        description="Log each succeeded fit of the experiment back to MLflow as a run (params, "
+        "intervals, goodness of fit, the recommendation at the target budget, plots): done by "
+        "the worker, once per fit.",
+    )
+    results_experiment_id: SafeText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The MLflow experiment results are logged into; null: the first of "
+        "experiment_ids.",
+    )
+    results_target_flops: float | None = Field(
+        default=None,
+        ge=1e6,
+        le=1e40,
+        allow_inf_nan=False,
+        description="Training FLOPs (6ND) whose recommendation is logged with each fit; null: "
+        "the autopilot's target_flops when it is configured, else no recommendation.",
+    )
+
+
+CONFIG_FIELDS = frozenset(
+    {"experiment_ids", "filter", "mapping", "results_experiment_id", "results_target_flops"}
+)
+
+
+class SourcePatch(BaseModel):
+    """The source settings that can change after creation; fields left out stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"log_results": True, "results_target_flops": 1e24}]},
+    )
+
+    log_results: bool | None = None
+    results_experiment_id: SafeText | None = Field(default=None, min_length=1, max_length=64)
+    results_target_flops: float | None = Field(default=None, ge=1e6, le=1e40, allow_inf_nan=False)
+    schedule_seconds: float | None = Field(default=None, ge=60, allow_inf_nan=False)
 
 
 class Unmapped(BaseModel):
@@ -125,4 +165,13 @@ class MlflowSourceOut(BaseModel):
     last_sync_at: datetime | None
     last_result: SyncResult | None
     last_error: str | None
+    log_results: bool
+    results_experiment_id: str | None
+    results_target_flops: float | None
+    exported_fits: int = Field(description="How many fits this source has logged to MLflow.")
+    last_export_at: datetime | None = Field(description="When it last logged a fit.")
+    last_export_error: str | None = Field(
+        description="Why the last attempt to log a fit failed (retried by the worker); null "
+        "once one succeeds."
+    )
     created_at: datetime

@@ -10,7 +10,13 @@ from service.errors import InvalidInputError, NotFoundError, SourceUnavailableEr
 from service.fits.service import FitPolicy
 from service.ingest.batch import body_hash, ingest_runs
 from service.schemas.runs import RunIn
-from service.schemas.sources import MlflowSourceIn, SyncResult, Unmapped
+from service.schemas.sources import (
+    CONFIG_FIELDS,
+    MlflowSourceIn,
+    SourcePatch,
+    SyncResult,
+    Unmapped,
+)
 from service.settings import Settings
 from service.sources.mapping import UnmappableRunError, map_run
 from service.sources.mlflow_rest import MlflowRestClient, MlflowRun
@@ -35,11 +41,35 @@ def create(
         experiment_id=experiment.id,
         kind="mlflow",
         server=body.server,
-        config=body.model_dump(mode="json", include={"experiment_ids", "filter", "mapping"}),
+        config=body.model_dump(mode="json", include=set(CONFIG_FIELDS)),
         schedule_seconds=body.schedule_seconds,
         next_sync_at=datetime.now(UTC) if body.schedule_seconds else None,
+        log_results=body.log_results,
     )
     session.add(source)
+    session.flush()
+    return source
+
+
+def update(session: Session, source_id: int, patch: SourcePatch) -> Source:
+    """Change what the patch names: log_results, the results options (null clears them) and
+    schedule_seconds (null: on demand only). Turning log_results on clears a failure's wait."""
+    source = get(session, source_id, for_update=True)
+    given = patch.model_fields_set
+    if "log_results" in given:
+        if patch.log_results is None:
+            raise InvalidInputError("log_results is true or false, not null", field="log_results")
+        if patch.log_results and not source.log_results:
+            source.export_not_before = None
+        source.log_results = patch.log_results
+    config = dict(source.config)
+    for name in ("results_experiment_id", "results_target_flops"):
+        if name in given:
+            config[name] = getattr(patch, name)
+    source.config = config
+    if "schedule_seconds" in given:
+        source.schedule_seconds = patch.schedule_seconds
+        source.next_sync_at = datetime.now(UTC) if patch.schedule_seconds else None
     session.flush()
     return source
 

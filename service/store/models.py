@@ -296,6 +296,12 @@ class Source(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     last_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
+    # Results back to MLflow (service/sources/export.py): log each succeeded fit as an MLflow
+    # run; after a failure, not again before export_not_before.
+    log_results: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    export_not_before: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_export_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_export_error: Mapped[str | None] = mapped_column(sa.Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     experiment: Mapped[Experiment] = relationship()
@@ -394,6 +400,25 @@ class WebhookDelivery(Base):
         sa.Index("ix_webhook_deliveries_subscription_id_id", "subscription_id", "id"),
         sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         sa.Index("ix_webhook_deliveries_event_id", "event_id"),
+        NEVER_REUSE_IDS,
+    )
+
+
+class SourceExport(Base):
+    """A fit logged to MLflow by a source: at most one row (one MLflow run) per source and fit."""
+
+    __tablename__ = "source_exports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(sa.ForeignKey("sources.id", ondelete="CASCADE"))
+    fit_id: Mapped[int] = mapped_column(sa.ForeignKey("fits.id", ondelete="CASCADE"))
+    mlflow_experiment_id: Mapped[str] = mapped_column(sa.String(64))
+    mlflow_run_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("source_id", "fit_id"),
+        sa.Index("ix_source_exports_fit_id", "fit_id"),
         NEVER_REUSE_IDS,
     )
 

@@ -22,6 +22,7 @@ from service.jobs import autofill
 from service.metrics import set_job_states, set_queue_depth, worker_heartbeat
 from service.schemas.runs import RunIn
 from service.settings import Settings
+from service.sources import export as exports
 from service.sources import sync as sources
 from service.store import jobs as store
 from service.store.models import Experiment, Job
@@ -97,6 +98,7 @@ class Worker:
             self.autopilot_tick()
         if self.settings is not None:
             self.sources_tick()
+            self.exports_tick()
         self.claim()
         worker_heartbeat(self.worker_id)
         self._publish_metrics()
@@ -135,6 +137,38 @@ class Worker:
                 created=result.created,
                 unmapped=len(result.unmapped),
             )
+
+    def exports_tick(self) -> None:
+        """Log the succeeded fits not yet logged of the sources with log_results to MLflow, one
+        fit per transaction (a few per source and tick); a failure is recorded on its source and
+        retried after exports.RETRY_AFTER, never raised."""
+        settings = self.settings
+        if settings is None:
+            return
+        with session_scope(self.sessions) as session:
+            due = exports.due(session, datetime.now(UTC))
+            pending = {source_id: exports.pending_fits(session, source_id) for source_id in due}
+        for source_id, fit_ids in pending.items():
+            for fit_id in fit_ids:
+                try:
+                    with session_scope(self.sessions) as session:
+                        export = exports.export_fit(
+                            session, source_id, fit_id, settings, self.fit_cache
+                        )
+                        run_id = export.mlflow_run_id
+                except Exception as exc:  # one bad source must not stop the worker
+                    message = exc.message if isinstance(exc, ServiceError) else type(exc).__name__
+                    with session_scope(self.sessions) as session:
+                        exports.record_failure(session, source_id, f"fit {fit_id}: {message}")
+                    log.warning(
+                        "fit_export_failed",
+                        source=source_id,
+                        fit=fit_id,
+                        error=message,
+                        exc_info=not isinstance(exc, ServiceError),
+                    )
+                    break
+                log.info("fit_exported", source=source_id, fit=fit_id, mlflow_run=run_id)
 
     def claim(self) -> None:
         free = self.executor.slots - len(self.handles)

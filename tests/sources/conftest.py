@@ -1,4 +1,5 @@
-"""A real MLflow tracking server (SQLite backend, loopback) for the sync tests."""
+"""A real MLflow tracking server (SQLite backend, loopback, artifacts proxied) for the sync and
+export tests."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "server",
             "--backend-store-uri",
             f"sqlite:///{root / 'mlflow.db'}",
-            "--default-artifact-root",
+            # Artifacts through the server's proxy (mlflow-artifacts:/...), as the results
+            # export uploads them.
+            "--artifacts-destination",
             str(root / "artifacts"),
             "--host",
             "127.0.0.1",
@@ -47,7 +50,8 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=(root / "server.log").open("w"),
     )
     try:
-        deadline = time.monotonic() + 120
+        # On two cores shared with other work the server takes over a minute to start.
+        deadline = time.monotonic() + 240
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:

@@ -97,5 +97,20 @@ def test_add_sync_list_delete_from_the_cli(
         again = client.sync_source(source_id)
         assert again.created == 0
         assert client.get_source(source_id).last_result == again
+        assert client.get_source(source_id).log_results is False
+        patched = client.update_source(source_id, {"results_target_flops": 1e22})
+        assert (patched.log_results, patched.results_target_flops) == (False, 1e22)
+        cleared = client.update_source(source_id, {"results_target_flops": None})
+        assert cleared.results_target_flops is None
+
+    out = invoke(
+        "sources", "set", str(source_id), "--log-results", "--results-experiment", experiment_id
+    )
+    assert f"source {source_id}: results to MLflow on" in out
+    shown = json.loads(invoke("sources", "list", "cli-sweep", "--json"))[0]
+    assert (shown["log_results"], shown["results_experiment_id"]) == (True, experiment_id)
+    assert "0 fits" in invoke("sources", "list", "cli-sweep")
+    assert "results to MLflow off" in invoke("sources", "set", str(source_id), "--no-log-results")
+    assert "give at least one option" in invoke("sources", "set", str(source_id), code=2)
     invoke("sources", "delete", str(source_id))
     assert "0 sources" in invoke("sources", "list", "cli-sweep")

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy.orm import object_session
 
 from service.api.deps import (
     Admin,
@@ -14,7 +15,8 @@ from service.api.deps import (
     Writer,
 )
 from service.schemas.common import MAX_ID, errors
-from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SyncResult
+from service.schemas.sources import MlflowSourceIn, MlflowSourceOut, SourcePatch, SyncResult
+from service.sources import export as exports
 from service.sources import sync as sources
 from service.store.models import Source
 
@@ -23,6 +25,8 @@ SourceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The source's id.", 
 
 
 def source_out(source: Source) -> MlflowSourceOut:
+    session = object_session(source)
+    assert session is not None
     return MlflowSourceOut.model_validate(
         {
             "id": source.id,
@@ -35,6 +39,10 @@ def source_out(source: Source) -> MlflowSourceOut:
             "last_sync_at": source.last_sync_at,
             "last_result": source.last_result,
             "last_error": source.last_error,
+            "log_results": source.log_results,
+            "exported_fits": exports.exported_count(session, source.id),
+            "last_export_at": source.last_export_at,
+            "last_export_error": source.last_export_error,
             "created_at": source.created_at,
         }
     )
@@ -48,7 +56,9 @@ def source_out(source: Source) -> MlflowSourceOut:
     "configured (`SCALING_MLFLOW_SERVERS`, by name) into this experiment: each MLflow run "
     "becomes one run with run_key `mlflow:<run id>`, its fields taken from MLflow params, "
     "metrics or tags by `mapping`. Syncs run on demand (`POST /v1/sources/{id}:sync`) and, with "
-    "`schedule_seconds`, from the worker. Needs `write`.",
+    "`schedule_seconds`, from the worker. With `log_results`, the worker also logs each "
+    "succeeded fit of this experiment back to MLflow as a run (docs/integrations.md). Needs "
+    "`write`.",
     responses=errors(404),
 )
 def create_source(
@@ -81,6 +91,21 @@ def list_sources(
 )
 def get_source(source_id: SourceId, session: SessionDep, _: Reader) -> MlflowSourceOut:
     return source_out(sources.get(session, source_id))
+
+
+@router.patch(
+    "/v1/sources/{source_id}",
+    summary="Change a source",
+    description="Turn logging results to MLflow on or off (`log_results`), change where "
+    "(`results_experiment_id`) and at which budget (`results_target_flops`) they are logged, or "
+    "the sync period (`schedule_seconds`). Fields left out stay; `null` clears an optional one. "
+    "Needs `write`.",
+    responses=errors(404),
+)
+def update_source(
+    source_id: SourceId, body: SourcePatch, session: SessionDep, _: Writer
+) -> MlflowSourceOut:
+    return source_out(sources.update(session, source_id, body))
 
 
 @router.delete(
