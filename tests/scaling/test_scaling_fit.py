@@ -43,7 +43,15 @@ def laws(draw: st.DrawFn) -> Chinchilla:
 BUDGETS = np.geomspace(1e18, 3e21, 7)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same draws on every run. Recovery within these tolerances is a statistical
+# claim (a rare draw is not identifiable from 0.3% noise), so CI checks fixed draws rather than
+# failing at random; widen `laws()` or the examples here to explore.
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
 @given(truth=laws(), seed=st.integers(0, 2**31 - 1))
 def test_parametric_recovers_random_ground_truth(truth: Chinchilla, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -66,7 +74,7 @@ def test_parametric_recovers_random_ground_truth(truth: Chinchilla, seed: int) -
     assert res.objective <= truth_objective + 1e-12
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=8, deadline=None, derandomize=True)  # as above
 @given(truth=laws(), seed=st.integers(0, 2**31 - 1))
 def test_isoflop_recovers_allocation_exponent(truth: Chinchilla, seed: int) -> None:
     rng = np.random.default_rng(seed)
