@@ -17,6 +17,7 @@ from service.api.deps import (
 )
 from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
+from service.fits.answers import recommendation_key
 from service.fits.recommend import answer, current_answer_json, resolve
 from service.scaling import CATALOGUE, ScalingError, list_presets
 from service.schemas.catalogue import Hardware, PublishedLaw
@@ -77,8 +78,9 @@ async def get_recommendation(
     max_params: MaxParams = None,
     confidence: Confidence = 0.9,
 ) -> Response:
-    # async, and no database on a cache hit: this is the endpoint clients poll.
-    key = (law, method, flops, max_params, confidence)
+    # async, and no database on a cache hit: this is the endpoint clients poll (a hit whose
+    # caller's key is cached is answered before it gets here: service/api/answer_fastpath.py).
+    key = recommendation_key(law, method, flops, max_params, confidence)
     body = await answers.get_or_compute(
         name,
         key,
