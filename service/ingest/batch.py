@@ -158,7 +158,8 @@ def ingest_runs(
     keyed = {run.run_key: digest for run, digest in zip(runs, hashes, strict=True) if run.run_key}
 
     now = datetime.now(UTC)
-    keyed_rows, unkeyed_rows = [], []
+    keyed_rows: list[dict[str, Any]] = []
+    unkeyed_rows: list[dict[str, Any]] = []
     for run, digest in zip(dumped, hashes, strict=True):
         (unkeyed_rows if run["run_key"] is None else keyed_rows).append(_row(run, digest))
     # One lock order for every transaction: concurrent overlapping batches cannot deadlock.
