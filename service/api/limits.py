@@ -23,17 +23,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared, chunked = None, False
-        for name, value in scope["headers"]:
+        declared = None
+        for name, value in scope["headers"]:  # not dict(headers): every request pays for this
             if name == b"content-length":
-                declared = value
-            elif name == b"transfer-encoding":
-                chunked = True
-        if declared is None and not chunked:
-            # No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body (most
-            # GETs), so nothing to count.
-            await self.app(scope, receive, send)
-            return
+                declared = value  # the last one, as dict(headers) would have it
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await response_of(self._too_large(), {"Connection": "close"})(scope, receive, send)
             return
