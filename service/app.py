@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from service import __version__, auth
 from service.api import errors
+from service.api.answer_fastpath import CachedAnswerMiddleware
 from service.api.auth_first import AuthBeforeBodyMiddleware
 from service.api.docs import install_docs
 from service.api.idempotency import IdempotencyMiddleware
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_ui(app)  # the dashboard at /ui (not in the OpenAPI document)
     install_docs(app)  # Swagger UI at /docs, ReDoc at /redoc, with local assets
 
+    app.add_middleware(CachedAnswerMiddleware)  # innermost: after the rate limit, like the route
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, max_body=settings.max_body_bytes
     )

@@ -74,16 +74,34 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "other"
 
 
+# The labelled children of the per-request metrics, looked up once per label set: `labels()`
+# validates and hashes its arguments on every call, a cost every request would pay three times.
+# Routes are templates and methods the few HTTP verbs, so these stay small.
+_durations: dict[tuple[str, str, int], Histogram] = {}
+_in_progress: dict[str, Gauge] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUEST_DURATION.labels(route, method, status_class(status)).observe(seconds)
+    child = _durations.get((route, method, status))
+    if child is None:
+        child = HTTP_REQUEST_DURATION.labels(route, method, status_class(status))
+        _durations[(route, method, status)] = child
+    child.observe(seconds)
+
+
+def _in_progress_of(method: str) -> Gauge:
+    child = _in_progress.get(method)
+    if child is None:
+        child = _in_progress[method] = HTTP_REQUESTS_IN_PROGRESS.labels(method)
+    return child
 
 
 def request_started(method: str) -> None:
-    HTTP_REQUESTS_IN_PROGRESS.labels(method).inc()
+    _in_progress_of(method).inc()
 
 
 def request_finished(method: str) -> None:
-    HTTP_REQUESTS_IN_PROGRESS.labels(method).dec()
+    _in_progress_of(method).dec()
 
 
 def observe_fit_duration(law: str, method: str, seconds: float) -> None:

@@ -72,17 +72,25 @@ def wait_until_ok(
 
 @contextmanager
 def serve_in_subprocess(
-    env: dict[str, str], workers: int = 1, stderr_path: Path | None = None
+    env: dict[str, str],
+    workers: int = 1,
+    stderr_path: Path | None = None,
+    *,
+    start_timeout: float = 30,
 ) -> Iterator[str]:
     """`scaling-service serve` in its own process (its own GIL), for benchmarks; yields the URL.
     With `stderr_path`, the server's log lines go to that file."""
-    with serve_process(env, workers, stderr_path) as (base, _):
+    with serve_process(env, workers, stderr_path, start_timeout=start_timeout) as (base, _):
         yield base
 
 
 @contextmanager
 def serve_process(
-    env: dict[str, str], workers: int = 1, stderr_path: Path | None = None
+    env: dict[str, str],
+    workers: int = 1,
+    stderr_path: Path | None = None,
+    *,
+    start_timeout: float = 30,
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
     """`serve_in_subprocess`, also yielding the process (to signal it)."""
     port = free_port()
@@ -103,7 +111,7 @@ def serve_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ok(f"{base}/healthz", 30, gone=lambda: process.poll() is not None)
+        wait_until_ok(f"{base}/healthz", start_timeout, gone=lambda: process.poll() is not None)
         yield base, process
     finally:
         process.terminate()

@@ -23,7 +23,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        for name, value in scope["headers"]:  # not dict(headers): every request pays for this
+            if name == b"content-length":
+                declared = value  # the last one, as dict(headers) would have it
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await response_of(self._too_large(), {"Connection": "close"})(scope, receive, send)
             return

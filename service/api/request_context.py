@@ -4,37 +4,46 @@ The middleware matches the request against the app's routes itself (before the r
 the route template (`/v1/experiments/{name}/runs`) and the experiment name / job id are bound in
 structlog's contextvars for every log line the request produces, and the latency histogram is
 labelled by template, never by raw path.
+
+It runs on every request, so it does only what each needs (see bench/api.py): the route match is
+memoised per (method, path), the metric children are looked up once per label set, and the
+access line is only built when the `service.access` logger would write it.
 """
 
+import functools
+import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_HEADER = REQUEST_ID_HEADER.encode()
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=-]{0,127}")
 _PATH_PARAMS_LOGGED = {"name": "experiment", "job_id": "job_id"}
+# Distinct (method, path) pairs whose route match is remembered (paths hold experiment names).
+_MATCHES_REMEMBERED = 4096
 
 access_log = structlog.get_logger("service.access")
+_access_level = logging.getLogger("service.access")
 
 
 def request_id_from(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is short and plain, else a new random id."""
+    """The caller's X-Request-ID when it is short and plain, else a new random id (32 hex)."""
     for key, value in scope["headers"]:
-        if key == b"x-request-id":
+        if key == _REQUEST_ID_HEADER:
             text: str = value.decode("latin-1")
             if _SAFE_REQUEST_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RouteTable:
@@ -86,6 +95,15 @@ class RequestContextMiddleware:
         self.app = app
         self.routes = RouteTable(routes)
         self.record_metrics = record_metrics
+        self._match = functools.lru_cache(maxsize=_MATCHES_REMEMBERED)(self._context_of)
+
+    def _context_of(self, method: str, path: str) -> tuple[str, tuple[tuple[str, object], ...]]:
+        """The route template and the path parameters that go into the log context."""
+        route, params = self.routes.match(method, path)
+        logged = tuple(
+            (key, params[param]) for param, key in _PATH_PARAMS_LOGGED.items() if param in params
+        )
+        return route, logged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,27 +112,27 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         request_id = request_id_from(scope)
         method: str = scope["method"]
-        route, params = self.routes.match(method, scope["path"])
-        context: dict[str, object] = {
-            "request_id": request_id,
-            "method": method,
-            "path": scope["path"],
-            "route": route,
-        }
-        for param, key in _PATH_PARAMS_LOGGED.items():
-            if param in params:
-                context[key] = params[param]
+        path: str = scope["path"]
+        route, logged = self._match(method, path)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        id_header = (_REQUEST_ID_HEADER, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = [
+                    h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_HEADER
+                ]
+                headers.append(id_header)
+                message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(**context):
+        tokens = structlog.contextvars.bind_contextvars(
+            request_id=request_id, method=method, path=path, route=route, **dict(logged)
+        )
+        try:
             if self.record_metrics:
                 metrics.request_started(method)
             try:
@@ -124,5 +142,9 @@ class RequestContextMiddleware:
                 if self.record_metrics:
                     metrics.request_finished(method)
                     metrics.observe_request(route, method, status, seconds)
-                log = access_log.error if status >= 500 else access_log.info
-                log("request", status=status, duration_ms=round(seconds * 1000, 3))
+                if status >= 500:
+                    access_log.error("request", status=status, duration_ms=round(seconds * 1000, 3))
+                elif _access_level.isEnabledFor(logging.INFO):
+                    access_log.info("request", status=status, duration_ms=round(seconds * 1000, 3))
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, TypedDict
 
 import structlog
 import typer
@@ -74,6 +74,26 @@ def _multiprocess_metrics(workers: int) -> Iterator[str | None]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+class UvicornOptions(TypedDict):
+    loop: Literal["auto"]
+    http: Literal["auto"]
+    log_level: str
+    log_config: None
+    access_log: bool
+
+
+def uvicorn_options(log_level: str) -> UvicornOptions:
+    """How `serve` runs uvicorn (bench/api.py serves its bare baseline app the same way)."""
+    return {
+        # uvloop and httptools when installed (uvicorn[standard] installs both).
+        "loop": "auto",
+        "http": "auto",
+        "log_level": log_level.lower(),
+        "log_config": None,  # service.logging renders uvicorn's records as JSON
+        "access_log": False,  # the request-context middleware logs one line per request
+    }
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -114,9 +134,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # service.logging renders uvicorn's records as JSON
-            access_log=False,  # the request-context middleware logs one line per request
+            **uvicorn_options(settings.log_level),
         )
 
 

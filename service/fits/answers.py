@@ -13,6 +13,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 
 
+def recommendation_key(
+    law: str, method: str, flops: float, max_params: float | None, confidence: float
+) -> Hashable:
+    """The key of a GET recommendation's answer (the route and its fast path build it alike)."""
+    return (law, method, flops, max_params, confidence)
+
+
 class AnswerCache:
     def __init__(
         self, ttl: float, capacity: int = 4096, clock: Callable[[], float] = time.monotonic

@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, ProvenanceMismatchError, RunKeyConflictError
 from service.fits.service import FitPolicy, runs_changed
 from service.schemas.common import Warning
-from service.schemas.runs import RunBatchResult, RunIn
+from service.schemas.runs import RunBatchResult, RunIn, identity_of
 from service.store.bulk import RUNS, insert_curves, insert_runs
 from service.store.models import Experiment
 from service.store.runs import pack
@@ -25,9 +26,16 @@ PROVENANCE_KEYS = ("corpus_hash", "tokenizer_hash")
 _CHUNK = 2000
 
 
+_RUNS = TypeAdapter(list[RunIn])
+
+
 def body_hash(run: RunIn) -> str:
     """A fingerprint of what the client sent: same body, same hash (key order ignored)."""
-    return hashlib.sha256(orjson.dumps(run.identity(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _digest(run.identity())
+
+
+def _digest(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _flops_warning(index: int, run: RunIn) -> Warning | None:
@@ -116,60 +124,60 @@ def _raise_on_mismatch(existing: dict[str, tuple[int, str]], hashes: dict[str, s
         )
 
 
-def _row(run: RunIn, digest: str) -> dict[str, Any]:
-    derived = run.flops is None
+def _row(run: dict[str, Any], digest: str) -> dict[str, Any]:
+    """The stored row of a run (as `RunIn.model_dump()` gives it)."""
+    derived = run["flops"] is None
     return {
-        "run_key": run.run_key,
-        "params": run.params,
-        "tokens": run.tokens,
-        "flops": 6.0 * run.params * run.tokens if derived else run.flops,
+        "run_key": run["run_key"],
+        "params": run["params"],
+        "tokens": run["tokens"],
+        "flops": 6.0 * run["params"] * run["tokens"] if derived else run["flops"],
         "flops_derived": derived,
-        "loss": run.loss,
-        "unique_tokens": run.unique_tokens,
-        "seed": run.seed,
-        "hyperparameters": orjson.dumps(run.hyperparameters).decode(),
-        "metadata": orjson.dumps(run.metadata).decode(),
-        "source": run.source,
+        "loss": run["loss"],
+        "unique_tokens": run["unique_tokens"],
+        "seed": run["seed"],
+        "hyperparameters": orjson.dumps(run["hyperparameters"]).decode(),
+        "metadata": orjson.dumps(run["metadata"]).decode(),
+        "source": run["source"],
         "body_hash": digest,
-        "loss_provenance": run.loss_provenance,
-        "cooldown_fraction": run.cooldown_fraction,
-        "trunk_key": run.trunk_key,
-        "curve_points": 0 if run.curve is None else len(run.curve.tokens),
+        "loss_provenance": run["loss_provenance"],
+        "cooldown_fraction": run["cooldown_fraction"],
+        "trunk_key": run["trunk_key"],
+        "curve_points": 0 if run["curve"] is None else len(run["curve"]["tokens"]),
     }
 
 
 def ingest_runs(
     session: Session, experiment: Experiment, runs: Sequence[RunIn], policy: FitPolicy
 ) -> RunBatchResult:
-    """Store `runs` in `experiment` in the caller's transaction; raise before storing anything.
+    """Store `runs` in `experiment` in the caller's transaction; raise before it commits
+    anything (the caller's transaction rolls back).
 
     New runs make the experiment's fits stale and schedule a refit of each.
     """
     _check_duplicate_keys(runs)
     _pin_provenance(session, experiment, runs)
     warnings = [w for index, run in enumerate(runs) if (w := _flops_warning(index, run))]
-    hashes = [body_hash(run) for run in runs]
+    # One serializer call for the batch: ~2x cheaper than model_dump() per run.
+    dumped = _RUNS.dump_python(list(runs), mode="json")  # as RunIn.identity dumps
+    hashes = [_digest(identity_of(run)) for run in dumped]
     keyed = {run.run_key: digest for run, digest in zip(runs, hashes, strict=True) if run.run_key}
 
-    existing = _existing(session, experiment.id, list(keyed))
-    _raise_on_mismatch(existing, keyed)
-
     now = datetime.now(UTC)
-    keyed_rows, unkeyed_rows = [], []
-    for run, digest in zip(runs, hashes, strict=True):
-        if run.run_key is None:
-            unkeyed_rows.append(_row(run, digest))
-        elif run.run_key not in existing:
-            keyed_rows.append(_row(run, digest))
+    keyed_rows: list[dict[str, Any]] = []
+    unkeyed_rows: list[dict[str, Any]] = []
+    for run, digest in zip(dumped, hashes, strict=True):
+        (unkeyed_rows if run["run_key"] is None else keyed_rows).append(_row(run, digest))
     # One lock order for every transaction: concurrent overlapping batches cannot deadlock.
     keyed_rows.sort(key=lambda row: row["run_key"])
+    # Keys already stored (earlier or by a concurrent batch) are skipped by the insert (ON
+    # CONFLICT DO NOTHING): only those are looked up, and a different body refuses the batch,
+    # rolling back what this insert stored. A batch of new runs costs no lookup at all.
     stored = insert_runs(session, experiment.id, now, keyed_rows + unkeyed_rows)
     inserted = {key: run_id for run_id, key in stored if key is not None}
-    raced = [row["run_key"] for row in keyed_rows if row["run_key"] not in inserted]
-    if raced:
-        won_by_others = _existing(session, experiment.id, raced)
-        _raise_on_mismatch(won_by_others, keyed)
-        existing.update(won_by_others)
+    skipped = [row["run_key"] for row in keyed_rows if row["run_key"] not in inserted]
+    existing = _existing(session, experiment.id, skipped) if skipped else {}
+    _raise_on_mismatch(existing, keyed)
     unkeyed_ids = iter(sorted(run_id for run_id, key in stored if key is None))
 
     statuses: list[dict[str, Any]] = []

@@ -173,11 +173,7 @@ class RunIn(StrictModel):
         The provenance fields are left out where they hold their defaults, so a body without them
         hashes as it did before they existed: clients re-posting old runs get `existing`.
         """
-        fields = self.model_dump(mode="json")
-        for name, default in _IDENTITY_DEFAULTS.items():
-            if fields[name] == default:
-                del fields[name]
-        return fields
+        return identity_of(self.model_dump(mode="json"))
 
     @model_validator(mode="after")
     def _derivable_flops(self) -> "RunIn":
@@ -197,6 +193,15 @@ _IDENTITY_DEFAULTS: dict[str, Any] = {
     "trunk_key": None,
     "curve": None,
 }
+
+
+def identity_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """RunIn.identity of a run already dumped (a batch is dumped in one serializer call)."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if name not in _IDENTITY_DEFAULTS or value != _IDENTITY_DEFAULTS[name]
+    }
 
 
 def check_curve_total(runs: list[RunIn]) -> None:

@@ -1,9 +1,10 @@
 """Bulk insert of run rows in few statements, returning (id, run_key) of each row stored.
 
 Rows whose run_key another transaction stored meanwhile are skipped (ON CONFLICT DO NOTHING), so
-callers learn which keys they lost. PostgreSQL gets one `INSERT ... SELECT FROM unnest(arrays)`
-per chunk: a short statement with array parameters, which psycopg sends in binary, instead of a
-VALUES list with hundreds of thousands of placeholders that the driver must parse.
+callers learn which keys they lost. PostgreSQL gets the rows by `COPY` into a temporary table
+(the fastest way in, about twice as fast as an `INSERT ... SELECT FROM unnest(arrays)`; see
+bench/ingest.py) and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` from it, in the
+caller's transaction: all or nothing, as before.
 """
 
 import operator
@@ -19,53 +20,64 @@ RUNS = Run.metadata.tables[Run.__tablename__]
 RUN_CURVES = RunCurve.metadata.tables[RunCurve.__tablename__]
 CHUNK = 5000
 
-_ARRAYS = {
-    "run_key": "text[]",
-    "params": "float8[]",
-    "tokens": "float8[]",
-    "flops": "float8[]",
-    "flops_derived": "boolean[]",
-    "loss": "float8[]",
-    "unique_tokens": "float8[]",
-    "seed": "int8[]",
-    "hyperparameters": "text[]",
-    "metadata": "text[]",
-    "source": "text[]",
-    "body_hash": "text[]",
-    "loss_provenance": "text[]",
-    "cooldown_fraction": "float8[]",
-    "trunk_key": "text[]",
-    "curve_points": "int4[]",
+_COLUMNS = {
+    "run_key": "text",
+    "params": "float8",
+    "tokens": "float8",
+    "flops": "float8",
+    "flops_derived": "boolean",
+    "loss": "float8",
+    "unique_tokens": "float8",
+    "seed": "int8",
+    "hyperparameters": "text",
+    "metadata": "text",
+    "source": "text",
+    "body_hash": "text",
+    "loss_provenance": "text",
+    "cooldown_fraction": "float8",
+    "trunk_key": "text",
+    "curve_points": "int4",
 }
 _JSON_COLUMNS = ("hyperparameters", "metadata")
 
-_PG_INSERT = sa.text(
+# One per database session (pooled connections keep it), emptied at each commit; `ord` keeps the
+# rows' order, so ids follow it.
+_PG_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS runs_incoming (ord int8, "
+    + ", ".join(f"{column} {kind}" for column, kind in _COLUMNS.items())
+    + ") ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY runs_incoming (ord, {', '.join(_COLUMNS)}) FROM STDIN"
+_PG_INSERT = (
     "INSERT INTO runs (experiment_id, excluded, created_at, updated_at, "
-    + ", ".join(_ARRAYS)
-    + ") SELECT :experiment_id, false, :now, :now, "
-    + ", ".join(f"t.{c}::jsonb" if c in _JSON_COLUMNS else f"t.{c}" for c in _ARRAYS)
-    + " FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {kind})" for c, kind in _ARRAYS.items())
-    + ") WITH ORDINALITY AS t("
-    + ", ".join(_ARRAYS)
-    + ", ord) ORDER BY t.ord ON CONFLICT DO NOTHING RETURNING id, run_key"
+    + ", ".join(_COLUMNS)
+    + ") SELECT %(experiment_id)s, false, %(now)s, %(now)s, "
+    + ", ".join(f"t.{c}::jsonb" if c in _JSON_COLUMNS else f"t.{c}" for c in _COLUMNS)
+    + " FROM runs_incoming AS t ORDER BY t.ord ON CONFLICT DO NOTHING RETURNING id, run_key"
 )
 
 
-# One C-level call per row, in _ARRAYS order (JSON columns arrive already encoded).
-_COLUMN_VALUES = operator.itemgetter(*_ARRAYS)
+# One C-level call per row, in _COLUMNS order (JSON columns arrive already encoded).
+_COLUMN_VALUES = operator.itemgetter(*_COLUMNS)
 
 
 def _insert_postgresql(
     session: Session, experiment_id: int, now: datetime, rows: list[dict[str, Any]]
 ) -> list[tuple[int, str | None]]:
-    parameters: dict[str, Any] = {"experiment_id": experiment_id, "now": now}
-    for column in _ARRAYS:
-        parameters[column] = [row[column] for row in rows]
-    return [(run_id, key) for run_id, key in session.execute(_PG_INSERT, parameters)]
+    # psycopg's own connection, inside the session's transaction (COPY has no SQLAlchemy form).
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_STAGING)
+        cursor.execute("DELETE FROM runs_incoming")  # an earlier call in this transaction
+        with cursor.copy(_PG_COPY) as copy:
+            for order, row in enumerate(rows):
+                copy.write_row((order, *_COLUMN_VALUES(row)))
+        cursor.execute(_PG_INSERT, {"experiment_id": experiment_id, "now": now})
+        return [(run_id, key) for run_id, key in cursor.fetchall()]
 
 
-_SQLITE_COLUMNS = ("experiment_id", "excluded", "created_at", "updated_at", *_ARRAYS)
+_SQLITE_COLUMNS = ("experiment_id", "excluded", "created_at", "updated_at", *_COLUMNS)
 _SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO runs ({', '.join(_SQLITE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)})"
@@ -103,18 +115,17 @@ def _insert_sqlite(
 def insert_runs(
     session: Session, experiment_id: int, now: datetime, rows: list[dict[str, Any]]
 ) -> list[tuple[int, str | None]]:
-    """Insert `rows` (dicts keyed by the columns of `_ARRAYS`, the JSON columns as JSON text);
+    """Insert `rows` (dicts keyed by the columns of `_COLUMNS`, the JSON columns as JSON text);
     return (id, run_key) of each row stored.
 
     Ids come back in insertion order within each statement, so rows without a run_key map to
     the ascending ids returned for them.
     """
-    insert = (
-        _insert_postgresql if session.get_bind().dialect.name == "postgresql" else _insert_sqlite
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_postgresql(session, experiment_id, now, rows)  # COPY takes any number
     stored: list[tuple[int, str | None]] = []
     for start in range(0, len(rows), CHUNK):
-        stored.extend(insert(session, experiment_id, now, rows[start : start + CHUNK]))
+        stored.extend(_insert_sqlite(session, experiment_id, now, rows[start : start + CHUNK]))
     return stored
 
 

@@ -16,6 +16,7 @@ from service.api.deps import (
     SessionFactoryDep,
 )
 from service.errors import InvalidInputError
+from service.fits.answers import recommendation_key
 from service.fits.recommend import answer, comparison, current_answer_json, resolve
 from service.scaling import CATALOGUE, list_presets
 from service.schemas.catalogue import Hardware, PublishedLaw
@@ -80,8 +81,9 @@ async def get_recommendation(
     max_params: MaxParams = None,
     confidence: Confidence = 0.9,
 ) -> Response:
-    # async, and no database on a cache hit: this is the endpoint clients poll.
-    key = (law, method, flops, max_params, confidence)
+    # async, and no database on a cache hit: this is the endpoint clients poll (a hit whose
+    # caller's key is cached is answered before it gets here: service/api/answer_fastpath.py).
+    key = recommendation_key(law, method, flops, max_params, confidence)
     body = await answers.get_or_compute(
         name,
         key,

@@ -1,0 +1,159 @@
+"""The cached GET recommendation answered before FastAPI: the route's exact response, and every
+request it should not answer (not cached, key unknown or without `read`, unusual query) left to
+the route."""
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.types import Message
+
+from service import auth
+from service.api.answer_fastpath import CachedAnswerMiddleware, _key_of
+from service.fits.answers import AnswerCache, recommendation_key
+from tests.conftest import grid_runs, make_experiment
+
+PATH = "/v1/experiments/exp/recommendation"
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        (b"flops=1e24", recommendation_key("chinchilla", "parametric", 1e24, None, 0.9)),
+        (
+            b"flops=3.5E%2B22&law=kaplan&method=isoflop&max_params=7e9&confidence=0.95",
+            recommendation_key("kaplan", "isoflop", 3.5e22, 7e9, 0.95),
+        ),
+    ],
+)
+def test_a_plain_query_gives_the_routes_cache_key(query: bytes, key: object) -> None:
+    assert _key_of(query) == key
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"",  # no flops: the route answers 422
+        b"law=kaplan",
+        b"flops=1e24&flops=1e23",  # repeated
+        b"flops=1e24&extra=1",  # unknown parameter
+        b"flops=inf",
+        b"flops=-1e24",
+        b"flops=1e24&confidence=",
+        b"flops=0x10",
+        b"flops=1_000",
+    ],
+)
+def test_anything_unusual_is_left_to_the_route(query: bytes) -> None:
+    assert _key_of(query) is None
+
+
+def _scope(state: Any, *, path: str = PATH, token: str | None = "tok") -> dict[str, Any]:
+    headers = [] if token is None else [(b"authorization", f"Bearer {token}".encode())]
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": b"flops=1e24",
+        "headers": headers,
+        "app": SimpleNamespace(state=state),
+    }
+
+
+async def _call(state: Any, **scope: Any) -> tuple[bool, list[Message]]:
+    reached: list[bool] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(True)
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    await CachedAnswerMiddleware(route)(_scope(state, **scope), receive, send)
+    return bool(reached), sent
+
+
+def _state(scopes: frozenset[str], *, auth_on: bool = True) -> Any:
+    answers = AnswerCache(60)
+    answers.put("exp", recommendation_key("chinchilla", "parametric", 1e24, None, 0.9), b"{}")
+    keys = auth.KeyCache(60)
+    keys.put("tok", auth.Principal(key_id=7, name="k", scopes=scopes))
+    return SimpleNamespace(
+        settings=SimpleNamespace(auth=auth_on), key_cache=keys, answer_cache=answers
+    )
+
+
+@pytest.mark.anyio
+async def test_a_hit_is_answered_without_the_route() -> None:
+    reached, sent = await _call(_state(frozenset({"read"})))
+    assert not reached
+    assert sent[0]["status"] == 200
+    assert sent[0]["headers"] == [(b"content-length", b"2"), (b"content-type", b"application/json")]
+    assert sent[1]["body"] == b"{}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"token": None},  # no key: the route answers 401
+        {"token": "other"},  # a key not in the key cache: the route verifies it
+        {"path": "/v1/experiments/other/recommendation"},  # not cached
+        {"path": "/v1/experiments/exp/frontier"},
+    ],
+)
+async def test_misses_go_to_the_route(change: dict[str, Any]) -> None:
+    reached, sent = await _call(_state(frozenset({"read"})), **change)
+    assert reached and not sent
+
+
+@pytest.mark.anyio
+async def test_a_key_without_read_goes_to_the_route() -> None:
+    reached, _ = await _call(_state(frozenset({"jobs"})))
+    assert reached
+
+
+@pytest.mark.anyio
+async def test_without_auth_everyone_reads() -> None:
+    reached, _ = await _call(_state(frozenset(), auth_on=False), token=None)
+    assert not reached
+
+
+def test_the_fast_answer_is_the_routes_answer(client: TestClient) -> None:
+    make_experiment(client)
+    assert client.post("/v1/experiments/exp/runs", json={"runs": grid_runs()}).status_code == 201
+    assert client.post("/v1/experiments/exp/fits", json={"bootstrap": 20}).status_code == 201
+    app: Any = client.app
+    answers: AnswerCache = app.state.answer_cache
+    computed = answers.get_or_compute
+    route_calls = []
+
+    async def counted(*args: Any) -> bytes:
+        route_calls.append(args)
+        return await computed(*args)
+
+    answers.get_or_compute = counted  # type: ignore[method-assign,assignment]
+    first = client.get(PATH, params={"flops": "1e21"})  # computed by the route
+    second = client.get(PATH, params={"flops": "1e21"})  # from the cache, before the route
+    assert len(route_calls) == 1
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    for header in ("content-type", "content-length", "cache-control", "x-content-type-options"):
+        assert first.headers[header] == second.headers[header]
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+
+    # An unusual spelling of the same question, and a bad key, still reach the route.
+    assert client.get(PATH, params={"flops": "1e21", "x": "1"}).content == first.content
+    assert (
+        client.get(
+            PATH, params={"flops": "1e21"}, headers={"Authorization": "Bearer ss_x_y"}
+        ).status_code
+        == 401
+    )
+    assert len(route_calls) == 2

@@ -1,0 +1,57 @@
+"""The bulk insert under the batch endpoint (PostgreSQL: COPY through a staging table)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.db import create_db_engine, make_session_factory, session_scope
+from service.store.bulk import RUNS, insert_runs
+from service.store.models import Experiment
+
+
+def _row(key: str | None, loss: float) -> dict[str, Any]:
+    return {
+        "run_key": key,
+        "params": 1e8,
+        "tokens": 2e9,
+        "flops": 1.2e18,
+        "flops_derived": True,
+        "loss": loss,
+        "unique_tokens": None,
+        "seed": None,
+        "hyperparameters": '{"lr": 0.001, "note": "tab\\there, back\\\\slash"}',
+        "metadata": "{}",
+        "source": "api",
+        "body_hash": "0" * 64,
+        "loss_provenance": "after_cooldown",
+        "cooldown_fraction": 0.2,
+        "trunk_key": "trunk\tone",
+        "curve_points": 0,
+    }
+
+
+def test_two_inserts_in_one_transaction_store_each_row_once(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    sessions = make_session_factory(engine)
+    now = datetime.now(UTC)
+    with session_scope(sessions) as session:
+        experiment = Experiment(name="bulk", param_convention="total", flops_formula="6ND")
+        session.add(experiment)
+        session.flush()
+        first = insert_runs(session, experiment.id, now, [_row("a", 3.0), _row(None, 3.1)])
+        # "a" again is skipped; the staging rows of the first call are not inserted twice.
+        second = insert_runs(session, experiment.id, now, [_row("a", 3.0), _row("b", 3.2)])
+    assert [key for _, key in first] == ["a", None]
+    assert [key for _, key in second] == ["b"]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(RUNS.c.run_key, RUNS.c.loss, RUNS.c.hyperparameters).order_by(RUNS.c.id)
+        ).all()
+        provenance = connection.execute(
+            sa.select(RUNS.c.loss_provenance, RUNS.c.cooldown_fraction, RUNS.c.trunk_key)
+        ).all()
+    engine.dispose()
+    assert [(key, loss) for key, loss, _ in stored] == [("a", 3.0), (None, 3.1), ("b", 3.2)]
+    assert stored[0][2] == {"lr": 0.001, "note": "tab\there, back\\slash"}
+    assert set(provenance) == {("after_cooldown", 0.2, "trunk\tone")}
