@@ -18,10 +18,16 @@ from rich.table import Table
 
 from service.cli.options import (
     BudgetBindsOption,
+    ConfidenceOption,
+    InferenceTokensOption,
     JsonFlag,
+    MaxParamsOption,
+    MaxTokensOption,
     ParamsBudgetOption,
     PresetOption,
+    TargetLossOption,
     TokensBudgetOption,
+    UniqueTokensOption,
 )
 from service.cli.output import count
 from service.fits.recommend import DEFAULT_MFU, budget_of
@@ -273,9 +279,7 @@ def register(app: typer.Typer) -> None:
         flops: Annotated[float | None, typer.Option(help="Training budget in FLOPs.")] = None,
         gpu_hours: Annotated[float | None, typer.Option(help="Budget in GPU-hours.")] = None,
         usd: Annotated[float | None, typer.Option(help="Budget in US dollars.")] = None,
-        target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = (
-            None
-        ),
+        target_loss: TargetLossOption = None,
         params: ParamsBudgetOption = None,
         tokens: TokensBudgetOption = None,
         gpu: Annotated[str, typer.Option(help="Accelerator (see catalogue).")] = "H100-SXM",
@@ -285,12 +289,12 @@ def register(app: typer.Typer) -> None:
         usd_per_gpu_hour: Annotated[float | None, typer.Option(help="Price per GPU-hour.")] = (
             None
         ),
-        max_params: Annotated[float | None, typer.Option()] = None,
-        max_tokens: Annotated[float | None, typer.Option()] = None,
-        unique_tokens: Annotated[float | None, typer.Option()] = None,
-        inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+        max_params: MaxParamsOption = None,
+        max_tokens: MaxTokensOption = None,
+        unique_tokens: UniqueTokensOption = None,
+        inference_tokens: InferenceTokensOption = 0.0,
         budget_binds: BudgetBindsOption = "total",
-        confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+        confidence: ConfidenceOption = 0.9,
         vocab_size: Annotated[
             int, typer.Option(min=1, help="Vocabulary of the model (its embedding's rows).")
         ] = DEFAULT_VOCAB_SIZE,
@@ -359,17 +363,15 @@ def register(app: typer.Typer) -> None:
             list[Path] | None, typer.Option("--fit", help="JSON from `fit --json` (repeatable).")
         ] = None,
         flops: Annotated[float | None, typer.Option(help="Budget in FLOPs.")] = None,
-        target_loss: Annotated[float | None, typer.Option(help="Target loss, nats/token.")] = (
-            None
-        ),
+        target_loss: TargetLossOption = None,
         params: ParamsBudgetOption = None,
         tokens: TokensBudgetOption = None,
-        max_params: Annotated[float | None, typer.Option()] = None,
-        max_tokens: Annotated[float | None, typer.Option()] = None,
-        unique_tokens: Annotated[float | None, typer.Option()] = None,
-        inference_tokens: Annotated[float, typer.Option(help="Lifetime inference tokens.")] = 0.0,
+        max_params: MaxParamsOption = None,
+        max_tokens: MaxTokensOption = None,
+        unique_tokens: UniqueTokensOption = None,
+        inference_tokens: InferenceTokensOption = 0.0,
         budget_binds: BudgetBindsOption = "total",
-        confidence: Annotated[float, typer.Option(help="Interval level.")] = 0.9,
+        confidence: ConfidenceOption = 0.9,
         json_out: JsonFlag = False,
     ) -> None:
         """Several presets and fits at one budget, side by side, and how far apart they are."""

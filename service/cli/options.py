@@ -53,3 +53,14 @@ BudgetBindsOption = Annotated[
         "training only."
     ),
 ]
+
+# The constraints and interval level of every budget question (offline and remote recommend and
+# compare).
+MaxParamsOption = Annotated[float | None, typer.Option(help="Largest model, params.")]
+MaxTokensOption = Annotated[float | None, typer.Option(help="Most training tokens.")]
+UniqueTokensOption = Annotated[
+    float | None, typer.Option(help="Unique tokens available (repeats beyond them cost loss).")
+]
+InferenceTokensOption = Annotated[float, typer.Option(help="Lifetime inference tokens.")]
+ConfidenceOption = Annotated[float, typer.Option(help="Interval level.")]
+TargetLossOption = Annotated[float | None, typer.Option(help="Target loss, nats/token.")]
