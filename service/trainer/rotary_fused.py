@@ -10,8 +10,6 @@ Importing this module needs Triton (it ships with CUDA builds of torch); `fused_
 where Triton is missing, and callers fall back to the torch formulation.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import torch
@@ -29,22 +27,22 @@ ROWS_PER_PROGRAM = 16
 if triton is not None:
 
     @triton.jit
-    def _rotate_rows(
-        x_ptr: Any,
-        cos_ptr: Any,
-        sin_ptr: Any,
-        out_ptr: Any,
-        rows: Any,
-        time_len: Any,
-        mid_len: Any,
-        stride_b: Any,
-        stride_t: Any,
-        stride_m: Any,
+    def _rotate_rows(  # type: ignore[no-untyped-def]  # Triton reads these annotations
+        x_ptr,
+        cos_ptr,
+        sin_ptr,
+        out_ptr,
+        rows,
+        time_len,
+        mid_len,
+        stride_b,
+        stride_t,
+        stride_m,
         HALF: tl.constexpr,
         BLOCK_HALF: tl.constexpr,
         BLOCK_ROWS: tl.constexpr,
         INVERSE: tl.constexpr,
-    ) -> None:
+    ):
         # A row is one head's vector at one (batch, time, head) position; the output is
         # contiguous (batch, time, mid, head_dim), the input any strides with a unit last one.
         row = tl.program_id(0).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
