@@ -160,7 +160,11 @@ class JobOut(BaseModel):
     origin: str = Field(description="request, plan or autofill.")
     params: float = Field(description="Total parameters of the shape built (config.built).")
     tokens: float = Field(description="Tokens the trainer trains (whole batches).")
-    flops: float = Field(description="6 * params * tokens, as built; config.planned: as asked.")
+    flops: float = Field(
+        description="FLOPs it trains, 6 * params * tokens as built (with cooldown branches: "
+        "6 * params * the tokens of its trunk plus every cooldown); once succeeded, as trained. "
+        "config.planned: as asked."
+    )
     config: dict[str, Any]
     attempts: int
     max_attempts: int
