@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from service.errors import ConflictError, InvalidInputError
 from service.fits import data
 from service.fits.cache import FitCache
-from service.scaling import FitResult, Plan, plan_runs, preset
+from service.scaling import FitResult, Plan, PlannedRun, plan_runs, preset
 from service.scaling.design_plan import Taken
 from service.scaling.overhead import default_overhead
 from service.scaling.shape_family import ShapeFamily
@@ -98,6 +98,7 @@ def make_plan(
         min_run_flops=request.min_flops_per_run,
         family=shape_family(fields),
         widen=widen,
+        max_branches=request.max_branches_per_run,
     )
 
 
@@ -229,6 +230,29 @@ def queue_runs(
     ]
 
 
+def _run_fields(run: PlannedRun, fields: dict[str, Any]) -> dict[str, Any]:
+    """The trainer fields of a planned run: a run with several points is a WSD trunk with a
+    cooldown branch per point; a branch the trainer cannot make (its cooldown would start in
+    the warmup) is left out, shortest first."""
+    if not run.branch_tokens:
+        return fields
+    branches = [max(1, round(tokens)) for tokens in run.branch_tokens]
+    wsd = {**fields, "schedule": "wsd", "cooldown_fraction": run.cooldown_fraction}
+    while len(branches) > 1:
+        try:
+            build_run(
+                JobRunSpec(
+                    params=run.params, tokens=run.tokens, trainer={**wsd, "branch_tokens": branches}
+                )
+            )
+            break
+        except (InvalidInputError, ValidationError):
+            branches = branches[1:]
+    if len(branches) == 1:
+        return fields
+    return {**wsd, "branch_tokens": branches}
+
+
 @dataclass(frozen=True)
 class QueuedPlan:
     plan: Plan
@@ -250,7 +274,9 @@ def queue_plan(
     plan = make_plan(session, experiment, request, cache, budget_flops, fields, widen)
     try:
         specs = [
-            JobRunSpec(params=run.params, tokens=run.tokens, seed=0, trainer=fields)
+            JobRunSpec(
+                params=run.params, tokens=run.tokens, seed=0, trainer=_run_fields(run, fields)
+            )
             for run in plan.runs
         ]
     except ValidationError as exc:  # e.g. a run of 1e38 FLOPs wants more tokens than a job takes

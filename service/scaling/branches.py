@@ -43,7 +43,9 @@ def trained_flops(params: float, branch_tokens: Sequence[float], cooldown_fracti
     return 6.0 * params * trained_tokens(branch_tokens, cooldown_fraction)
 
 
-def branch_ladder(tokens: float, k: int, min_tokens: float, ratio: float = BRANCH_RATIO) -> FloatArray:
+def branch_ladder(
+    tokens: float, k: int, min_tokens: float, ratio: float = BRANCH_RATIO
+) -> FloatArray:
     """Up to ``k`` branch token counts ending at ``tokens``, each ``ratio`` x fewer than the
     next, none under ``min_tokens`` (ascending)."""
     ladder = tokens / ratio ** np.arange(k, dtype=np.float64)[::-1]

@@ -87,7 +87,9 @@ def spent_flops(session: Session, experiment_id: int, origin: str | None = None)
     job what it really trained: its `flops` as the worker recorded them for a run with several
     points (a trunk_key; counted once, not per branch), else its run as stored; failed and
     cancelled: nothing."""
-    trained = sa.case((Run.trunk_key.is_(None), sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops)
+    trained = sa.case(
+        (Run.trunk_key.is_(None), sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops
+    )
     spent = sa.case((Job.status == "succeeded", trained), else_=Job.flops)
     query = (
         sa.select(sa.func.coalesce(sa.func.sum(spent), 0.0))

@@ -210,7 +210,10 @@ class Worker:
                 else:
                     job.status, job.progress = "succeeded", 1.0
                     own = f"job-{job.id}"
-                    stored = [(run.run_key, status.id) for run, status in zip(runs, result.runs)]
+                    stored = [
+                        (run.run_key, status.id)
+                        for run, status in zip(runs, result.runs, strict=True)
+                    ]
                     job.result_run_id = next((i for k, i in stored if k == own), stored[0][1])
                     if outcome.trained_flops is not None:
                         job.flops = outcome.trained_flops

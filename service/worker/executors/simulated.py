@@ -63,7 +63,9 @@ class SimulatedExecutor:
         trainer: dict[str, Any] = spec.config.get("trainer") or {}
         branches = [float(d) for d in trainer.get("branch_tokens") or ()]
         if trainer.get("schedule") != "wsd" or not branches:
-            loss = simulate_loss(self.law, [spec.params], [spec.tokens], self.noise, self._rng(spec))
+            loss = simulate_loss(
+                self.law, [spec.params], [spec.tokens], self.noise, self._rng(spec)
+            )
             run = self._run(spec, spec.run_key, spec.tokens, float(loss[0]))
             return Outcome("succeeded", progress=1.0, runs=(run,), trained_flops=run["flops"])
         fraction = float(trainer.get("cooldown_fraction", COOLDOWN_FRACTION))
