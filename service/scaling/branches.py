@@ -10,8 +10,12 @@ Noise: the points of one trunk share its seed, data order and trunk, so their lo
 are correlated. The model: eps_i = t + e_i, a trunk component t ~ Normal(0, rho sigma^2) shared
 by every branch and an own component e_i ~ Normal(0, (1 - rho) sigma^2); each point alone has
 log-noise sigma, two points of one trunk correlation rho. The planner scores a run's points
-with this covariance (``point_covariance``), so k branches count for less than k runs; the
-simulated executor draws its losses from it.
+with this covariance (``point_covariance``), never as k independent runs: k points pin the
+level they share only as well as k / (1 + (k - 1) rho) independent runs would, while their
+differences (the slope in D at one N) are sharper than independent runs', as paired
+measurements are. The simulated executor draws its losses from the same model. rho = 0.5 is
+an assumption, not a measurement: seeds move a whole trunk, a cooldown and its evaluation
+move one point.
 """
 
 from __future__ import annotations
