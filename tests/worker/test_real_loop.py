@@ -28,6 +28,9 @@ SETTINGS: dict[str, Any] = {
     # active rounds prefer many of the smallest runs.
     "overhead_flops": 1e11,
     "batch_size": 4,
+    # One cosine run per job, as this test checks; runs with cooldown branches on the real
+    # trainer: tests/worker/test_worker_branches.py (it adds no minutes here).
+    "max_branches_per_run": 1,
     "trainer": {"device": "cpu", "threads": 1, "shape": {"context_tokens": 32}},
 }
 
