@@ -136,4 +136,4 @@ def test_branch_options_are_checked(seeded: tuple[RunArrays, FitResult]) -> None
     runs, result = seeded
     for bad in ({"max_branches": 0}, {"cooldown_fraction": 0.0}, {"trunk_correlation": 1.0}):
         with pytest.raises(InvalidArgumentError):
-            plan_runs(runs, result, TARGET, 2e22, 1e22, **bad)  # type: ignore[arg-type]
+            plan_runs(runs, result, TARGET, 2e22, 1e22, **bad)

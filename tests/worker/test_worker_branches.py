@@ -85,6 +85,7 @@ def test_a_job_whose_points_cannot_all_be_stored_stores_none(client: TestClient)
         assert job_store.spent_flops(session, job_store.get(session, job_id).experiment_id) == 0
 
 
+@pytest.mark.slow(seconds=8)
 def test_the_autopilot_plans_runs_with_cooldown_branches_and_ends_in_an_answer(
     client: TestClient,
 ) -> None:
@@ -135,7 +136,7 @@ def test_the_autopilot_plans_runs_with_cooldown_branches_and_ends_in_an_answer(
 
 
 # Seconds of real training: once, on SQLite (the database code is the simulated tests').
-@pytest.mark.slow(seconds=15)
+@pytest.mark.slow(seconds=20)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_real_wsd_job_stores_its_branches(
     client: TestClient,
