@@ -4,6 +4,7 @@ every run charged its FLOPs plus a fixed per-run overhead.
     PYTHONPATH=. python bench/planner.py [--seeds 20] [--noise 0.01] [--target 1e24]
         [--max-per-run 1e22] [--prior epoch-2024] [--batch 6] [--rounds 40]
         [--overhead-s 18.87 --flops-per-s 2.98e14 | --overhead-flops F]
+        [--max-branches 3] [--trunk-correlation 0.5] [--cooldown-fraction 0.2] [--jobs 2]
 
 Ground truth: the epoch-2024 law; each run's loss is simulate_loss (log-normal, ``--noise``).
 Cost of a run, for both methods: 6 N D + the overhead (start-up, evaluation, scheduling as
@@ -16,15 +17,27 @@ FLOP-equivalents: seconds x the rate of the hardware the runs train on; see
     never the one left out), and, for reference, the old prefixes from the smallest budget up.
 (b) planner: seed design (plan_runs with no fit), then active rounds of ``--batch`` runs, refit
     after every batch, the same overhead in its objective and in its budget; experiment budget =
-    the full grid's cost; at most ``--rounds`` rounds.
+    the full grid's cost; at most ``--rounds`` rounds; every run one cosine run (one point).
+(c) planner with several-point runs: as (b), but an active run may be a constant-LR trunk with
+    up to ``--max-branches`` cooldown branches (D/4, D/2, D), chosen against one-point runs by
+    information per FLOP. It costs what the trainer trains, 6 N (Dk + f sum_{i<k} Di) with
+    f = ``--cooldown-fraction``, plus one overhead; its points' losses are the law's with
+    log-noise of the same size, a ``--trunk-correlation`` share of its variance shared by the
+    trunk (``service/scaling/branches.py``), which the planner assumes too. Seeds: (b) and (c)
+    draw from the same generator seed.
+(a), (b) and (c) share the noise level. The summary gives, for (b) and (c), the least cost from
+which the median error stays at or below the full grid's, and the compute ratio (b) / (c) at
+that equal median error. Seeds run in ``--jobs`` processes.
 Error: |log N_opt(target) fitted / true|, natural log; medians and p90 over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +52,11 @@ from service.scaling import (
     simulate_loss,
 )
 from service.scaling.allocate import Constraints, optimum_at_flops
+from service.scaling.branches import (
+    COOLDOWN_FRACTION,
+    TRUNK_CORRELATION,
+    simulate_trunk_losses,
+)
 from service.scaling.design_info import log_nopt
 from service.scaling.overhead import H200_RUN_OVERHEAD
 
@@ -130,16 +148,25 @@ def run_planner(
     args: argparse.Namespace,
     overhead: float,
     rng: np.random.Generator,
+    max_branches: int = 1,
 ) -> list[Point]:
-    """A point after every refit: cost spent (FLOPs + runs x overhead), error, runs."""
+    """A point after every refit: cost spent (FLOPs as trained + runs x overhead), error, runs
+    (training runs: a run with several points counts once). ``max_branches`` > 1: active runs
+    may be trunks with cooldown branches, their points' losses drawn with trunk-correlated noise
+    (``simulate_trunk_losses``, correlation ``--trunk-correlation``); the planner assumes the
+    same correlation. Stops once it has spent ``--stop-fraction`` of ``budget``."""
     N = np.empty(0)
     D = np.empty(0)
     L = np.empty(0)
+    G = np.empty(0, dtype=np.int64)  # trunk of each point
     result = None
     spent = 0.0
+    trained = 0
     trace: list[Point] = []
     for _ in range(args.rounds):
-        runs = RunArrays.from_arrays(N, D, L)
+        if spent >= args.stop_fraction * budget:
+            break
+        runs = RunArrays.from_arrays(N, D, L, groups=G)
         try:
             plan = plan_runs(
                 runs,
@@ -150,21 +177,32 @@ def run_planner(
                 batch_size=args.batch,
                 prior=prior,
                 overhead_flops=overhead,
+                max_branches=max_branches,
+                cooldown_fraction=args.cooldown_fraction,
+                trunk_correlation=args.trunk_correlation,
             )
         except ScalingError:
             break
         if not plan.runs:
             break
-        n = np.array([r.params for r in plan.runs])
-        d = np.array([r.tokens for r in plan.runs])
-        N, D = np.r_[N, n], np.r_[D, d]
-        L = np.r_[L, simulate_loss(truth, n, d, args.noise, rng)]
+        for run in plan.runs:
+            points = np.array(run.branch_tokens or (run.tokens,))
+            if points.size > 1:
+                loss = simulate_trunk_losses(
+                    truth, run.params, points, args.noise, args.trunk_correlation, rng
+                )
+            else:
+                loss = simulate_loss(truth, [run.params], points, args.noise, rng)
+            N = np.r_[N, np.full(points.size, run.params)]
+            D, L = np.r_[D, points], np.r_[L, loss]
+            G = np.r_[G, np.full(points.size, trained)]
+            trained += 1
         spent += plan.cost_flops
         try:
-            result = fit(RunArrays.from_arrays(N, D, L), holdout=False)
-            trace.append(Point(spent, log_err(result.law, truth, args.target), N.size))
+            result = fit(RunArrays.from_arrays(N, D, L, groups=G), holdout=False)
+            trace.append(Point(spent, log_err(result.law, truth, args.target), trained))
         except ScalingError:
-            trace.append(Point(spent, trace[-1].error if trace else float("inf"), N.size))
+            trace.append(Point(spent, trace[-1].error if trace else float("inf"), trained))
     return trace
 
 
@@ -196,6 +234,34 @@ def overhead_of(args: argparse.Namespace) -> tuple[float, str]:
     )
 
 
+def _seed(task: tuple[argparse.Namespace, float, int]) -> tuple[Any, Any, Any, Any]:
+    args, overhead, s = task
+    truth, prior = preset("epoch-2024").law, preset(args.prior).law
+    assert isinstance(truth, Chinchilla) and isinstance(prior, Chinchilla)
+    budgets = args.max_per_run * 10.0 ** np.arange(1.0 - GRID_BUDGETS, 1.0)
+    full = grid_cost(budgets, overhead)
+    scaled, pre = run_grid(truth, prior, budgets, args.target, args.noise, overhead, s)
+    one = run_planner(truth, prior, full, args, overhead, np.random.default_rng(10_000 + s))
+    several = run_planner(
+        truth, prior, full, args, overhead, np.random.default_rng(10_000 + s), args.max_branches
+    )
+    return scaled, pre, one, several
+
+
+def reaches(traces: list[list[Point]], level: float) -> tuple[float, float, float] | None:
+    """(fraction of the full grid's cost, median runs, p90 error) from which on the median
+    error stays at or below ``level``; None if it never does."""
+    fine = np.geomspace(0.01, 1.0, 400)
+    meds = [np.median([at(t, f).error for t in traces]) for f in fine]
+    above = [i for i, m in enumerate(meds) if m > level]
+    start = above[-1] + 1 if above else 0
+    if start >= fine.size:
+        return None
+    pts = [at(t, float(fine[start])) for t in traces]
+    runs = float(np.median([p.runs for p in pts]))
+    return float(fine[start]), runs, float(np.percentile([p.error for p in pts], 90))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
@@ -215,35 +281,47 @@ def main() -> None:
         default=H200_RUN_OVERHEAD.flops_per_s,
         help="training rate of the hardware a run holds (6ND FLOP/s)",
     )
+    ap.add_argument("--max-branches", type=int, default=3, help="points per run in (c)")
+    ap.add_argument("--trunk-correlation", type=float, default=TRUNK_CORRELATION)
+    ap.add_argument("--cooldown-fraction", type=float, default=COOLDOWN_FRACTION)
+    ap.add_argument(
+        "--stop-fraction", type=float, default=1.0, help="planners stop past this cost share"
+    )
+    ap.add_argument("--jobs", type=int, default=2, help="processes (seeds run in parallel)")
     args = ap.parse_args()
-    truth = preset("epoch-2024").law
-    prior = preset(args.prior).law
-    assert isinstance(truth, Chinchilla)
-    assert isinstance(prior, Chinchilla)
     overhead, how = overhead_of(args)
     budgets = args.max_per_run * 10.0 ** np.arange(1.0 - GRID_BUDGETS, 1.0)
     full = grid_cost(budgets, overhead)
     t0 = time.perf_counter()
-    grids, prefixes, traces = [], [], []
-    for s in range(args.seeds):
-        scaled, pre = run_grid(truth, prior, budgets, args.target, args.noise, overhead, s)
-        grids.append(scaled)
-        prefixes.append(pre)
-        traces.append(
-            run_planner(truth, prior, full, args, overhead, np.random.default_rng(10_000 + s))
-        )
+    tasks = [(args, overhead, s) for s in range(args.seeds)]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.map(_seed, tasks)
+    else:
+        results = [_seed(task) for task in tasks]
+    grids = [r[0] for r in results]
+    prefixes = [r[1] for r in results]
+    # traces in fractions of the full grid's cost
+    scale = [[Point(p.cost / full, p.error, p.runs) for p in r[2]] for r in results]
+    branched = [[Point(p.cost / full, p.error, p.runs) for p in r[3]] for r in results]
     elapsed = time.perf_counter() - t0
     print(
         f"truth epoch-2024, prior {args.prior}, noise {args.noise:g}, target {args.target:.3g} "
-        f"FLOPs, max per run {args.max_per_run:.3g}, {args.seeds} seeds, {elapsed:.1f} s"
+        f"FLOPs, max per run {args.max_per_run:.3g}, {args.seeds} seeds, {elapsed:.1f} s "
+        f"({args.jobs} processes)"
     )
     print(
         f"overhead per run {overhead:.3g} FLOPs: {how}; {overhead / budgets[0]:.2g} x the "
         "grid's smallest budget"
     )
     print(
-        f"cost = 6ND + runs x overhead, both methods; full grid {GRID_BUDGETS} budgets x "
-        f"{GRID_SIZES} sizes = {full:.4g} FLOPs ({GRID_SIZES * GRID_BUDGETS} runs)"
+        f"cost = FLOPs as trained + runs x overhead, every method; full grid {GRID_BUDGETS} "
+        f"budgets x {GRID_SIZES} sizes = {full:.4g} FLOPs ({GRID_SIZES * GRID_BUDGETS} runs)"
+    )
+    print(
+        f"several-point runs: at most {args.max_branches} points (cooldown branches at D/2^j), "
+        f"cooldown fraction {args.cooldown_fraction:g}, trunk correlation "
+        f"{args.trunk_correlation:g}"
     )
     print(f"{'method':<30}{'frac':>7}{'cost':>11}{'runs':>6}{'median':>9}{'p90':>8}")
     for i, f in enumerate(FRACTIONS):
@@ -251,38 +329,42 @@ def main() -> None:
     for k in range(len(prefixes[0])):
         pts = [p[k] for p in prefixes]
         print(row(f"grid, smallest {k + 3} budgets", pts[0].cost / full, pts))
-    for f in FRACTIONS:
-        print(row("planner", f, [at(t, f * full) for t in traces]))
+    for name, traces in (("planner, one point", scale), ("planner, several points", branched)):
+        for f in FRACTIONS:
+            pts = [at(t, f) for t in traces]
+            print(row(name, f, [Point(p.cost * full, p.error, p.runs) for p in pts]))
     grid_errors = [g[-1].error for g in grids]
     grid_med, grid_p90 = float(np.median(grid_errors)), float(np.percentile(grid_errors, 90))
-    fine = np.geomspace(0.01, 1.0, 400)
-    meds = [np.median([at(t, f * full).error for t in traces]) for f in fine]
-    # The least cost from which on the planner's median stays at or below the grid's.
-    above = [i for i, m in enumerate(meds) if m > grid_med]
-    start = above[-1] + 1 if above else 0
     grid_runs = GRID_SIZES * GRID_BUDGETS
-    if start < fine.size:
-        frac = float(fine[start])
-        pts = [at(t, frac * full) for t in traces]
-        runs = float(np.median([p.runs for p in pts]))
-        p90 = float(np.percentile([p.error for p in pts], 90))
+    print(
+        f"baseline (full grid of cosine runs): median |log error| {grid_med:.3f}, p90 "
+        f"{grid_p90:.3f}, {grid_runs} runs, {full:.3g} FLOPs"
+    )
+    for level, label in ((grid_med, "the baseline's median"), (grid_med / 2, "half of it")):
+        reached: dict[str, float] = {}
+        for name, traces in (("one-point", scale), ("several-point", branched)):
+            hit = reaches(traces, level)
+            if hit is None:
+                print(f"planner, {name} runs: does not reach {label} ({level:.3f}) in the budget")
+                continue
+            frac, runs, p90 = hit
+            reached[name] = frac
+            print(
+                f"planner, {name} runs: reaches {label} ({level:.3f}) at {frac:.3f} of the "
+                f"grid's cost ({frac * full:.3g} FLOPs, {1 / frac:.1f}x less) with {runs:.0f} "
+                f"training runs (median); p90 there {p90:.3f}"
+            )
+        if len(reached) == 2:
+            print(
+                f"several-point vs one-point runs at equal median error ({level:.3f}): "
+                f"{reached['one-point'] / reached['several-point']:.2f}x less compute"
+            )
+    for name, traces in (("one-point", scale), ("several-point", branched)):
+        errors = [at(t, TARGET_FRACTION).error for t in traces]
         print(
-            f"baseline (full grid): median |log error| {grid_med:.3f}, p90 {grid_p90:.3f}, "
-            f"{grid_runs} runs, {full:.3g} FLOPs"
+            f"at {TARGET_FRACTION:.3f} of the grid's cost, planner {name}: median "
+            f"{np.median(errors):.3f}, p90 {np.percentile(errors, 90):.3f}"
         )
-        print(
-            f"planner reaches the baseline's median at {frac:.3f} of its cost "
-            f"({frac * full:.3g} FLOPs, ratio {1 / frac:.1f}x less) with {runs:.0f} runs "
-            f"(median; {runs / grid_runs:.2f}x the grid's); p90 there {p90:.3f}"
-        )
-        met = frac <= TARGET_FRACTION and runs <= grid_runs
-        print(
-            f"target (<= {TARGET_FRACTION:.3f} of the cost, <= {grid_runs} runs): "
-            + ("met" if met else "NOT met")
-        )
-    else:
-        print(f"baseline median {grid_med:.3f}: the planner does not reach it within the budget")
-        print("target: NOT met")
 
 
 if __name__ == "__main__":

@@ -877,6 +877,16 @@ OverheadFlops = Annotated[
         "score and budget (default: the trainer's measured one for its device).",
     ),
 ]
+MaxBranches = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=6,
+        help="Most points one active run may measure: 1 = one cosine run each; k > 1 lets the "
+        "planner choose a WSD trunk with cooldown branches at D/2, D/4 and so on when it gives "
+        "more information per FLOP.",
+    ),
+]
 TrainerJson = Annotated[
     str | None,
     typer.Option(
@@ -908,6 +918,7 @@ def _plan_fields(
     min_flops_per_run: float | None,
     batch_size: int | None,
     overhead_flops: float | None = None,
+    max_branches: int | None = None,
 ) -> dict[str, Any]:
     needed = {
         "--target-flops": target_flops,
@@ -925,6 +936,7 @@ def _plan_fields(
         "min_flops_per_run": min_flops_per_run,
         "batch_size": batch_size,
         "overhead_flops": overhead_flops,
+        "max_branches_per_run": max_branches,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -934,6 +946,7 @@ PLAN_COLUMNS: list[Column[tuple[int, PlannedRunOut]]] = [
     Column("params", lambda item: _fmt(item[1].params)),
     Column("tokens", lambda item: _fmt(item[1].tokens)),
     Column("flops", lambda item: _fmt(item[1].flops)),
+    Column("points", lambda item: str(max(len(item[1].branch_tokens), 1))),
     Column(
         "layers x d_model",
         lambda item: f"{item[1].shape.get('n_layer', '?')} x {item[1].shape.get('d_model', '?')}",
@@ -967,13 +980,20 @@ def plan_command(
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
+    max_branches: MaxBranches = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Propose the next training runs for an experiment (nothing is queued), as shapes the
     trainer will build (default: the autopilot's trainer fields, else context 1024)."""
     fields = _plan_fields(
-        target_flops, budget_flops, max_flops_per_run, min_flops_per_run, batch_size, overhead_flops
+        target_flops,
+        budget_flops,
+        max_flops_per_run,
+        min_flops_per_run,
+        batch_size,
+        overhead_flops,
+        max_branches,
     )
     trainer_fields = _trainer_fields(trainer)
     if trainer_fields is not None:
@@ -1080,6 +1100,7 @@ def jobs_queue(
     min_flops_per_run: MinPerRun = None,
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
+    max_branches: MaxBranches = None,
     trainer: TrainerJson = None,
     max_attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
     json_out: JsonFlag = False,
@@ -1092,6 +1113,7 @@ def jobs_queue(
         min_flops_per_run,
         batch_size,
         overhead_flops,
+        max_branches,
     )
     plan_given = any(v is not None for v in options)
     if bool(run) == plan_given:
@@ -1231,6 +1253,7 @@ def autofill_set(
     ] = None,
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
+    max_branches: MaxBranches = None,
     bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
@@ -1247,6 +1270,7 @@ def autofill_set(
         "stop_when_n_opt_width_below": stop_width,
         "batch_size": batch_size,
         "overhead_flops": overhead_flops,
+        "max_branches_per_run": max_branches,
         "bootstrap": bootstrap,
         "trainer": _trainer_fields(trainer),
     }

@@ -497,6 +497,7 @@ def plan_request(
     overhead_flops: float | None,
     prior: str | None,
     trainer: Mapping[str, Any] | None = None,
+    max_branches_per_run: int | None = None,
 ) -> PlanRequest:
     given = {
         "trainer": dict(trainer) if trainer is not None else None,
@@ -507,6 +508,7 @@ def plan_request(
         "batch_size": batch_size,
         "overhead_flops": overhead_flops,
         "prior": prior,
+        "max_branches_per_run": max_branches_per_run,
     }
     return PlanRequest.model_validate({k: v for k, v in given.items() if v is not None})
 

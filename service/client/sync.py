@@ -392,10 +392,12 @@ class ScalingClient:
         overhead_flops: float | None = None,
         prior: str | None = None,
         trainer: Mapping[str, Any] | None = None,
+        max_branches_per_run: int | None = None,
     ) -> PlanOut:
         """The planner's proposal for an experiment (nothing is queued). Give a whole `request`
         or the keyword fields (`target_flops`, `budget_flops`, `max_flops_per_run` required);
-        `trainer` fields (its shape's context and vocabulary) choose the shapes planned."""
+        `trainer` fields (its shape's context and vocabulary) choose the shapes planned;
+        `max_branches_per_run` > 1 lets it plan runs with several points (cooldown branches)."""
         return self.send(
             core.plan(
                 experiment,
@@ -409,6 +411,7 @@ class ScalingClient:
                     overhead_flops,
                     prior,
                     trainer,
+                    max_branches_per_run,
                 ),
             )
         )
@@ -600,6 +603,7 @@ def _plan_request(
     overhead_flops: float | None,
     prior: str | None,
     trainer: Mapping[str, Any] | None,
+    max_branches_per_run: int | None = None,
 ) -> PlanRequest | Mapping[str, Any]:
     if request is not None:
         return request
@@ -614,4 +618,5 @@ def _plan_request(
         overhead_flops,
         prior,
         trainer,
+        max_branches_per_run,
     )

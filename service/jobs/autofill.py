@@ -236,6 +236,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
         min_flops_per_run=settings.min_flops_per_run,
         batch_size=settings.batch_size,
         overhead_flops=settings.overhead_flops,
+        max_branches_per_run=settings.max_branches_per_run,
         trainer=settings.trainer,
     )
     try:

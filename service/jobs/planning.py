@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from service.errors import ConflictError, InvalidInputError
 from service.fits import data
 from service.fits.cache import FitCache
-from service.scaling import FitResult, Plan, plan_runs, preset
+from service.scaling import FitResult, Plan, PlannedRun, plan_runs, preset
 from service.scaling.design_plan import Taken
 from service.scaling.overhead import default_overhead
 from service.scaling.shape_family import ShapeFamily
@@ -31,6 +31,7 @@ from service.trainer.counts import param_counts
 from service.trainer.errors import ConfigError
 from service.trainer.recipe import make_plan as recipe_plan
 from service.trainer.recipe import min_tokens
+from service.trainer.schedule import make_branches
 
 
 def current_fit(session: Session, experiment: Experiment, cache: FitCache) -> FitResult | None:
@@ -97,6 +98,7 @@ def make_plan(
         min_run_flops=request.min_flops_per_run,
         family=shape_family(fields),
         widen=widen,
+        max_branches=request.max_branches_per_run,
     )
 
 
@@ -109,10 +111,15 @@ class BuiltRun:
     params: float  # total, tied head counted once
     non_embedding_params: float
     tokens: float  # whole batches, as the recipe trains them
+    # schedule wsd: the points' tokens (whole batches, ascending, the last = tokens) and the
+    # tokens trained (the trunk once plus every cooldown); cosine: () and tokens
+    branch_tokens: tuple[float, ...] = ()
+    trained_tokens: float | None = None
 
     @property
     def flops(self) -> float:
-        return 6.0 * self.params * self.tokens
+        """6 N x the tokens really trained (a run with branches: Dk + f sum_{i<k} Di)."""
+        return 6.0 * self.params * (self.trained_tokens or self.tokens)
 
 
 def build_run(spec: JobRunSpec) -> BuiltRun:
@@ -131,6 +138,20 @@ def build_run(spec: JobRunSpec) -> BuiltRun:
     except ConfigError as exc:
         raise InvalidInputError(f"trainer config: {exc}", field="trainer") from exc
     counts = param_counts(built.shape)
+    plan = recipe_plan(built)
+    branch_tokens: tuple[float, ...] = ()
+    trained_tokens: float | None = None
+    if built.schedule == "wsd":
+        try:
+            branches = make_branches(built, plan)
+        except ConfigError as exc:
+            raise InvalidInputError(f"trainer config: {exc}", field="trainer") from exc
+        step = plan.batch_tokens
+        branch_tokens = tuple(float(b.end_step * step) for b in branches)
+        # as the trainer will train them: whole batches (the same steps again)
+        config["branch_tokens"] = [b.end_step * step for b in branches]
+        trained_steps = branches[-1].end_step + sum(b.cooldown_steps for b in branches[:-1])
+        trained_tokens = float(trained_steps * step)
     full_shape = {
         "n_layer": built.shape.n_layer,
         "d_model": built.shape.d_model,
@@ -143,7 +164,9 @@ def build_run(spec: JobRunSpec) -> BuiltRun:
         shape=full_shape,
         params=float(counts.total_params),
         non_embedding_params=float(counts.non_embedding_params),
-        tokens=float(recipe_plan(built).tokens),
+        tokens=branch_tokens[-1] if branch_tokens else float(plan.tokens),
+        branch_tokens=branch_tokens,
+        trained_tokens=trained_tokens,
     )
 
 
@@ -196,13 +219,38 @@ def queue_runs(
                     "non_embedding_params": run.non_embedding_params,
                     "tokens": run.tokens,
                     "flops": run.flops,
+                    **({"branch_tokens": list(run.branch_tokens)} if run.branch_tokens else {}),
                 },
             },
             origin,
             max_attempts,
+            flops=run.flops,
         )
         for spec, run in zip(specs, built, strict=True)
     ]
+
+
+def _run_fields(run: PlannedRun, fields: dict[str, Any]) -> dict[str, Any]:
+    """The trainer fields of a planned run: a run with several points is a WSD trunk with a
+    cooldown branch per point; a branch the trainer cannot make (its cooldown would start in
+    the warmup) is left out, shortest first."""
+    if not run.branch_tokens:
+        return fields
+    branches = [max(1, round(tokens)) for tokens in run.branch_tokens]
+    wsd = {**fields, "schedule": "wsd", "cooldown_fraction": run.cooldown_fraction}
+    while len(branches) > 1:
+        try:
+            build_run(
+                JobRunSpec(
+                    params=run.params, tokens=run.tokens, trainer={**wsd, "branch_tokens": branches}
+                )
+            )
+            break
+        except (InvalidInputError, ValidationError):
+            branches = branches[1:]
+    if len(branches) == 1:
+        return fields
+    return {**wsd, "branch_tokens": branches}
 
 
 @dataclass(frozen=True)
@@ -226,7 +274,9 @@ def queue_plan(
     plan = make_plan(session, experiment, request, cache, budget_flops, fields, widen)
     try:
         specs = [
-            JobRunSpec(params=run.params, tokens=run.tokens, seed=0, trainer=fields)
+            JobRunSpec(
+                params=run.params, tokens=run.tokens, seed=0, trainer=_run_fields(run, fields)
+            )
             for run in plan.runs
         ]
     except ValidationError as exc:  # e.g. a run of 1e38 FLOPs wants more tokens than a job takes

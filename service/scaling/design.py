@@ -24,8 +24,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.scaling.allocate import Constraints, chinchilla_optima, optimum_at_flops
+from service.scaling.branches import (
+    BRANCH_RATIO,
+    COOLDOWN_FRACTION,
+    TRUNK_CORRELATION,
+    point_covariance,
+)
 from service.scaling.design_info import (
+    add_block,
     add_run,
+    block_drops,
     covariance,
     log_loss_jacobian,
     log_nopt_gradient,
@@ -119,6 +127,9 @@ def plan_runs(
     min_run_flops: float = MIN_RUN_FLOPS,
     family: ShapeFamily | None = None,
     widen: int = 0,
+    max_branches: int = 1,
+    cooldown_fraction: float = COOLDOWN_FRACTION,
+    trunk_correlation: float = TRUNK_CORRELATION,
 ) -> Plan:
     """Propose the next runs of an experiment.
 
@@ -135,7 +146,12 @@ def plan_runs(
     min_run_flops: the smallest run worth planning (tiny CPU sweeps lower it; raised to the
     smallest budget that fits ``n_sizes`` distinct shapes of the family);
     family: the trainer's shapes (default: byte vocabulary, context 1024);
-    widen: 0, or how many times a fit of these runs failed for lack of spread (a wider seed).
+    widen: 0, or how many times a fit of these runs failed for lack of spread (a wider seed);
+    max_branches: the most points an active run may have (1: every run is one cosine run; k > 1:
+    a run may be a constant-LR trunk with cooldown branches at D / 2^j, j < k, each a cooldown
+    of ``cooldown_fraction`` of its steps, costed 6 N (Dk + f sum_{i<k} Di) and scored with its
+    points' log-noise correlated by ``trunk_correlation`` (``branches.py``): the planner picks
+    one- or several-point runs by the same information per FLOP). Seed runs have one point.
     Raises InvalidBudgetError for a non-positive budget, InvalidArgumentError (a ValueError) for
     seed or batch options out of range, and InsufficientBudgetError when the max per run or the
     budget left cannot pay for the smallest sensible plan.
@@ -155,6 +171,16 @@ def plan_runs(
         raise InvalidArgumentError(
             name="seed design",
             reason=f"needs 3 or more budgets and 5 to 7 sizes each, got {seed_budgets} x {n_sizes}",
+        )
+    if (
+        not 1 <= max_branches <= 8
+        or not 0 < cooldown_fraction <= 0.5
+        or not 0 <= trunk_correlation < 1
+    ):
+        raise InvalidArgumentError(
+            name="branch options",
+            reason="needs 1 <= max_branches <= 8, 0 < cooldown_fraction <= 0.5 and 0 <= "
+            f"trunk_correlation < 1, got {max_branches}, {cooldown_fraction}, {trunk_correlation}",
         )
     if batch_size < 1 or not 0 < seed_share <= 1 or not overhead_flops >= 0 or not half_width > 0:
         raise InvalidArgumentError(
@@ -183,6 +209,9 @@ def plan_runs(
             float(overhead_flops),
             smallest,
             shapes,
+            max_branches,
+            float(cooldown_fraction),
+            float(trunk_correlation),
         )
     law = result.law if result is not None else (prior or preset("epoch-2024").law)
     if widen:
@@ -335,9 +364,14 @@ def _active(
     overhead: float,
     min_run: float,
     family: ShapeFamily,
+    max_branches: int,
+    cooldown: float,
+    rho: float,
 ) -> Plan:
     g = log_nopt_gradient(law, target)
-    sig = covariance(law, runs.params, runs.tokens, sigma)
+    sig = covariance(
+        law, runs.params, runs.tokens, sigma, groups=runs.groups, trunk_correlation=rho
+    )
     before = sd_log_nopt(sig, g)
     lo = max(min_run, min(per_run * 10.0**-CANDIDATE_DECADES, float(runs.flops.min())))
     n_b = max(int(np.ceil(np.log10(per_run / lo) * CANDIDATES_PER_DECADE)) + 1, 2)
@@ -356,31 +390,62 @@ def _active(
     D = C / (6.0 * N)
     trainable = family.min_tokens <= D
     index, C, N, D = index[trainable], C[trainable], N[trainable], D[trainable]
-    J = log_loss_jacobian(law, N, D)
+    # Each candidate as a run of k points (k = 1: one cosine run; k > 1: a trunk with cooldown
+    # branches at D / BRANCH_RATIO^j, none under min_tokens), costed as trained.
+    options = []
+    for k in range(1, max_branches + 1):
+        ladders = D[:, None] / BRANCH_RATIO ** np.arange(k, dtype=np.float64)[::-1]
+        fits = ladders[:, 0] >= family.min_tokens
+        jac = log_loss_jacobian(law, np.repeat(N, k), ladders.ravel()).reshape(-1, k, 5)
+        cost = 6.0 * N * (D + cooldown * ladders[:, :-1].sum(axis=1))
+        options.append((fits, ladders, jac, cost, point_covariance(k, sigma, rho)))
     avail = ~done.clashes(np.log(N), np.log(D))
     out: list[PlannedRun] = []
     spent = 0.0
     while len(out) < batch:
-        ok = np.flatnonzero(avail & (left - spent - overhead * len(out) >= C + overhead))
-        if ok.size == 0:
+        best: tuple[float, int, int, float] | None = None  # (score, k, candidate, drop)
+        for k, (fits, _, jac, cost, R) in enumerate(options, start=1):
+            ok = np.flatnonzero(
+                avail & fits & (left - spent - overhead * len(out) >= cost + overhead)
+            )
+            if ok.size == 0:
+                continue
+            drops = block_drops(sig, g, jac[ok], R)
+            i = int(np.argmax(drops / (cost[ok] + overhead)))
+            score = float(drops[i] / (cost[ok[i]] + overhead))
+            if best is None or score > best[0]:
+                best = (score, k, int(ok[i]), float(drops[i]))
+        if best is None or best[3] <= 1e-9 * float(g @ sig @ g):
             break
-        drops = variance_drops(sig, g, J[ok], sigma)
-        i = int(np.argmax(drops / (C[ok] + overhead)))
-        if drops[i] <= 1e-9 * float(g @ sig @ g):
-            break
-        idx = int(ok[i])
+        score, k, idx, drop = best
+        _, ladders, jac, cost, R = options[k - 1]
         ratio = N[idx] / law.G / (C[idx] / 6.0) ** law.a
-        reason = (
-            f"{C[idx]:.3g} FLOPs at {ratio:.3g} x N_opt(C) of the fit: the largest expected cut "
-            f"of Var[log N_opt({target:.3g})] per FLOP among the candidates left"
+        points = (
+            f" with cooldown branches at {', '.join(f'{d:.3g}' for d in ladders[idx])} tokens "
+            f"({k} points of one trunk)"
+            if k > 1
+            else ""
         )
-        shape = family.shape(int(index[idx]))
-        run, new = _run(law, sig, g, sigma, shape, float(D[idx]), reason, overhead)
-        assert new is not None
-        sig = new
+        reason = (
+            f"{C[idx]:.3g} FLOPs at {ratio:.3g} x N_opt(C) of the fit{points}: the largest "
+            f"expected cut of Var[log N_opt({target:.3g})] per FLOP among the candidates left"
+        )
+        run = PlannedRun(
+            float(N[idx]),
+            float(D[idx]),
+            float(cost[idx]),
+            family.shape(int(index[idx])),
+            score,
+            drop,
+            reason,
+            tuple(float(d) for d in ladders[idx]) if k > 1 else (),
+            cooldown if k > 1 else None,
+        )
+        sig = add_block(sig, jac[idx], R)
         out.append(run)
         spent += run.flops
-        done.add(run.params, run.tokens)
+        for tokens in ladders[idx]:
+            done.add(run.params, float(tokens))
         avail &= ~done.clashes(np.log(N), np.log(D))
     notes = [
         f"active design: {len(out)} of at most {batch} run(s) from {C.size} candidates "

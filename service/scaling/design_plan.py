@@ -19,9 +19,13 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """params (total), tokens, flops = 6 N D; gain: expected reduction of Var[log N_opt(C_target)]
+    """params (total), tokens, flops = what the run trains (6 N D; with branches 6 N (Dk + f
+    sum_{i<k} Di), ``branches.trained_flops``); gain: expected reduction of Var[log N_opt(C_target)]
     per FLOP (plus the per-run overhead) when picked (linearised; seed runs: in the order
-    listed); variance_drop: that reduction; reason: why this run."""
+    listed); variance_drop: that reduction; reason: why this run; branch_tokens: for a run with
+    several points, the tokens of each (ascending, the last = tokens), each a cooldown of
+    ``cooldown_fraction`` of its steps from one constant-LR trunk (schedule wsd); () for a run
+    of one point (cosine)."""
 
     params: float
     tokens: float
@@ -30,6 +34,8 @@ class PlannedRun:
     gain: float
     variance_drop: float
     reason: str
+    branch_tokens: tuple[float, ...] = ()
+    cooldown_fraction: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,8 @@ class PlannedRun:
             "gain": self.gain,
             "variance_drop": self.variance_drop,
             "reason": self.reason,
+            "branch_tokens": list(self.branch_tokens),
+            "cooldown_fraction": self.cooldown_fraction,
         }
 
     @classmethod
@@ -52,6 +60,10 @@ class PlannedRun:
             gain=float(data["gain"]),
             variance_drop=float(data["variance_drop"]),
             reason=str(data["reason"]),
+            branch_tokens=tuple(float(d) for d in data.get("branch_tokens") or ()),
+            cooldown_fraction=(
+                None if data.get("cooldown_fraction") is None else float(data["cooldown_fraction"])
+            ),
         )
 
 
@@ -59,9 +71,10 @@ class PlannedRun:
 class Plan:
     """phase: "seed" or "active"; sd_before / sd_after: linearised standard deviation of
     log N_opt(target_flops) (natural log) under ``law`` with log-loss noise ``noise``, before the
-    runs and expected after them (sd_before is None with no runs yet); total_flops: the runs'
-    6 N D; overhead_flops: the fixed cost charged per run (start-up, evaluation), so the plan
-    costs ``cost_flops`` = total_flops + runs x overhead_flops."""
+    runs and expected after them (sd_before is None with no runs yet); total_flops: what the runs
+    train (6 N D; runs with branches: the trunk once plus every cooldown); overhead_flops: the
+    fixed cost charged per run (start-up, evaluation), so the plan costs ``cost_flops`` =
+    total_flops + runs x overhead_flops."""
 
     phase: str
     runs: tuple[PlannedRun, ...]

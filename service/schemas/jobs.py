@@ -70,6 +70,15 @@ OVERHEAD_DESCRIPTION = (
 )
 
 
+BRANCHES_DESCRIPTION = (
+    "The most points (token counts) one active run may measure: 1, every run is one cosine run "
+    "(one point); k > 1, the planner may instead plan a run as a constant-LR (WSD) trunk with "
+    "cooldown branches at D/2, D/4, ... (k points in all), costed as trained, 6 N (D + 0.2 x "
+    "the shorter branches' tokens), its points' noise counted as correlated through the trunk; "
+    "it picks whichever gives more information per FLOP. Seed runs have one point."
+)
+
+
 class PlanRequest(StrictModel):
     target_flops: Flops = Field(
         description="The budget whose recommendation should become certain (FLOPs)."
@@ -87,6 +96,7 @@ class PlanRequest(StrictModel):
         description=OVERHEAD_DESCRIPTION,
     )
     prior: str = Field(default="epoch-2024", description="Preset guessing N_opt before a fit.")
+    max_branches_per_run: int = Field(default=1, ge=1, le=6, description=BRANCHES_DESCRIPTION)
     trainer: TrainerFields = Field(
         default_factory=dict,
         description="Trainer config fields of the runs; `shape.context_tokens` and "
@@ -104,7 +114,18 @@ class PlanRequest(StrictModel):
 class PlannedRunOut(BaseModel):
     params: float = Field(description="Total parameters of the shape the trainer will build.")
     tokens: float
-    flops: float = Field(description="6 * params * tokens.")
+    flops: float = Field(
+        description="What the run trains: 6 * params * tokens (with branches: 6 * params * "
+        "(tokens + cooldown_fraction x the shorter branches' tokens))."
+    )
+    branch_tokens: list[float] = Field(
+        default_factory=list,
+        description="A run with several points: the tokens of each cooldown branch of its trunk "
+        "(ascending, the last = tokens; schedule wsd); empty for a one-point (cosine) run.",
+    )
+    cooldown_fraction: float | None = Field(
+        default=None, description="Share of each branch's steps spent cooling down."
+    )
     shape: dict[str, int] = Field(
         description="The shape the trainer will build: n_layer, d_model, n_heads, head_dim, "
         "params (total) and non_embedding_params."
@@ -160,7 +181,11 @@ class JobOut(BaseModel):
     origin: str = Field(description="request, plan or autofill.")
     params: float = Field(description="Total parameters of the shape built (config.built).")
     tokens: float = Field(description="Tokens the trainer trains (whole batches).")
-    flops: float = Field(description="6 * params * tokens, as built; config.planned: as asked.")
+    flops: float = Field(
+        description="FLOPs it trains, 6 * params * tokens as built (with cooldown branches: "
+        "6 * params * the tokens of its trunk plus every cooldown); once succeeded, as trained. "
+        "config.planned: as asked."
+    )
     config: dict[str, Any]
     attempts: int
     max_attempts: int
@@ -195,6 +220,7 @@ class AutofillSettings(StrictModel):
     overhead_flops: float | None = Field(
         default=None, ge=0, allow_inf_nan=False, description=OVERHEAD_DESCRIPTION
     )
+    max_branches_per_run: int = Field(default=3, ge=1, le=6, description=BRANCHES_DESCRIPTION)
     bootstrap: int = Field(default=200, ge=20, le=2000, description="Resamples of its fits.")
     trainer: TrainerFields = Field(
         default_factory=dict,

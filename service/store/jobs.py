@@ -29,12 +29,16 @@ def queue(
     config: dict[str, Any],
     origin: str,
     max_attempts: int,
+    *,
+    flops: float | None = None,
 ) -> Job:
+    """A queued job of `params` x `tokens`; `flops` is what it will train (default 6 N D; a run
+    with cooldown branches trains more: its trunk plus every cooldown)."""
     job = Job(
         experiment_id=experiment.id,
         params=params,
         tokens=tokens,
-        flops=6.0 * params * tokens,
+        flops=6.0 * params * tokens if flops is None else flops,
         config=config,
         origin=origin,
         max_attempts=max_attempts,
@@ -78,11 +82,15 @@ def active_sizes(session: Session, experiment_id: int) -> list[tuple[float, floa
 
 
 def spent_flops(session: Session, experiment_id: int, origin: str | None = None) -> float:
-    """6 N D of what the experiment's jobs trained or will train: a finished job's run as
-    stored, a queued or running job's built shape and tokens (failed and cancelled: nothing)."""
-    spent = sa.case(
-        (Job.status == "succeeded", sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops
+    """6 N D of what the experiment's jobs trained or will train: a queued or running job's
+    built shape and tokens (with cooldown branches: its trunk plus every cooldown); a finished
+    job what it really trained: its `flops` as the worker recorded them for a run with several
+    points (a trunk_key; counted once, not per branch), else its run as stored; failed and
+    cancelled: nothing."""
+    trained = sa.case(
+        (Run.trunk_key.is_(None), sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops
     )
+    spent = sa.case((Job.status == "succeeded", trained), else_=Job.flops)
     query = (
         sa.select(sa.func.coalesce(sa.func.sum(spent), 0.0))
         .select_from(Job)

@@ -27,8 +27,9 @@ def run_payload(job: Job, result: TrainResult) -> dict[str, Any]:
 
     Cosine: one run, key = the job id. WSD: one run per branch, the job's own first (its
     longest branch, key = the job id), then the others shortest first (key job@tokens); each
-    says in metadata how its loss was measured (loss_provenance after_cooldown,
-    cooldown_fraction) and which trunk it branched from (trunk_key = the job id).
+    says how its loss was measured (loss_provenance after_cooldown, cooldown_fraction) and which
+    trunk it branched from (trunk_key = the job id), in the run's own fields; metadata keeps
+    where its cooldown started (cooldown_start_tokens) and the schedule.
     """
     if result.status != "ok" or result.val_loss is None or not math.isfinite(result.val_loss):
         raise ReportError(f"only ok runs with a finite loss are reported (status {result.status})")
@@ -40,13 +41,12 @@ def run_payload(job: Job, result: TrainResult) -> dict[str, Any]:
         run = _run(job, result, point)
         if point is not longest:
             run["run_key"] = branch_run_key(job.job_id, point.tokens)
-        run["metadata"].update(
+        run.update(
             loss_provenance=point.loss_provenance,
             cooldown_fraction=point.cooldown_fraction,
-            cooldown_start_tokens=point.cooldown_start_tokens,
             trunk_key=job.job_id,
-            schedule="wsd",
         )
+        run["metadata"].update(cooldown_start_tokens=point.cooldown_start_tokens, schedule="wsd")
         runs.append(run)
     return {"runs": runs}
 

@@ -235,7 +235,9 @@ class Worker:
             )
 
     def _finish(self, job_id: int, outcome: Outcome) -> None:
-        """Record the outcome; a result becomes a run in the same transaction (exactly once)."""
+        """Record the outcome; its runs (one per point: a WSD job has one per branch) are stored
+        in the same transaction, all or none, exactly once. The job keeps its own run (the
+        longest point) as `result_run_id` and the FLOPs it really trained as `flops`."""
         now = datetime.now(UTC)
         with session_scope(self.sessions) as session:
             job = session.get(Job, job_id)
@@ -245,18 +247,27 @@ class Worker:
             job.log_tail = outcome.log_tail[-4000:]
             job.finished_at = now
             job.lease_owner = None
-            if outcome.state == "succeeded" and outcome.run is not None:
+            if outcome.state == "succeeded" and outcome.runs:
                 try:
-                    run = RunIn.model_validate(outcome.run)
+                    runs = [RunIn.model_validate(run) for run in outcome.runs]
                     with session.begin_nested():
-                        result = ingest_runs(session, job.experiment, [run], self.policy)
+                        result = ingest_runs(session, job.experiment, runs, self.policy)
                 except (ValidationError, ServiceError) as exc:
                     job.status, job.error = "failed", f"result not stored: {exc}"
                 else:
                     job.status, job.progress = "succeeded", 1.0
-                    job.result_run_id = result.runs[0].id
+                    own = f"job-{job.id}"
+                    stored = [
+                        (run.run_key, status.id)
+                        for run, status in zip(runs, result.runs, strict=True)
+                    ]
+                    job.result_run_id = next((i for k, i in stored if k == own), stored[0][1])
+                    if outcome.trained_flops is not None:
+                        job.flops = outcome.trained_flops
             elif outcome.state == "cancelled":
                 job.status = "cancelled"
+            elif outcome.state == "succeeded":
+                job.status, job.error = "failed", "the executor reported no run"
             else:
                 job.status, job.error = "failed", outcome.error or "failed"
             webhook_events.job_finished(session, job)

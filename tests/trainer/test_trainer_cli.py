@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from service.cli import train as train_cli
+from service.schemas.runs import RunIn
 from service.trainer.config import TrainConfig
 from service.trainer.errors import ReportError
 from service.trainer.job import Job
@@ -207,10 +208,11 @@ def test_wsd_options_train_branches_and_print_a_line_each(
         assert run["loss"] == point.val_loss
         assert run["flops"] == 6 * trained.total_params * point.tokens
         assert run["hyperparameters"]["steps"] == point.steps
-        assert run["metadata"]["loss_provenance"] == "after_cooldown"
-        assert run["metadata"]["cooldown_fraction"] == 0.2
+        assert run["loss_provenance"] == "after_cooldown"
+        assert run["cooldown_fraction"] == 0.2
         assert run["metadata"]["cooldown_start_tokens"] == point.cooldown_start_tokens
-        assert run["metadata"]["trunk_key"] == "job-7"
+        assert run["trunk_key"] == "job-7"
+        assert RunIn.model_validate(run).trunk_key == "job-7"  # what the service accepts
 
 
 @pytest.mark.parametrize(
@@ -239,4 +241,5 @@ def test_cosine_results_report_one_run_as_before(
     (run,) = run_payload(job, result)["runs"]
     assert run["run_key"] == "job-7"
     assert not {"loss_provenance", "trunk_key", "cooldown_fraction"} & set(run["metadata"])
+    assert not {"trunk_key", "cooldown_fraction"} & set(run)  # end_of_schedule by default
     assert result.points[0].loss_provenance == "end_of_schedule"

@@ -4,9 +4,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service.scaling import preset
+from service.schemas.runs import RunIn
 from service.worker.executors.base import Executor, JobSpec, Outcome, UnknownHandleError
 from service.worker.executors.local import LocalExecutor
 from service.worker.executors.simulated import SimulatedExecutor
@@ -50,6 +52,8 @@ def test_a_job_becomes_a_run(executor: Executor, corpus_cache: Path) -> None:
     assert outcome.run["params"] > 0
     assert outcome.run["tokens"] > 0
     assert outcome.run["source"] in ("worker", "simulated")
+    assert len(outcome.runs) == 1  # a cosine job has one point
+    assert outcome.trained_flops == pytest.approx(outcome.run["flops"])
 
 
 def test_cancel_stops_the_job(executor: Executor, corpus_cache: Path) -> None:
@@ -102,18 +106,41 @@ def test_simulated_losses_follow_the_law_and_repeat() -> None:
     assert first["metadata"]["simulated"] is True
 
 
-def test_a_local_wsd_job_becomes_the_run_of_its_longest_branch(
-    tmp_path: Path, corpus_cache: Path
-) -> None:
-    """One run per job for now: the longest branch, marked as measured after a cooldown."""
-    local = LocalExecutor(tmp_path / "jobs", time_limit_s=120)
-    job = spec(11, corpus_cache, schedule="wsd", branch_tokens=[20 * 8 * 32, 40 * 8 * 32])
-    try:
-        outcome = wait(local, local.submit(job))
-    finally:
-        local.close()
+def test_a_wsd_job_becomes_a_run_per_branch(executor: Executor, corpus_cache: Path) -> None:
+    """The job's own run (its longest branch) first, then the others; one trunk; the job's
+    FLOPs are the trunk once plus every cooldown, not the sum of the branches'."""
+    short, long = 20 * 8 * 32, 40 * 8 * 32
+    job = spec(11, corpus_cache, schedule="wsd", branch_tokens=[short, long])
+    outcome = wait(executor, executor.submit(job))
     assert outcome.state == "succeeded", outcome.error
-    assert outcome.run is not None
-    assert (outcome.run["run_key"], outcome.run["tokens"]) == ("job-11", 40 * 8 * 32)
-    assert outcome.run["metadata"]["loss_provenance"] == "after_cooldown"
-    assert outcome.run["metadata"]["trunk_key"] == "job-11"
+    assert [(run["run_key"], run["tokens"]) for run in outcome.runs] == [
+        ("job-11", long),
+        (f"job-11@{short}", short),
+    ]
+    for run in outcome.runs:
+        assert run["loss_provenance"] == "after_cooldown"
+        assert run["cooldown_fraction"] == pytest.approx(0.2)
+        assert run["trunk_key"] == "job-11"
+        assert RunIn.model_validate(run).trunk_key == "job-11"
+    own, branch = outcome.runs
+    assert branch["flops"] == pytest.approx(own["flops"] * short / long)
+    # trunk to the long branch's end plus the short branch's cooldown (0.2 x 20 = 4 steps)
+    assert outcome.trained_flops == pytest.approx(own["flops"] * (long + 0.2 * short) / long)
+
+
+def test_simulated_branches_share_trunk_noise() -> None:
+    """Each point has the executor's noise; two points of one trunk are correlated by rho."""
+    law = preset("epoch-2024").law
+    simulated = SimulatedExecutor(law, "epoch-2024", noise=0.02, trunk_correlation=0.5)
+    branches = [5e9, 1e10, 2e10]
+    config = {"trainer": {"schedule": "wsd", "branch_tokens": branches}}
+    errors = []
+    for job_id in range(400):
+        outcome = wait(simulated, simulated.submit(JobSpec(job_id, "e", 1e9, 2e10, config)))
+        by_tokens = {run["tokens"]: run["loss"] for run in outcome.runs}
+        clean = law.predict([1e9] * 3, branches)
+        errors.append(np.log([by_tokens[d] for d in branches] / clean))
+    eps = np.array(errors)
+    assert np.std(eps, axis=0) == pytest.approx([0.02] * 3, rel=0.15)
+    correlation = np.corrcoef(eps.T)[np.triu_indices(3, 1)]
+    assert np.all(np.abs(correlation - 0.5) < 0.15), correlation

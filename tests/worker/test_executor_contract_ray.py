@@ -13,6 +13,7 @@ from service.worker.executors.ray import RayExecutor
 from tests.worker.conftest import ROOT
 from tests.worker.test_executor_contract import (  # noqa: F401 - the shared contract
     test_a_job_becomes_a_run,
+    test_a_wsd_job_becomes_a_run_per_branch,
     test_cancel_stops_the_job,
     test_unknown_handles_are_refused,
 )

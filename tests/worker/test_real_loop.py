@@ -28,6 +28,9 @@ SETTINGS: dict[str, Any] = {
     "max_flops_per_run": 5e11,
     "min_flops_per_run": 5e9,
     "batch_size": 4,
+    # One cosine run per job, as this test checks; runs with cooldown branches on the real
+    # trainer: tests/worker/test_worker_branches.py (it adds no minutes here).
+    "max_branches_per_run": 1,
     "trainer": {"device": "cpu", "threads": 1, "shape": {"context_tokens": 32}},
 }
 

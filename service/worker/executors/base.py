@@ -25,14 +25,25 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class Outcome:
-    """state running: progress in [0, 1]; succeeded: `run` is the run to store (the body of one
-    run in POST /v1/experiments/{name}/runs); failed: `error` says why."""
+    """state running: progress in [0, 1]; succeeded: `runs` are the runs to store (bodies of
+    POST /v1/experiments/{name}/runs), the job's own first (run key `job-<id>`), then, for a run
+    with several points (WSD cooldown branches), one per other branch (`job-<id>@<tokens>`,
+    all with `trunk_key` = the job's run key); `trained_flops` is the compute the job really
+    spent (6ND over the trunk once plus every cooldown, the trainer's `trained_flops_6nd`), None
+    when the executor cannot say (then its runs' FLOPs are the job's); failed: `error` says why.
+    """
 
     state: State
     progress: float = 0.0
-    run: dict[str, Any] | None = None
+    runs: tuple[dict[str, Any], ...] = ()
     error: str | None = None
     log_tail: str = ""
+    trained_flops: float | None = None
+
+    @property
+    def run(self) -> dict[str, Any] | None:
+        """The job's own run (its longest point), if any."""
+        return self.runs[0] if self.runs else None
 
 
 class Executor(Protocol):

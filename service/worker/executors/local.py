@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from service.worker.executors.base import JobSpec, Outcome, UnknownHandleError
-from service.worker.executors.trainer_output import failure_reason, run_from_result
+from service.worker.executors.trainer_output import failure_reason, succeeded
 
 _STEP = re.compile(rb"step (\d+)/(\d+)")
 _PR_SET_PDEATHSIG = 1
@@ -140,8 +140,7 @@ class LocalExecutor:
         except (OSError, ValueError):
             payload = None
         if code == 0 and payload is not None and payload.get("status") == "ok":
-            run = run_from_result(running.job, payload)
-            return Outcome("succeeded", progress=1.0, run=run, log_tail=tail)
+            return succeeded(running.job, payload, tail)
         return Outcome("failed", error=failure_reason(payload, code, tail), log_tail=tail)
 
     def _kill(self, running: _Running) -> None:

@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 from service.worker.executors.base import JobSpec, Outcome, UnknownHandleError
-from service.worker.executors.trainer_output import failure_reason, run_from_result
+from service.worker.executors.trainer_output import failure_reason, succeeded
 
 RESULT_MARKER = "SCALING_RESULT "
 
@@ -95,7 +95,7 @@ class RayExecutor:
             return Outcome("cancelled", log_tail=tail)
         payload = result_from_logs(logs)
         if status == JobStatus.SUCCEEDED and payload is not None and payload.get("status") == "ok":
-            return Outcome("succeeded", 1.0, run_from_result(job, payload), log_tail=tail)
+            return succeeded(job, payload, tail)
         info = self.client.get_job_info(handle)
         code = getattr(info, "driver_exit_code", None) or -1
         return Outcome("failed", error=failure_reason(payload, code, tail), log_tail=tail)

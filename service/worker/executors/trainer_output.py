@@ -1,18 +1,28 @@
-"""From the `train` command's result file to the run the worker stores."""
+"""From the `train` command's result file to the runs the worker stores."""
 
 from typing import Any
 
 from service.trainer.job import Job
 from service.trainer.report import run_payload
 from service.trainer.result import TrainResult
+from service.worker.executors.base import Outcome
 
 
-def run_from_result(job: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """The run body for a finished ok training job (source `worker`, run_key = the job id)."""
+def succeeded(job: dict[str, Any], payload: dict[str, Any], log_tail: str) -> Outcome:
+    """The outcome of a finished ok training job: one run per point (source `worker`; the job's
+    own first, run_key = the job id; WSD branches `job@tokens`, trunk_key = the job id) and the
+    FLOPs it really trained (the trunk once plus every cooldown)."""
     result = TrainResult.from_dict(payload["result"])
-    run: dict[str, Any] = run_payload(Job.from_dict(job), result)["runs"][0]
-    run["source"] = "worker"
-    return run
+    runs: list[dict[str, Any]] = run_payload(Job.from_dict(job), result)["runs"]
+    for run in runs:
+        run["source"] = "worker"
+    return Outcome(
+        "succeeded",
+        progress=1.0,
+        runs=tuple(runs),
+        log_tail=log_tail,
+        trained_flops=result.trained_flops_6nd,
+    )
 
 
 def failure_reason(payload: dict[str, Any] | None, exit_code: int, log_tail: str) -> str:
