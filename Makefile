@@ -45,7 +45,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n 2 -m "not ray" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not ray" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m ray $(PYTEST_ARGS)
 
 openapi: $(VENV)/.installed-run

@@ -153,3 +153,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 0.0 if marker is None else float(marker.kwargs.get("seconds", 10))
 
     items.sort(key=expected_seconds, reverse=True)
+    # Tests on a real `mlflow server` run on one xdist worker (`--dist loadgroup`): the server
+    # starts once per worker that needs it, and its start costs half a minute of CPU.
+    for item in items:
+        if "mlflow_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("mlflow"))
