@@ -1,7 +1,7 @@
 """The autopilot end to end on CPU with the real trainer at tiny scale and the recipe's own
 defaults (no hand-set lr or batch): seed plan -> jobs -> runs -> fit -> an answer at the target
-with an interval; every job is one run of the shape planned, the budget counts FLOPs as
-trained, and no fit is retried on unchanged data."""
+with an interval, after which the autopilot is paused; every job is one run of the shape planned,
+the budget counts FLOPs as trained, and no fit is retried on unchanged data."""
 
 import time
 from pathlib import Path
@@ -55,18 +55,33 @@ def test_the_autopilot_closes_its_loop_on_real_training(
     worker = Worker(state.session_factory, executor, state.fit_policy, poll_seconds=0.2)
     deadline = time.monotonic() + 900
     status: dict[str, Any] = {}
+    closed = False
     try:
         while time.monotonic() < deadline:
             worker.tick()
             status = client.get("/v1/experiments/bytes/autofill").json()
             if status["state"] in ("done", "exhausted", "blocked"):
                 break
+            if not closed and _loop_closed(client):
+                # Seed, fit, an active round, a fit of its runs: the loop is closed. The rest of
+                # the budget would repeat the round for minutes of CPU (spending a budget to its
+                # end is tests/worker/test_worker_loop.py's, on the simulated executor), so the
+                # autopilot is paused, what it queued is cancelled and what runs is finished.
+                closed = True
+                paused = {**SETTINGS, "enabled": False}
+                assert client.put("/v1/experiments/bytes/autofill", json=paused).is_success
+                for job in _jobs(client):
+                    if job["status"] == "queued":
+                        assert client.post(f"/v1/jobs/{job['id']}:cancel").is_success
+            if closed and not any(j["status"] in ("queued", "running") for j in _jobs(client)):
+                break
             time.sleep(0.2)
     finally:
         worker.shutdown()
-    assert status["state"] in ("done", "exhausted"), status
+    assert closed or status["state"] in ("done", "exhausted"), status
+    status = client.get("/v1/experiments/bytes/autofill").json()
 
-    jobs = client.get("/v1/jobs", params={"experiment": "bytes", "limit": 1000}).json()["items"]
+    jobs = [job for job in _jobs(client) if job["status"] != "cancelled"]
     assert {job["status"] for job in jobs} == {"succeeded"}, [job["error"] for job in jobs]
     phases = [job["config"]["plan"]["phase"] for job in jobs]
     assert phases.count("seed") == 15 and "active" in phases
@@ -101,3 +116,23 @@ def test_the_autopilot_closes_its_loop_on_real_training(
     assert any(status == "succeeded" for status, _ in fits)
     versions = [version for _, version in fits]
     assert len(versions) == len(set(versions)), fits  # never the same data twice
+
+
+def _jobs(client: TestClient) -> list[dict[str, Any]]:
+    page = client.get("/v1/jobs", params={"experiment": "bytes", "limit": 1000})
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+def _loop_closed(client: TestClient) -> bool:
+    """An active job succeeded and the fit in force, not stale, has its run."""
+    active = [
+        job["result_run_id"]
+        for job in _jobs(client)
+        if job["config"]["plan"]["phase"] == "active" and job["status"] == "succeeded"
+    ]
+    current = client.get("/v1/experiments/bytes/fits/current")
+    if not active or current.status_code != 200:
+        return False
+    fit = current.json()
+    return not fit["stale"] and bool(set(active) & set(fit["run_ids"] or []))
