@@ -76,7 +76,7 @@ def serve_in_subprocess(
     workers: int = 1,
     stderr_path: Path | None = None,
     *,
-    start_timeout: float = 30,
+    start_timeout: float = 120,
 ) -> Iterator[str]:
     """`scaling-service serve` in its own process (its own GIL), for benchmarks; yields the URL.
     With `stderr_path`, the server's log lines go to that file."""
@@ -90,7 +90,7 @@ def serve_process(
     workers: int = 1,
     stderr_path: Path | None = None,
     *,
-    start_timeout: float = 30,
+    start_timeout: float = 120,
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
     """`serve_in_subprocess`, also yielding the process (to signal it)."""
     port = free_port()

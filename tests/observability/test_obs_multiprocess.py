@@ -42,7 +42,9 @@ def test_two_workers_share_one_view_of_the_metrics(
     }
     log_file = tmp_path / "server.log"
     env["SCALING_LOG_LEVEL"] = "info"
-    with serve_in_subprocess(env, workers=2, stderr_path=log_file) as base:
+    # Two uvicorn workers importing the app take over 30 s to answer when the real-training
+    # tests load both CPUs (CI failed here at 30 s).
+    with serve_in_subprocess(env, workers=2, stderr_path=log_file, start_timeout=180) as base:
         created = httpx.post(f"{base}/v1/experiments", json={"name": "mp"}, timeout=10)
         assert created.status_code == 201, created.text
 

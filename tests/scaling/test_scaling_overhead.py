@@ -49,7 +49,15 @@ def test_bench_charges_every_run_its_overhead() -> None:
     assert bench.grid_cost(budgets, 1e17) == pytest.approx(9 * (1.11e20 + 3e17))
     law = preset("epoch-2024").law
     args = argparse.Namespace(
-        target=1e24, max_per_run=1e22, batch=6, noise=0.01, rounds=1, overhead_flops=None
+        target=1e24,
+        max_per_run=1e22,
+        batch=6,
+        noise=0.01,
+        rounds=1,
+        overhead_flops=None,
+        stop_fraction=1.0,
+        cooldown_fraction=bench.COOLDOWN_FRACTION,
+        trunk_correlation=bench.TRUNK_CORRELATION,
     )
     rng = np.random.default_rng(0)
     trace = bench.run_planner(law, law, 1e23, args, 1e20, rng)  # one round: the seed
