@@ -675,24 +675,29 @@ def recommend_command(
         "mfu": mfu,
         "usd_per_gpu_hour": usd_per_gpu_hour,
     }
-    constraints = {
-        "max_params": max_params,
-        "max_tokens": max_tokens,
-        "unique_tokens": unique_tokens,
-        "inference_tokens": inference_tokens,
-        "budget_binds": budget_binds,
-    }
+    constraints = _given(
+        max_params=max_params,
+        max_tokens=max_tokens,
+        unique_tokens=unique_tokens,
+        inference_tokens=inference_tokens,
+        budget_binds=budget_binds,
+    )
     with _api(ctx) as api:
         rec = api.recommend(
             source,
-            {k: v for k, v in budget.items() if v is not None},
-            {k: v for k, v in constraints.items() if v is not None},
+            _given(**budget),
+            constraints,
             confidence=confidence,
         )
     if json_out:
         echo_json(rec)
     else:
         _print_recommendation(rec)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options given (not None), as the API's body fields."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _print_comparison(result: Comparison) -> None:
@@ -760,18 +765,18 @@ def compare_command(
             "[red]error:[/red] give exactly one of --flops, --target-loss, --params, --tokens"
         )
         raise typer.Exit(2)
-    constraints = {
-        "max_params": max_params,
-        "max_tokens": max_tokens,
-        "unique_tokens": unique_tokens,
-        "inference_tokens": inference_tokens,
-        "budget_binds": budget_binds,
-    }
+    constraints = _given(
+        max_params=max_params,
+        max_tokens=max_tokens,
+        unique_tokens=unique_tokens,
+        inference_tokens=inference_tokens,
+        budget_binds=budget_binds,
+    )
     with _api(ctx) as api:
         result = api.compare(
             sources,
-            {k: v for k, v in budget.items() if v is not None},
-            {k: v for k, v in constraints.items() if v is not None},
+            _given(**budget),
+            constraints,
             confidence=confidence,
         )
     if json_out:
