@@ -254,7 +254,11 @@ def _loss(law: Source, N: float, D: float, cons: Constraints) -> float:
 
 
 def _log_n_bounds(C: float, cons: Constraints, law: Source) -> tuple[float, float]:
-    lo, hi = 0.0, float(np.log(C / 6.0))  # N >= 1, D >= 1
+    if not C >= 6.0:  # N >= 1 and D >= 1 need 6 FLOPs; also keeps log() off zero
+        raise InfeasibleConstraintsError(
+            reason=f"{C:.3g} FLOPs is below 6 (one parameter trained on one token)"
+        )
+    lo, hi = 0.0, float(np.log(C / 6.0))
     if cons.max_params is not None:
         hi = min(hi, float(np.log(cons.max_params)))
     max_tokens = cons.max_tokens

@@ -20,6 +20,10 @@ from service.scaling.runs import RunArrays
 
 def fit_envelope(runs: RunArrays, *, bins_per_decade: int = 10) -> tuple[Frontier, int]:
     """Frontier and the number of envelope points it was fitted to."""
+    if len(runs) < 3:
+        raise InsufficientDataError(
+            needed=3, what="points", target="an envelope frontier", got=len(runs)
+        )
     C = 6.0 * runs.params * runs.tokens
     logc = np.log10(C)
     edges = np.arange(np.floor(logc.min()), np.ceil(logc.max()) + 1e-9, 1.0 / bins_per_decade)

@@ -81,6 +81,12 @@ def test_constraints_bind_and_cost_loss() -> None:
         recommend(law, FlopBudget(1e24), constraints=Constraints(max_params=1e9, max_tokens=1e10))
 
 
+@pytest.mark.parametrize("flops", [5e-324, 1.0, 5.9])
+def test_a_budget_below_one_parameter_on_one_token_is_infeasible(flops: float) -> None:
+    with pytest.raises(InfeasibleConstraintsError, match="below 6"):
+        optimum_at_flops(preset("chinchilla-2022").law, flops, NONE)
+
+
 def test_inference_demand_favours_smaller_longer_trained_models() -> None:
     law = preset("chinchilla-2022").law
     base = recommend(law, FlopBudget(1e23))

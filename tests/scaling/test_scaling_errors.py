@@ -104,6 +104,16 @@ def test_envelope_needs_two_sizes_in_some_flop_bin() -> None:
         fit(runs, method="envelope")
 
 
+@pytest.mark.parametrize("n_points", [0, 1, 2])
+def test_envelope_with_too_few_points(n_points: int) -> None:
+    # Filters that select nothing reach the envelope with no rows: a typed error, not numpy's.
+    N = np.geomspace(1e8, 1e9, 2)[:n_points]
+    D = 20.0 * N
+    runs = RunArrays(N, D, _chinchilla().predict(N, D) if n_points else [])
+    with pytest.raises(InsufficientDataError, match=f"got {n_points}"):
+        fit(runs, method="envelope")
+
+
 def test_unknown_law_and_method() -> None:
     runs = isoflop_sweep(_chinchilla(), np.geomspace(1e18, 1e20, 3))
     with pytest.raises(UnknownNameError, match="method"):
