@@ -193,6 +193,12 @@ def summarise(
         "jobs": dict(Counter(job.status for job in jobs)),
         "phases": dict(Counter(job.config.get("plan", {}).get("phase") for job in jobs)),
         "runs": len(runs),
+        # Several-point runs: jobs that trained a WSD trunk with cooldown branches, and the runs
+        # by how their loss was obtained (end_of_schedule, after_cooldown, mid_schedule).
+        "jobs_with_branches": sum(
+            len(job.config.get("built", {}).get("branch_tokens") or ()) > 1 for job in jobs
+        ),
+        "runs_by_provenance": dict(Counter(run.loss_provenance for run in runs)),
         "fits": dict(Counter(f.status for f in fits)),
         "budget_flops": scenario.budget,
         "spent_flops": status.get("spent_flops"),
@@ -246,7 +252,8 @@ def markdown(r: dict[str, Any], scenario: Scenario, args: argparse.Namespace) ->
             f"| final state | {r['state']}: {r['message']} |",
             f"| wall time | {r['wall_s'] / 60:.1f} min |",
             f"| jobs | {r['jobs']} (phases {r['phases']}) |",
-            f"| runs | {r['runs']} |",
+            f"| runs | {r['runs']} (by loss provenance {r['runs_by_provenance']}) |",
+            f"| jobs with cooldown branches | {r['jobs_with_branches']} |",
             f"| fits | {r['fits']} |",
             f"| FLOPs spent / budget | {r['spent_flops']:.3g} / {r['budget_flops']:.3g} |",
             f"| runs' own 6ND FLOPs | {r['runs_6nd_flops']:.3g} |",

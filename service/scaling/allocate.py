@@ -440,12 +440,15 @@ def chinchilla_optima(samples: FloatArray, names: tuple[str, ...], flops: float)
     """
     col = {name: samples[:, names.index(name)] for name in ("E", "A", "B", "alpha", "beta")}
     E, A, B, alpha, beta = (col[k] for k in ("E", "A", "B", "alpha", "beta"))
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    c6 = flops / 6.0
-    N = G * c6 ** (beta / (alpha + beta))
-    D = c6 ** (alpha / (alpha + beta)) / G
-    L = E + A / N**alpha + B / D**beta
-    return np.column_stack([N, D, 6.0 * N * D, L])
+    # A resample whose A or B ran to a bound has no interior optimum: its row comes out
+    # non-finite (callers drop such rows and say how many), without numpy's warnings.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        c6 = flops / 6.0
+        N = G * c6 ** (beta / (alpha + beta))
+        D = c6 ** (alpha / (alpha + beta)) / G
+        L = E + A / N**alpha + B / D**beta
+        return np.column_stack([N, D, 6.0 * N * D, L])
 
 
 def _resolve(
@@ -604,7 +607,11 @@ def recommend(
     if vectorised:
         assert isinstance(source, FitResult) and isinstance(budget, ComputeBudget)
         arr = chinchilla_optima(source.samples, source.param_names, budget_flops(budget))
-        intervals = _percentile_intervals(arr, confidence)
+        finite = np.all(np.isfinite(arr) & (arr > 0), axis=1)
+        if not finite.all():
+            warnings.append(f"{int((~finite).sum())} bootstrap sample(s) gave no allocation")
+        if finite.any():
+            intervals = _percentile_intervals(arr[finite], confidence)
         if progress is not None:
             progress(1.0)
     elif samples:

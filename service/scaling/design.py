@@ -454,7 +454,10 @@ def _active(
     ]
     if result.samples.shape[0]:
         boot = chinchilla_optima(result.samples, result.param_names, target)[:, 0]
-        notes.append(f"bootstrap sd of log N_opt(target) now: {float(np.std(np.log(boot))):.3g}")
+        boot = boot[np.isfinite(boot) & (boot > 0)]
+        if boot.size:
+            sd = float(np.std(np.log(boot)))
+            notes.append(f"bootstrap sd of log N_opt(target) now: {sd:.3g}")
     if not out:
         notes.append("no candidate fits the budget left or adds information")
     return Plan(

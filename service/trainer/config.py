@@ -173,8 +173,8 @@ class TrainConfig:
             raise ConfigError("branch_tokens must be positive integers")
         if any(a >= b for a, b in pairwise(branches)):
             raise ConfigError("branch_tokens must be strictly increasing")
-        if branches and self.tokens is not None and branches[-1] > self.tokens:
-            raise ConfigError("branch_tokens must not exceed tokens (the horizon)")
+        # Past the horizon is make_branches' check: both round to whole batches, and a branch
+        # at the horizon may round up past the raw token count by part of a batch.
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

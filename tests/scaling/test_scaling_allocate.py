@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -217,6 +219,24 @@ def test_target_loss_with_constraints_and_progress() -> None:
     assert alloc.flops > 1.2 * free.flops
     assert seen[-1] == pytest.approx(1.0)
     assert alloc.intervals["flops"][0] < alloc.flops < alloc.intervals["flops"][1]
+
+
+def test_a_resample_at_a_bound_is_dropped_and_counted_not_a_nan_interval() -> None:
+    truth = chinchilla_preset("epoch-2024")
+    runs = isoflop_sweep(
+        truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=np.random.default_rng(3)
+    )
+    result = fit(runs, bootstrap=40, seed=2, holdout=False)
+    names = result.param_names
+    degenerate = list(result.bootstrap_samples[0])
+    degenerate[names.index("A")] = 0.0  # no N term: G = 0, N_opt = 0, D_opt = inf
+    broken = replace(result, bootstrap_samples=(*result.bootstrap_samples, tuple(degenerate)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy divide-by-zero on the way
+        allocation = recommend(broken, FlopBudget(3e23), confidence=0.8)
+    assert "1 bootstrap sample(s) gave no allocation" in allocation.warnings
+    clean = recommend(result, FlopBudget(3e23), confidence=0.8)
+    assert allocation.intervals == clean.intervals
 
 
 def test_vectorised_intervals_equal_the_per_sample_loop() -> None:

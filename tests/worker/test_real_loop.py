@@ -1,7 +1,9 @@
 """The autopilot end to end on CPU with the real trainer at tiny scale and the recipe's own
-defaults (no hand-set lr or batch): seed plan -> jobs -> runs -> fit -> an answer at the target
-with an interval, after which the autopilot is paused; every job is one run of the shape planned,
-the budget counts FLOPs as trained, and no fit is retried on unchanged data."""
+defaults (no hand-set lr or batch, the autopilot's default of up to 3 points per run): seed plan
+-> jobs -> runs -> fit -> an active round of runs with cooldown branches -> fit -> an answer at
+the target with an interval, after which the autopilot is paused; every job trains the shape
+planned and stores one run per point, the budget counts FLOPs as trained (each trunk once), and
+no fit is retried on unchanged data."""
 
 import time
 from pathlib import Path
@@ -27,10 +29,9 @@ SETTINGS: dict[str, Any] = {
     "target_flops": 1e14,
     "max_flops_per_run": 5e11,
     "min_flops_per_run": 5e9,
-    "batch_size": 4,
-    # One cosine run per job, as this test checks; runs with cooldown branches on the real
-    # trainer: tests/worker/test_worker_branches.py (it adds no minutes here).
-    "max_branches_per_run": 1,
+    # Two slots: an active round of two runs (each a trunk with its cooldown branches, the
+    # default max_branches_per_run of 3) closes the loop without a queue to cancel.
+    "batch_size": 2,
     "trainer": {"device": "cpu", "threads": 1, "shape": {"context_tokens": 32}},
 }
 
@@ -87,7 +88,10 @@ def test_the_autopilot_closes_its_loop_on_real_training(
     assert phases.count("seed") == 15 and "active" in phases
     runs = client.get("/v1/experiments/bytes/runs", params={"limit": 1000}).json()["items"]
     by_id = {run["id"]: run for run in runs}
-    assert sorted(by_id) == sorted(job["result_run_id"] for job in jobs)  # one run per job
+    by_trunk: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_trunk.setdefault(run["trunk_key"] or run["run_key"], []).append(run)
+    branched = 0
     for job in jobs:
         run = by_id[job["result_run_id"]]
         built = job["config"]["built"]
@@ -95,9 +99,21 @@ def test_the_autopilot_closes_its_loop_on_real_training(
         assert run["tokens"] == job["tokens"]
         assert run["hyperparameters"]["d_model"] == built["shape"]["d_model"]
         assert "lr" not in job["config"]["trainer"]  # the recipe's own lr and batch
+        points = built.get("branch_tokens") or [built["tokens"]]  # one run per point of the job
+        own = by_trunk[run["trunk_key"] or run["run_key"]]
+        assert sorted(r["tokens"] for r in own) == sorted(points)
+        assert {r["params"] for r in own} == {run["params"]}
+        if len(points) > 1:
+            branched += 1
+            assert {r["loss_provenance"] for r in own} == {"after_cooldown"}
+            assert job["flops"] < sum(r["flops"] for r in own)  # the trunk paid once
+        else:
+            assert run["loss_provenance"] == "end_of_schedule"
+    assert sum(len(own) for own in by_trunk.values()) == len(runs)  # no run without its job
+    assert branched, "the active round planned no run with cooldown branches"
     pairs = [(run["params"], run["tokens"]) for run in runs]
     assert len(set(pairs)) == len(pairs)
-    trained = sum(run["flops"] for run in runs)
+    trained = sum(job["flops"] for job in jobs)  # a trunk with branches: the trunk once
     assert status["spent_flops"] == pytest.approx(trained, rel=0.05)
     assert status["spent_flops"] <= SETTINGS["experiment_budget_flops"] * 1.05
 
