@@ -1,33 +1,64 @@
-"""Fit results kept in memory by fit id: a stored fit never changes once it succeeded."""
+"""What answers read, kept in memory: parsed fits by fit id (a stored fit never changes once it
+succeeded) and what an experiment's runs say beyond the fit, by data version (every change to
+an experiment's runs bumps it: service.fits.service.runs_changed)."""
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from service.scaling import FitResult
 
+T = TypeVar("T")
 
-class FitCache:
-    """A thread-safe LRU of parsed `FitResult`s (parsing bootstrap samples costs milliseconds)."""
 
-    def __init__(self, capacity: int = 256) -> None:
+class _Lru(Generic[T]):
+    """A thread-safe LRU; a miss loads outside the lock (two threads may both load once)."""
+
+    def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[tuple[int, str], FitResult] = OrderedDict()
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, fit_id: int, sha256: str, load: Callable[[], FitResult]) -> FitResult:
-        key = (fit_id, sha256)
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
             self.misses += 1
-        result = load()
+        value = load()
         with self._lock:
-            self._items[key] = result
+            self._items[key] = value
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
-        return result
+        return value
+
+
+class FitCache:
+    """Parsed `FitResult`s (parsing bootstrap samples costs milliseconds) and experiments' run
+    summaries (reading every run's hyperparameters costs milliseconds per answer)."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._fits: _Lru[FitResult] = _Lru(capacity)
+        self._runs: _Lru[Any] = _Lru(capacity)
+
+    @property
+    def hits(self) -> int:
+        return self._fits.hits
+
+    @property
+    def misses(self) -> int:
+        return self._fits.misses
+
+    def get(self, fit_id: int, sha256: str, load: Callable[[], FitResult]) -> FitResult:
+        return self._fits.get((fit_id, sha256), load)
+
+    def runs_summary(self, key: Hashable, load: Callable[[], T]) -> T:
+        """What `load` derives from an experiment's runs, under `key` (which must change with
+        the runs: experiment id, creation time and data version)."""
+        value: T = self._runs.get(key, load)
+        return value

@@ -21,6 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from service.fits.cache import FitCache
 from service.scaling import RunArrays
 from service.scaling.hyperparams_fit import HyperparameterFit, fit_hyperparameters
 from service.scaling.runs import budget_labels
@@ -71,8 +72,17 @@ def _trainer_shape(experiment: Experiment) -> dict[str, Any] | None:
     return dict(shape) if isinstance(shape, dict) else {}
 
 
+@dataclass(frozen=True)
+class _RunsSummary:
+    """What the runs say: the vocab_size and context_tokens values they report, and the fit of
+    their learning-rate and batch-size sweeps."""
+
+    reported: Mapping[str, frozenset[int]]
+    fitted: HyperparameterFit | None
+
+
 def _setting(
-    key: str, experiment: Experiment, runs: list[dict[str, Any]], trainer_default: int
+    key: str, experiment: Experiment, reported: frozenset[int], trainer_default: int
 ) -> tuple[int | None, str]:
     value = _count(experiment.metadata_.get(key))
     if value is not None:
@@ -82,34 +92,23 @@ def _setting(
         value = _count(shape.get(key, trainer_default))
         if value is not None:
             return value, f"{key} {value} from the autopilot's trainer shape"
-    reported = {_count(h.get(key)) for h in runs} - {None}
     if len(reported) == 1:
-        value = reported.pop()
+        (value,) = reported
         return value, f"{key} {value} from the runs' hyperparameters"
     return None, ""
 
 
-def experiment_model(session: Session, experiment: Experiment) -> ExperimentModel:
-    """The experiment's vocabulary, context and hyperparameter sweeps, as stored now."""
+def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
     rows = session.execute(
         sa.select(Run.flops, Run.loss, Run.params, Run.metadata_, Run.hyperparameters)
-        .where(Run.experiment_id == experiment.id, Run.excluded.is_(False))
+        .where(Run.experiment_id == experiment_id, Run.excluded.is_(False))
         .order_by(Run.id)
     ).all()
     hyper = [row.hyperparameters or {} for row in rows]
-    notes: list[str] = []
-    vocab, said = _setting("vocab_size", experiment, hyper, TRAINER_VOCAB_SIZE)
-    if vocab is None:
-        notes.append(
-            f"vocab_size unknown (set it in the experiment's metadata): {DEFAULT_VOCAB_SIZE} "
-            "assumed for the shape"
-        )
-        vocab = DEFAULT_VOCAB_SIZE
-    else:
-        notes.append(said)
-    context, said = _setting("context_tokens", experiment, hyper, DEFAULT_CONTEXT_TOKENS)
-    if context is not None:
-        notes.append(said)
+    reported = {
+        key: frozenset(n for n in (_count(h.get(key)) for h in hyper) if n is not None)
+        for key in ("vocab_size", "context_tokens")
+    }
     learning_rate = np.array([_number(h, LEARNING_RATE_KEYS) for h in hyper])
     batch = np.array([_number(h, BATCH_SIZE_KEYS) for h in hyper])
     fitted = None
@@ -131,9 +130,40 @@ def experiment_model(session: Session, experiment: Experiment) -> ExperimentMode
             learning_rate=learning_rate,
             batch_size_tokens=batch,
         )
+    return _RunsSummary(reported, fitted)
+
+
+def experiment_model(
+    session: Session, experiment: Experiment, cache: FitCache | None = None
+) -> ExperimentModel:
+    """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; with a
+    ``cache``, the runs are read once per data version (answers read this on every request)."""
+
+    def load() -> _RunsSummary:
+        return _summarise_runs(session, experiment.id)
+
+    key = ("runs-summary", experiment.id, experiment.created_at, experiment.data_version)
+    summary = load() if cache is None else cache.runs_summary(key, load)
+    notes: list[str] = []
+    vocab, said = _setting(
+        "vocab_size", experiment, summary.reported["vocab_size"], TRAINER_VOCAB_SIZE
+    )
+    if vocab is None:
+        notes.append(
+            f"vocab_size unknown (set it in the experiment's metadata): {DEFAULT_VOCAB_SIZE} "
+            "assumed for the shape"
+        )
+        vocab = DEFAULT_VOCAB_SIZE
+    else:
+        notes.append(said)
+    context, said = _setting(
+        "context_tokens", experiment, summary.reported["context_tokens"], DEFAULT_CONTEXT_TOKENS
+    )
+    if context is not None:
+        notes.append(said)
     convention = (
         "training FLOPs, 6ND"
         if experiment.flops_formula == "6ND"
         else "training FLOPs as the runs report them"
     )
-    return ExperimentModel(vocab, context, tuple(notes), fitted, convention)
+    return ExperimentModel(vocab, context, tuple(notes), summary.fitted, convention)

@@ -90,7 +90,7 @@ def resolve_fit(
     return ResolvedSource(
         loaded,
         SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale),
-        experiment_model(session, experiment),
+        experiment_model(session, experiment, cache),
         params_convention="non-embedding"
         if experiment.param_convention == "non_embedding"
         else "total",

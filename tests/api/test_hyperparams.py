@@ -1,10 +1,14 @@
 """Recommendations carry a learning rate and batch size: the experiment's own sweeps first."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-from tests.conftest import make_experiment
+from service.fits import hyperparams
+from tests.conftest import grid_runs, make_experiment
 
 
 def eta(flops: float) -> float:
@@ -76,3 +80,45 @@ def test_a_preset_answers_with_deepseeks_rules(client: TestClient) -> None:
     assert hyper["learning_rate"]["value"] == 0.3118 * c**-0.125
     assert len(hyper["warnings"]) == 2
     assert s["params"] - s["non_embedding_params"] == 32000 * s["d_model"]
+
+
+def test_the_runs_are_read_once_per_data_version_and_answers_follow_them(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    summarise = hyperparams._summarise_runs
+
+    def counted(session: Session, experiment_id: int) -> Any:
+        reads.append(experiment_id)
+        return summarise(session, experiment_id)
+
+    monkeypatch.setattr(hyperparams, "_summarise_runs", counted)
+    make_experiment(client, "grid")
+    assert client.post("/v1/experiments/grid/runs", json={"runs": grid_runs()}).is_success
+    assert client.post("/v1/experiments/grid/fits", json={}).status_code == 201
+    body = {"source": {"experiment": "grid"}, "budget": {"flops": 1e21}}
+
+    def notes() -> list[str]:
+        answer = client.post("/v1/recommendations", json=body)
+        assert answer.status_code == 200, answer.text
+        found: list[str] = answer.json()["hyperparameters"]["notes"]
+        return found
+
+    assert any(note.startswith("vocab_size unknown") for note in notes())
+    read = len(reads)
+    for _ in range(3):  # POST answers are never cached: the runs' summary is
+        notes()
+    assert len(reads) == read
+    extra = {"run_key": "v", "params": 2e8, "tokens": 4e9, "loss": 3.0}
+    posted = client.post(
+        "/v1/experiments/grid/runs",
+        json={"runs": [{**extra, "hyperparameters": {"vocab_size": 512}}]},
+    )
+    assert posted.is_success, posted.text
+    assert "vocab_size 512 from the runs' hyperparameters" in notes()
+    assert len(reads) == read + 1
+    runs = client.get("/v1/experiments/grid/runs", params={"limit": 100}).json()["items"]
+    run_id = next(run["id"] for run in runs if run["run_key"] == "v")
+    excluded = client.patch(f"/v1/runs/{run_id}", json={"excluded": True, "reason": "test"})
+    assert excluded.is_success, excluded.text
+    assert any(note.startswith("vocab_size unknown") for note in notes())
