@@ -141,6 +141,12 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("webhook_secret_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable through as "": webhooks off, not a bad key.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _parse_allowed_hosts(cls, value: object) -> object:

@@ -106,6 +106,18 @@ def test_compose_environment_names_real_settings() -> None:
                 assert str(value).startswith("postgresql+psycopg://")
 
 
+def test_the_api_and_every_worker_get_the_webhook_settings() -> None:
+    services = compose()["services"]
+    for name in ("api", "worker", "ray-worker"):
+        environment = services[name]["environment"]
+        for variable in ("SCALING_WEBHOOK_SECRET_KEY", "SCALING_WEBHOOK_ALLOWED_HOSTS"):
+            assert variable in environment, f"{name} lacks {variable}"
+    # Unset on the host, compose passes "": webhooks off, not a key that fails to parse.
+    settings = Settings(webhook_secret_key="", webhook_allowed_hosts="")
+    assert settings.webhook_secret_key is None
+    assert settings.webhook_allowed_hosts == []
+
+
 def test_api_in_compose_keeps_auth_on() -> None:
     environment = compose()["services"]["api"]["environment"]
     assert environment["SCALING_AUTH"] == "true"
