@@ -30,36 +30,43 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def _value(run: MlflowRun, spec: FieldFrom, history: History) -> tuple[float, int | None]:
-    """The mapped value (scaled) and, for a metric, the step it was logged at."""
+def _value(run: MlflowRun, spec: FieldFrom, history: History) -> tuple[float, int | None, int]:
+    """The mapped value (scaled) and, for a metric, the step it was logged at and the metric's
+    last step (params and tags: None and 0)."""
     what = f"{spec.kind} {spec.key!r}"
     if spec.kind == "param":
         if spec.key not in run.params:
             raise UnmappableRunError(f"no {what}")
-        return _number(run.params[spec.key], what) * spec.scale, None
+        return _number(run.params[spec.key], what) * spec.scale, None, 0
     if spec.kind == "tag":
         if spec.key not in run.tags:
             raise UnmappableRunError(f"no {what}")
-        return _number(run.tags[spec.key], what) * spec.scale, None
+        return _number(run.tags[spec.key], what) * spec.scale, None, 0
     if spec.key not in run.metrics:
         raise UnmappableRunError(f"no {what}")
-    point = run.metrics[spec.key]
+    point = last = run.metrics[spec.key]
     if spec.reduce == "min":
         points = [p for p in history(run.run_id, spec.key) if math.isfinite(p.value)]
         if not points:
             raise UnmappableRunError(f"{what} has no finite value in its history")
         point = min(points, key=lambda p: (p.value, p.step))
+        last = max(points, key=lambda p: p.step)
     if not math.isfinite(point.value):
         raise UnmappableRunError(f"{what} = {point.value} is not finite")
-    return point.value * spec.scale, point.step
+    return point.value * spec.scale, point.step, last.step
 
 
 def map_run(run: MlflowRun, mapping: MlflowMapping, history: History) -> RunIn:
     """The run with run_key ``mlflow:<run id>``; the metadata records where it came from
-    (MLflow run and experiment ids, run name, the loss metric's step)."""
-    params, _ = _value(run, mapping.params, history)
-    tokens, _ = _value(run, mapping.tokens, history)
-    loss, loss_step = _value(run, mapping.loss, history)
+    (MLflow run and experiment ids, run name, the loss metric's step).
+
+    A loss taken (``reduce`` min) at a step before the metric's last is a checkpoint of a longer
+    schedule, not the end of one: the run is ``mid_schedule``, which fits leave out by default.
+    """
+    params, _, _ = _value(run, mapping.params, history)
+    tokens, _, _ = _value(run, mapping.tokens, history)
+    loss, loss_step, last_step = _value(run, mapping.loss, history)
+    mid_schedule = loss_step is not None and loss_step < last_step
     flops = None if mapping.flops is None else _value(run, mapping.flops, history)[0]
     unique = None
     if mapping.unique_tokens is not None:
@@ -71,6 +78,8 @@ def map_run(run: MlflowRun, mapping: MlflowMapping, history: History) -> RunIn:
     }
     if loss_step is not None:
         metadata["mlflow_loss_step"] = loss_step
+    if mid_schedule:
+        metadata["mlflow_loss_last_step"] = last_step
     metadata.update(
         {f"param.{k}": run.params[k] for k in mapping.metadata_params if k in run.params}
     )
@@ -85,6 +94,7 @@ def map_run(run: MlflowRun, mapping: MlflowMapping, history: History) -> RunIn:
             unique_tokens=unique,
             metadata=metadata,
             source="mlflow",
+            loss_provenance="mid_schedule" if mid_schedule else "end_of_schedule",
         )
     except ValidationError as exc:
         first = exc.errors()[0]

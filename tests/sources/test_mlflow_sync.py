@@ -116,6 +116,10 @@ def test_sync_maps_finished_runs_reports_the_rest_and_is_idempotent(
         assert run["loss"] == pytest.approx(loss)
         assert run["metadata"]["mlflow_loss_step"] == 100
         assert run["source"] == "mlflow"
+        # The minimum came before the last step: a checkpoint of a longer schedule, which fits
+        # leave out unless asked (its tokens are the run's, not the checkpoint's).
+        assert run["loss_provenance"] == "mid_schedule"
+        assert run["metadata"]["mlflow_loss_last_step"] == 200
 
     again = api.post(f"/v1/sources/{source['id']}:sync").json()
     assert again["created"] == 0
@@ -133,6 +137,16 @@ def test_sync_maps_finished_runs_reports_the_rest_and_is_idempotent(
         run["id"] for run in api.get("/v1/experiments/from-mlflow/runs").json()["items"]
     }
     assert added not in {item["mlflow_run_id"] for item in third["unmapped"]}
+    (newest,) = [
+        run
+        for run in api.get("/v1/experiments/from-mlflow/runs", params={"limit": 100}).json()[
+            "items"
+        ]
+        if run["metadata"]["mlflow_run_id"] == added
+    ]
+    # Its minimum is its last value: the end of its schedule.
+    assert newest["loss_provenance"] == "end_of_schedule"
+    assert "mlflow_loss_last_step" not in newest["metadata"]
 
     # A stored run whose MLflow values changed is reported, not rewritten.
     changed_id = next(iter(finished))
