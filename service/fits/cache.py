@@ -36,6 +36,10 @@ class _Lru(Generic[T]):
                 self._items.popitem(last=False)
         return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
 
 class FitCache:
     """Parsed `FitResult`s (parsing bootstrap samples costs milliseconds) and experiments' run
@@ -56,6 +60,11 @@ class FitCache:
 
     def get(self, fit_id: int, sha256: str, load: Callable[[], FitResult]) -> FitResult:
         return self._fits.get((fit_id, sha256), load)
+
+    def clear(self) -> None:
+        """Forget everything (the next answers read the database again)."""
+        self._fits.clear()
+        self._runs.clear()
 
     def runs_summary(self, key: Hashable, load: Callable[[], T]) -> T:
         """What `load` derives from an experiment's runs, under `key` (which must change with

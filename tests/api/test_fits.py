@@ -103,7 +103,7 @@ def test_cached_and_uncached_answers_are_identical(client: TestClient) -> None:
     assert client.get(url, params=params).json() == first  # the fit cache
     assert state.fit_cache.hits >= 1
     state.answer_cache.invalidate("chinchilla")
-    state.fit_cache._items.clear()
+    state.fit_cache.clear()
     assert client.get(url, params=params).json() == first  # from the database
     post = client.post(
         "/v1/recommendations",
