@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +88,15 @@ def require(scope: str) -> ScopeCheck:
 Reader = Annotated[auth.Principal, Depends(require("read"))]
 Writer = Annotated[auth.Principal, Depends(require("write"))]
 Admin = Annotated[auth.Principal, Depends(require("admin"))]
+
+
+# A list route's paging query: a page size (checked against SCALING_MAX_PAGE_SIZE by page_size)
+# and the opaque token of the page before's next_page_token.
+PageLimit = Annotated[
+    int | None,
+    Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
+]
+PageToken = Annotated[str | None, Query(max_length=500)]
 
 
 def page_size(limit: int | None, settings: Settings, default: int) -> int:

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Query, Response, status
 from service.api.deps import (
     Admin,
     ExperimentDep,
+    PageLimit,
+    PageToken,
     Reader,
     SessionDep,
     SettingsDep,
@@ -69,11 +71,8 @@ def list_experiments(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    limit: Annotated[
-        int | None,
-        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
-    ] = None,
-    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    limit: PageLimit = None,
+    page_token: PageToken = None,
 ) -> Page[ExperimentOut]:
     limit = page_size(limit, settings, default=100)
     rows = store.list_page(session, decode_token(page_token, {}), limit + 1)

@@ -8,6 +8,7 @@ from service.api.deps import (
     ExperimentDep,
     FitCacheDep,
     FitPolicyDep,
+    PageToken,
     Reader,
     SessionDep,
     SettingsDep,
@@ -75,7 +76,7 @@ def list_fits(
         int | None,
         Query(ge=1, le=1000, description="Page size (default 50, at most SCALING_MAX_PAGE_SIZE)."),
     ] = None,
-    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    page_token: PageToken = None,
 ) -> Page[FitOut]:
     limit = page_size(limit, settings, default=50)
     rows = store.list_page(session, experiment.id, decode_token(page_token, {}), limit + 1)

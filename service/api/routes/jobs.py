@@ -7,6 +7,8 @@ from fastapi import APIRouter, Path, Query, status
 from service.api.deps import (
     ExperimentDep,
     FitCacheDep,
+    PageLimit,
+    PageToken,
     Reader,
     SessionDep,
     SettingsDep,
@@ -125,11 +127,8 @@ def list_jobs(
     experiment: Annotated[str | None, Query(max_length=64)] = None,
     status: JobStatus | None = None,
     origin: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[
-        int | None,
-        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
-    ] = None,
-    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    limit: PageLimit = None,
+    page_token: PageToken = None,
 ) -> Page[JobOut]:
     experiment_id = experiment_store.get_by_name(session, experiment).id if experiment else None
     where = store.JobFilter(experiment_id=experiment_id, status=status, origin=origin)

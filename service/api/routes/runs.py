@@ -7,6 +7,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from service.api.deps import (
     ExperimentDep,
     FitPolicyDep,
+    PageLimit,
+    PageToken,
     Reader,
     SessionDep,
     SettingsDep,
@@ -247,11 +249,8 @@ def list_runs(
     settings: SettingsDep,
     _: Reader,
     where: Annotated[RunFilter, Query()],
-    limit: Annotated[
-        int | None,
-        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
-    ] = None,
-    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    limit: PageLimit = None,
+    page_token: PageToken = None,
 ) -> Page[RunOut]:
     limit = page_size(limit, settings, default=100)
     filters = where.given()

@@ -5,7 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from service.api.deps import Admin, Reader, SessionDep, SettingsDep, Writer, page_size
+from service.api.deps import (
+    Admin,
+    PageLimit,
+    PageToken,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    page_size,
+)
 from service.schemas.common import MAX_ID, Page, errors
 from service.schemas.experiments import ExperimentName
 from service.schemas.webhooks import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
@@ -96,11 +105,8 @@ def list_webhook_deliveries(
     session: SessionDep,
     settings: SettingsDep,
     _: Reader,
-    limit: Annotated[
-        int | None,
-        Query(ge=1, le=1000, description="Page size (default 100, at most SCALING_MAX_PAGE_SIZE)."),
-    ] = None,
-    page_token: Annotated[str | None, Query(max_length=500)] = None,
+    limit: PageLimit = None,
+    page_token: PageToken = None,
 ) -> Page[DeliveryOut]:
     store.get_subscription(session, webhook_id)
     filters = {"webhook_id": webhook_id}
