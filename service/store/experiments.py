@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, ExperimentNotEmptyError, NotFoundError
 from service.store.models import Experiment, Run
+from service.store.pagination import page_of
 
 
 def get_by_name(session: Session, name: str, *, for_update: bool = False) -> Experiment:
@@ -55,10 +56,7 @@ def run_counts(session: Session, experiment_ids: list[int]) -> dict[int, int]:
 
 
 def list_page(session: Session, after_id: int | None, limit: int) -> list[Experiment]:
-    query = sa.select(Experiment).order_by(Experiment.id).limit(limit)
-    if after_id is not None:
-        query = query.where(Experiment.id > after_id)
-    return list(session.scalars(query))
+    return page_of(session, Experiment, (), after_id, limit, newest_first=False)
 
 
 def delete(session: Session, experiment: Experiment, *, force: bool) -> None:

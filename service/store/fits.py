@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
 from service.store.models import Experiment, Fit
+from service.store.pagination import page_of
 
 FITS = Fit.metadata.tables[Fit.__tablename__]
 _QUEUED_REFIT = sa.text("status = 'queued' AND trigger = 'refit'")
@@ -102,15 +103,8 @@ def pending(session: Session, experiment_id: int, law: str, method: str) -> bool
 
 
 def list_page(session: Session, experiment_id: int, after_id: int | None, limit: int) -> list[Fit]:
-    query = (
-        sa.select(Fit)
-        .where(Fit.experiment_id == experiment_id)
-        .order_by(Fit.id.desc())
-        .limit(limit)
-    )
-    if after_id is not None:
-        query = query.where(Fit.id < after_id)
-    return list(session.scalars(query))
+    where = (Fit.experiment_id == experiment_id,)
+    return page_of(session, Fit, where, after_id, limit, newest_first=True)
 
 
 def bump_data_version(session: Session, experiment: Experiment) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, NotFoundError
 from service.store.models import Experiment, Job, Run
+from service.store.pagination import page_of
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -59,16 +60,14 @@ class JobFilter:
 
 
 def list_page(session: Session, where: JobFilter, after_id: int | None, limit: int) -> list[Job]:
-    query = sa.select(Job).order_by(Job.id.desc()).limit(limit)
+    clauses = []
     if where.experiment_id is not None:
-        query = query.where(Job.experiment_id == where.experiment_id)
+        clauses.append(Job.experiment_id == where.experiment_id)
     if where.status is not None:
-        query = query.where(Job.status == where.status)
+        clauses.append(Job.status == where.status)
     if where.origin is not None:
-        query = query.where(Job.origin == where.origin)
-    if after_id is not None:
-        query = query.where(Job.id < after_id)
-    return list(session.scalars(query))
+        clauses.append(Job.origin == where.origin)
+    return page_of(session, Job, tuple(clauses), after_id, limit, newest_first=True)
 
 
 def active_sizes(session: Session, experiment_id: int) -> list[tuple[float, float]]:

@@ -5,6 +5,9 @@ import hashlib
 import json
 from typing import Any, Protocol, TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 from service.errors import InvalidInputError
 
 
@@ -52,3 +55,25 @@ def split_page(
     """Rows fetched with `limit + 1`: the page, and the token of the next page (None: last)."""
     page = rows[:limit]
     return page, encode_token(page[-1].id, filters) if len(rows) > limit else None
+
+
+Model = TypeVar("Model")
+
+
+def page_of(
+    session: Session,
+    model: type[Model],
+    where: tuple[sa.ColumnElement[bool], ...],
+    after_id: int | None,
+    limit: int,
+    *,
+    newest_first: bool,
+) -> list[Model]:
+    """Up to `limit` rows of `model` matching `where`, by id (descending when `newest_first`),
+    after the row `after_id` of the page before."""
+    column: Any = model.id  # type: ignore[attr-defined]
+    query = sa.select(model).where(*where)
+    if after_id is not None:
+        query = query.where(column < after_id if newest_first else column > after_id)
+    order = column.desc() if newest_first else column
+    return list(session.scalars(query.order_by(order).limit(limit)))

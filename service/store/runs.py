@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas.runs import RunFilter
 from service.store.models import Run, RunCurve
+from service.store.pagination import page_of
 
 
 def clauses(where: RunFilter) -> list[sa.ColumnElement[bool]]:
@@ -41,15 +42,8 @@ def clauses(where: RunFilter) -> list[sa.ColumnElement[bool]]:
 def list_page(
     session: Session, experiment_id: int, where: RunFilter, after_id: int | None, limit: int
 ) -> list[Run]:
-    query = (
-        sa.select(Run)
-        .where(Run.experiment_id == experiment_id, *clauses(where))
-        .order_by(Run.id)
-        .limit(limit)
-    )
-    if after_id is not None:
-        query = query.where(Run.id > after_id)
-    return list(session.scalars(query))
+    matching = (Run.experiment_id == experiment_id, *clauses(where))
+    return page_of(session, Run, matching, after_id, limit, newest_first=False)
 
 
 def curve_of(session: Session, run_id: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

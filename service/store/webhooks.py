@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
 from service.store.models import WebhookDelivery, WebhookEvent, WebhookSubscription
+from service.store.pagination import page_of
 
 
 def get_subscription(session: Session, subscription_id: int) -> WebhookSubscription:
@@ -173,15 +174,8 @@ def list_deliveries(
     session: Session, subscription_id: int, after_id: int | None, limit: int
 ) -> list[WebhookDelivery]:
     """A subscription's deliveries, newest first."""
-    query = (
-        sa.select(WebhookDelivery)
-        .where(WebhookDelivery.subscription_id == subscription_id)
-        .order_by(WebhookDelivery.id.desc())
-        .limit(limit)
-    )
-    if after_id is not None:
-        query = query.where(WebhookDelivery.id < after_id)
-    return list(session.scalars(query))
+    where = (WebhookDelivery.subscription_id == subscription_id,)
+    return page_of(session, WebhookDelivery, where, after_id, limit, newest_first=True)
 
 
 def count_pending(session: Session) -> int:
