@@ -133,17 +133,11 @@ def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
     return _RunsSummary(reported, fitted)
 
 
-def experiment_model(
-    session: Session, experiment: Experiment, cache: FitCache | None = None
-) -> ExperimentModel:
-    """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; with a
-    ``cache``, the runs are read once per data version (answers read this on every request)."""
-
-    def load() -> _RunsSummary:
-        return _summarise_runs(session, experiment.id)
-
+def experiment_model(session: Session, experiment: Experiment, cache: FitCache) -> ExperimentModel:
+    """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; the runs
+    are read once per data version (answers read this on every request)."""
     key = ("runs-summary", experiment.id, experiment.created_at, experiment.data_version)
-    summary = load() if cache is None else cache.runs_summary(key, load)
+    summary = cache.runs_summary(key, lambda: _summarise_runs(session, experiment.id))
     notes: list[str] = []
     vocab, said = _setting(
         "vocab_size", experiment, summary.reported["vocab_size"], TRAINER_VOCAB_SIZE
