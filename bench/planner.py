@@ -4,7 +4,8 @@ every run charged its FLOPs plus a fixed per-run overhead.
     PYTHONPATH=. python bench/planner.py [--seeds 20] [--noise 0.01] [--target 1e24]
         [--max-per-run 1e22] [--prior epoch-2024] [--batch 6] [--rounds 40]
         [--overhead-s 18.87 --flops-per-s 2.98e14 | --overhead-flops F]
-        [--max-branches 3] [--trunk-correlation 0.5] [--cooldown-fraction 0.2] [--jobs 2]
+        [--max-branches 3] [--trunk-correlation 0.5] [--cooldown-fraction 0.2] [--max-runs 45]
+        [--jobs 2]
 
 Ground truth: the epoch-2024 law; each run's loss is simulate_loss (log-normal, ``--noise``).
 Cost of a run, for both methods: 6 N D + the overhead (start-up, evaluation, scheduling as
@@ -17,7 +18,10 @@ FLOP-equivalents: seconds x the rate of the hardware the runs train on; see
     never the one left out), and, for reference, the old prefixes from the smallest budget up.
 (b) planner: seed design (plan_runs with no fit), then active rounds of ``--batch`` runs, refit
     after every batch, the same overhead in its objective and in its budget; experiment budget =
-    the full grid's cost; at most ``--rounds`` rounds; every run one cosine run (one point).
+    the full grid's cost, and at most ``--max-runs`` training runs (default the grid's 45: the
+    grid's resources, compute and runs; ``plan_runs(max_runs=...)`` then charges each run the
+    budget left per run left, so it plans fewer, larger runs; 0: no cap); at most ``--rounds``
+    rounds; every run one cosine run (one point).
 (c) planner with several-point runs: as (b), but an active run may be a constant-LR trunk with
     up to ``--max-branches`` cooldown branches (D/4, D/2, D), chosen against one-point runs by
     information per FLOP. It costs what the trainer trains, 6 N (Dk + f sum_{i<k} Di) with
@@ -154,7 +158,8 @@ def run_planner(
     (training runs: a run with several points counts once). ``max_branches`` > 1: active runs
     may be trunks with cooldown branches, their points' losses drawn with trunk-correlated noise
     (``simulate_trunk_losses``, correlation ``--trunk-correlation``); the planner assumes the
-    same correlation. Stops once it has spent ``--stop-fraction`` of ``budget``."""
+    same correlation. Stops once it has spent ``--stop-fraction`` of ``budget`` or trained
+    ``--max-runs`` runs."""
     N = np.empty(0)
     D = np.empty(0)
     L = np.empty(0)
@@ -164,7 +169,7 @@ def run_planner(
     trained = 0
     trace: list[Point] = []
     for _ in range(args.rounds):
-        if spent >= args.stop_fraction * budget:
+        if spent >= args.stop_fraction * budget or (args.max_runs and trained >= args.max_runs):
             break
         runs = RunArrays.from_arrays(N, D, L, groups=G)
         try:
@@ -180,6 +185,7 @@ def run_planner(
                 max_branches=max_branches,
                 cooldown_fraction=args.cooldown_fraction,
                 trunk_correlation=args.trunk_correlation,
+                max_runs=args.max_runs - trained if args.max_runs else None,
             )
         except ScalingError:
             break
@@ -287,6 +293,12 @@ def main() -> None:
     ap.add_argument(
         "--stop-fraction", type=float, default=1.0, help="planners stop past this cost share"
     )
+    ap.add_argument(
+        "--max-runs",
+        type=int,
+        default=GRID_SIZES * GRID_BUDGETS,
+        help="the planners' cap on training runs (default: the grid's; 0: no cap)",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="processes (seeds run in parallel)")
     args = ap.parse_args()
     overhead, how = overhead_of(args)
@@ -323,6 +335,8 @@ def main() -> None:
         f"cooldown fraction {args.cooldown_fraction:g}, trunk correlation "
         f"{args.trunk_correlation:g}"
     )
+    cap = f"at most {args.max_runs} training runs" if args.max_runs else "no cap on runs"
+    print(f"planners: the grid's compute as their budget, {cap} (--max-runs)")
     print(f"{'method':<30}{'frac':>7}{'cost':>11}{'runs':>6}{'median':>9}{'p90':>8}")
     for i, f in enumerate(FRACTIONS):
         print(row("grid scaled to the fraction", f, [g[i] for g in grids]))

@@ -901,6 +901,16 @@ TrainerJson = Annotated[
 ]
 
 
+MaxRuns = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="The most training runs the experiment may still start: the plan proposes at most "
+        "that many and charges each run the budget left per run left, so fewer, larger runs win.",
+    ),
+]
+
+
 def _trainer_fields(text: str | None) -> dict[str, Any] | None:
     """--trainer's JSON object, or None when not given; exit 2 on anything else."""
     if text is None:
@@ -924,6 +934,7 @@ def _plan_fields(
     batch_size: int | None,
     overhead_flops: float | None = None,
     max_branches: int | None = None,
+    max_runs: int | None = None,
 ) -> dict[str, Any]:
     needed = {
         "--target-flops": target_flops,
@@ -942,6 +953,7 @@ def _plan_fields(
         "batch_size": batch_size,
         "overhead_flops": overhead_flops,
         "max_branches_per_run": max_branches,
+        "max_runs": max_runs,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -986,6 +998,7 @@ def plan_command(
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
     max_branches: MaxBranches = None,
+    max_runs: MaxRuns = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -999,6 +1012,7 @@ def plan_command(
         batch_size,
         overhead_flops,
         max_branches,
+        max_runs,
     )
     trainer_fields = _trainer_fields(trainer)
     if trainer_fields is not None:
@@ -1106,6 +1120,7 @@ def jobs_queue(
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
     max_branches: MaxBranches = None,
+    max_runs: MaxRuns = None,
     trainer: TrainerJson = None,
     max_attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
     json_out: JsonFlag = False,
@@ -1119,6 +1134,7 @@ def jobs_queue(
         batch_size,
         overhead_flops,
         max_branches,
+        max_runs,
     )
     plan_given = any(v is not None for v in options)
     if bool(run) == plan_given:
@@ -1213,6 +1229,8 @@ def _print_autofill(experiment: str, out: AutofillOut) -> None:
     table.add_row("message", out.message)
     table.add_row("spent FLOPs", _fmt(out.spent_flops))
     table.add_row("remaining FLOPs", _fmt(out.remaining_flops))
+    left = "" if out.remaining_runs is None else f" ({out.remaining_runs} left)"
+    table.add_row("runs started", f"{out.runs}{left}")
     table.add_row("N_opt width log(high/low)", _fmt(out.n_opt_width))
     if out.settings is not None:
         for key, value in out.settings.model_dump().items():
@@ -1259,6 +1277,10 @@ def autofill_set(
     batch_size: BatchSize = None,
     overhead_flops: OverheadFlops = None,
     max_branches: MaxBranches = None,
+    max_runs: Annotated[
+        int | None,
+        typer.Option(min=1, help="The most jobs the autopilot may queue in all (default: no cap)."),
+    ] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Resamples of its fits.")] = None,
     trainer: TrainerJson = None,
     json_out: JsonFlag = False,
@@ -1276,6 +1298,7 @@ def autofill_set(
         "batch_size": batch_size,
         "overhead_flops": overhead_flops,
         "max_branches_per_run": max_branches,
+        "experiment_max_runs": max_runs,
         "bootstrap": bootstrap,
         "trainer": _trainer_fields(trainer),
     }

@@ -395,11 +395,13 @@ class AsyncScalingClient:
         prior: str | None = None,
         trainer: Mapping[str, Any] | None = None,
         max_branches_per_run: int | None = None,
+        max_runs: int | None = None,
     ) -> PlanOut:
         """The planner's proposal for an experiment (nothing is queued). Give a whole `request`
         or the keyword fields (`target_flops`, `budget_flops`, `max_flops_per_run` required);
         `trainer` fields (its shape's context and vocabulary) choose the shapes planned;
-        `max_branches_per_run` > 1 lets it plan runs with several points (cooldown branches)."""
+        `max_branches_per_run` > 1 lets it plan runs with several points (cooldown branches);
+        `max_runs` caps the runs the experiment may still start (fewer, larger runs)."""
         return await self.send(
             core.plan(
                 experiment,
@@ -414,6 +416,7 @@ class AsyncScalingClient:
                     prior,
                     trainer,
                     max_branches_per_run,
+                    max_runs,
                 ),
             )
         )
@@ -606,6 +609,7 @@ def _plan_request(
     prior: str | None,
     trainer: Mapping[str, Any] | None,
     max_branches_per_run: int | None = None,
+    max_runs: int | None = None,
 ) -> PlanRequest | Mapping[str, Any]:
     if request is not None:
         return request
@@ -621,4 +625,5 @@ def _plan_request(
         prior,
         trainer,
         max_branches_per_run,
+        max_runs,
     )

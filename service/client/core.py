@@ -498,6 +498,7 @@ def plan_request(
     prior: str | None,
     trainer: Mapping[str, Any] | None = None,
     max_branches_per_run: int | None = None,
+    max_runs: int | None = None,
 ) -> PlanRequest:
     given = {
         "trainer": dict(trainer) if trainer is not None else None,
@@ -509,6 +510,7 @@ def plan_request(
         "overhead_flops": overhead_flops,
         "prior": prior,
         "max_branches_per_run": max_branches_per_run,
+        "max_runs": max_runs,
     }
     return PlanRequest.model_validate({k: v for k, v in given.items() if v is not None})
 

@@ -45,6 +45,8 @@ class Status:
     remaining_flops: float | None
     n_opt_width: float | None
     message: str
+    runs: int = 0
+    remaining_runs: int | None = None
 
 
 def settings_of(experiment: Experiment) -> AutofillSettings | None:
@@ -105,39 +107,38 @@ def status(
     """Where the autopilot stands; `jobs` are its jobs when the caller has them already."""
     settings = settings_of(experiment)
     spent = job_store.spent_flops(session, experiment.id, ORIGIN)
+    runs = job_store.started_runs(session, experiment.id, ORIGIN)
     if settings is None or not settings.enabled:
-        return Status("off", spent, None, None, "the autopilot is off")
+        return Status("off", spent, None, None, "the autopilot is off", runs)
     remaining = max(settings.experiment_budget_flops - spent, 0.0)
+    cap = settings.experiment_max_runs
+    runs_left = None if cap is None else max(cap - runs, 0)
     width = n_opt_width(session, experiment, settings.target_flops, cache)
+
+    def now(state: str, message: str) -> Status:
+        return Status(state, spent, remaining, width, message, runs, runs_left)
+
     if jobs is None:
         jobs = experiment_jobs(session, experiment)
     active = [job for job in jobs if job.status in job_store.ACTIVE]
     if active:
-        return Status("running", spent, remaining, width, f"{len(active)} job(s) in flight")
+        return now("running", f"{len(active)} job(s) in flight")
     if width is not None and width < settings.stop_when_n_opt_width_below:
-        return Status(
-            "done",
-            spent,
-            remaining,
-            width,
-            f"N_opt interval {width:.3f} is below {settings.stop_when_n_opt_width_below}",
+        return now(
+            "done", f"N_opt interval {width:.3f} is below {settings.stop_when_n_opt_width_below}"
         )
     stopped = _stopped(experiment)
     if stopped is not None:
-        return Status(stopped["state"], spent, remaining, width, stopped["message"])
+        return now(stopped["state"], stopped["message"])
     if remaining < settings.min_flops_per_run:
-        return Status("exhausted", spent, remaining, width, "the experiment budget is spent")
+        return now("exhausted", "the experiment budget is spent")
+    if runs_left == 0:
+        return now("exhausted", f"the run cap is spent ({runs} of {cap} runs)")
     failure = failed_fit(session, experiment)
     if failure is not None:
         code, message = _fit_error(failure)
-        return Status(
-            "waiting",
-            spent,
-            remaining,
-            width,
-            f"fit {failure.id} failed ({code}: {message}); next: a wider design",
-        )
-    return Status("waiting", spent, remaining, width, "ready to plan the next batch")
+        return now("waiting", f"fit {failure.id} failed ({code}: {message}); next: a wider design")
+    return now("waiting", "ready to plan the next batch")
 
 
 def notify_state(session: Session, experiment: Experiment, cache: FitCache) -> None:
@@ -237,6 +238,7 @@ def tick(session: Session, experiment: Experiment, policy: FitPolicy, cache: Fit
         batch_size=settings.batch_size,
         overhead_flops=settings.overhead_flops,
         max_branches_per_run=settings.max_branches_per_run,
+        max_runs=now.remaining_runs,
         trainer=settings.trainer,
     )
     try:

@@ -99,6 +99,7 @@ def make_plan(
         family=shape_family(fields),
         widen=widen,
         max_branches=request.max_branches_per_run,
+        max_runs=request.max_runs,
     )
 
 

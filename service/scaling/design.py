@@ -43,6 +43,7 @@ from service.scaling.design_info import (
 from service.scaling.design_plan import Plan, PlannedRun, Taken
 from service.scaling.errors import (
     InsufficientBudgetError,
+    InsufficientRunsError,
     InvalidArgumentError,
     InvalidBudgetError,
 )
@@ -130,6 +131,7 @@ def plan_runs(
     max_branches: int = 1,
     cooldown_fraction: float = COOLDOWN_FRACTION,
     trunk_correlation: float = TRUNK_CORRELATION,
+    max_runs: int | None = None,
 ) -> Plan:
     """Propose the next runs of an experiment.
 
@@ -147,6 +149,10 @@ def plan_runs(
     smallest budget that fits ``n_sizes`` distinct shapes of the family);
     family: the trainer's shapes (default: byte vocabulary, context 1024);
     widen: 0, or how many times a fit of these runs failed for lack of spread (a wider seed);
+    max_runs: the most training runs the experiment may still start (None: no cap). A plan
+    proposes at most that many, and the active score charges each run, on top of its FLOPs and
+    overhead, the budget left per run left (what a run slot is worth when runs are capped), so
+    that fewer, larger runs win; a seed needing more runs raises InsufficientRunsError;
     max_branches: the most points an active run may have (1: every run is one cosine run; k > 1:
     a run may be a constant-LR trunk with cooldown branches at D / 2^j, j < k, each a cooldown
     of ``cooldown_fraction`` of its steps, costed 6 N (Dk + f sum_{i<k} Di) and scored with its
@@ -188,6 +194,8 @@ def plan_runs(
             reason="needs batch_size >= 1, 0 < seed_share <= 1, overhead_flops >= 0 and "
             f"half_width > 0, got {batch_size}, {seed_share}, {overhead_flops}, {half_width}",
         )
+    if max_runs is not None and max_runs < 1:
+        raise InvalidArgumentError(name="max_runs", reason=f"needs 1 or more, got {max_runs}")
     shapes = family or ShapeFamily()
     sigma, how = _noise(result, noise)
     pairs = list(zip(runs.params.tolist(), runs.tokens.tolist(), strict=True))
@@ -212,6 +220,7 @@ def plan_runs(
             max_branches,
             float(cooldown_fraction),
             float(trunk_correlation),
+            max_runs,
         )
     law = result.law if result is not None else (prior or preset("epoch-2024").law)
     if widen:
@@ -238,6 +247,7 @@ def plan_runs(
         shapes,
         offset_decades=0.5 if widen else 0.0,
         overhead=float(overhead_flops),
+        max_runs=max_runs,
     )
 
 
@@ -268,7 +278,12 @@ def _seed(
     family: ShapeFamily,
     offset_decades: float = 0.0,
     overhead: float = 0.0,
+    max_runs: int | None = None,
 ) -> Plan:
+    if max_runs is not None and max_runs < k * n_sizes:
+        raise InsufficientRunsError(
+            what=f"a seed of {k} budgets x {n_sizes} sizes", needed=k * n_sizes, have=max_runs
+        )
     # The smallest budget must hold n_sizes distinct shapes, each on at least min_tokens.
     min_run = max(min_run, 6.0 * family.min_tokens * float(family.sizes[n_sizes - 1]))
     top = per_run * 10.0**-offset_decades
@@ -367,6 +382,7 @@ def _active(
     max_branches: int,
     cooldown: float,
     rho: float,
+    max_runs: int | None,
 ) -> Plan:
     g = log_nopt_gradient(law, target)
     sig = covariance(
@@ -402,8 +418,13 @@ def _active(
     avail = ~done.clashes(np.log(N), np.log(D))
     out: list[PlannedRun] = []
     spent = 0.0
+    if max_runs is not None:
+        batch = min(batch, max_runs)
     while len(out) < batch:
-        best: tuple[float, int, int, float] | None = None  # (score, k, candidate, drop)
+        # A capped run count prices each run slot at the budget left per run left: a run much
+        # smaller than that would leave budget that no run can spend.
+        price = 0.0 if max_runs is None else (left - spent) / (max_runs - len(out))
+        best: tuple[float, int, int, float] | None = None  # (rank, k, candidate, drop)
         for k, (fits, _, jac, cost, R) in enumerate(options, start=1):
             ok = np.flatnonzero(
                 avail & fits & (left - spent - overhead * len(out) >= cost + overhead)
@@ -411,14 +432,15 @@ def _active(
             if ok.size == 0:
                 continue
             drops = block_drops(sig, g, jac[ok], R)
-            i = int(np.argmax(drops / (cost[ok] + overhead)))
-            score = float(drops[i] / (cost[ok[i]] + overhead))
-            if best is None or score > best[0]:
-                best = (score, k, int(ok[i]), float(drops[i]))
+            rank = drops / (cost[ok] + overhead + price)
+            i = int(np.argmax(rank))
+            if best is None or rank[i] > best[0]:
+                best = (float(rank[i]), k, int(ok[i]), float(drops[i]))
         if best is None or best[3] <= 1e-9 * float(g @ sig @ g):
             break
-        score, k, idx, drop = best
+        _, k, idx, drop = best
         _, ladders, jac, cost, R = options[k - 1]
+        score = drop / (float(cost[idx]) + overhead)
         ratio = N[idx] / law.G / (C[idx] / 6.0) ** law.a
         points = (
             f" with cooldown branches at {', '.join(f'{d:.3g}' for d in ladders[idx])} tokens "
@@ -452,6 +474,11 @@ def _active(
         f"({budgets[0]:.3g} to {budgets[-1]:.3g} FLOPs)",
         f"log-loss noise {sigma:.3g}: {how}",
     ]
+    if max_runs is not None:
+        notes.append(
+            f"run cap: {max_runs} run(s) left, each run charged the budget left per run left "
+            f"({left / max_runs:.3g} FLOPs at the start) in the score"
+        )
     if result.samples.shape[0]:
         boot = chinchilla_optima(result.samples, result.param_names, target)[:, 0]
         boot = boot[np.isfinite(boot) & (boot > 0)]

@@ -91,6 +91,12 @@ class InsufficientBudgetError(ScalingError):
     code = "insufficient_budget"
 
 
+class InsufficientRunsError(ScalingError):
+    """Not enough training runs left for {what}: need {needed}, max_runs is {have}"""
+
+    code = "insufficient_runs"
+
+
 class NoScalingLawError(ScalingError):
     """These data show no scaling law for {target}: {reason}"""
 

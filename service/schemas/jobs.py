@@ -70,6 +70,14 @@ OVERHEAD_DESCRIPTION = (
 )
 
 
+MAX_RUNS_DESCRIPTION = (
+    "The most training runs the experiment may still start (null: no cap). A plan proposes at "
+    "most that many, and its active score charges each run, on top of its FLOPs and overhead, "
+    "the budget left per run left, so that fewer, larger runs win; a seed needing more runs "
+    "(15; a widened one 21) is refused with 422 insufficient_runs."
+)
+
+
 BRANCHES_DESCRIPTION = (
     "The most points (token counts) one active run may measure: 1, every run is one cosine run "
     "(one point); k > 1, the planner may instead plan a run as a constant-LR (WSD) trunk with "
@@ -97,6 +105,7 @@ class PlanRequest(StrictModel):
     )
     prior: str = Field(default="epoch-2024", description="Preset guessing N_opt before a fit.")
     max_branches_per_run: int = Field(default=1, ge=1, le=6, description=BRANCHES_DESCRIPTION)
+    max_runs: int | None = Field(default=None, ge=1, le=100_000, description=MAX_RUNS_DESCRIPTION)
     trainer: TrainerFields = Field(
         default_factory=dict,
         description="Trainer config fields of the runs; `shape.context_tokens` and "
@@ -221,6 +230,14 @@ class AutofillSettings(StrictModel):
         default=None, ge=0, allow_inf_nan=False, description=OVERHEAD_DESCRIPTION
     )
     max_branches_per_run: int = Field(default=3, ge=1, le=6, description=BRANCHES_DESCRIPTION)
+    experiment_max_runs: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="The most jobs the autopilot may queue in all (each trains one run, its "
+        "points counted once; failed and cancelled jobs do not count); null: no cap. The "
+        "planner is given the runs left as its `max_runs`.",
+    )
     bootstrap: int = Field(default=200, ge=20, le=2000, description="Resamples of its fits.")
     trainer: TrainerFields = Field(
         default_factory=dict,
@@ -249,5 +266,11 @@ class AutofillOut(BaseModel):
         "and running jobs as they will be built."
     )
     remaining_flops: float | None
+    runs: int = Field(
+        description="The autopilot's jobs queued, running or succeeded (what its run cap counts)."
+    )
+    remaining_runs: int | None = Field(
+        description="Jobs it may still queue under `experiment_max_runs` (null: no cap)."
+    )
     n_opt_width: float | None = Field(description="log(high / low) of N_opt(target) now.")
     message: str

@@ -104,6 +104,22 @@ def spent_flops(session: Session, experiment_id: int, origin: str | None = None)
     return float(session.scalar(query) or 0.0)
 
 
+def started_runs(session: Session, experiment_id: int, origin: str | None = None) -> int:
+    """The experiment's jobs that train or trained a run: queued, running or succeeded (the
+    jobs spent_flops counts; a run with several points is one job)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(Job)
+        .where(
+            Job.experiment_id == experiment_id,
+            Job.status.in_(("queued", "running", "succeeded")),
+        )
+    )
+    if origin is not None:
+        query = query.where(Job.origin == origin)
+    return int(session.scalar(query) or 0)
+
+
 def count_by_status(session: Session) -> dict[str, int]:
     """How many jobs are in each state, every experiment together."""
     rows = session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))

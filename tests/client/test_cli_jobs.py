@@ -56,6 +56,8 @@ def test_plan_queue_watch_show_cancel(remote: CliRunner, job_server: JobServer) 
         remote, "plan", "tiny", "--target-flops", "1e15", "--max-flops-per-run", "1e12", code=2
     )
     assert "--trainer is not JSON" in invoke(remote, "plan", "tiny", *TINY[:-1], "{", code=2)
+    capped = invoke(remote, "plan", "tiny", *TINY, "--max-runs", "14", code=1)
+    assert "insufficient_runs" in capped and "need 15" in capped
 
     queued = json.loads(invoke(remote, "jobs", "queue", "tiny", *TINY, "--json"))
     assert {job["config"]["trainer"]["shape"]["context_tokens"] for job in queued} == {64}
@@ -140,10 +142,14 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
             "4",
             "--bootstrap",
             "20",
+            "--max-runs",
+            "40",
             "--json",
         )
     )
     assert out["settings"]["enabled"] is True
+    assert out["settings"]["experiment_max_runs"] == 40
+    assert (out["runs"], out["remaining_runs"]) == (0, 40)
     assert out["settings"]["stop_when_n_opt_width_below"] == 0.2
     assert out["settings"]["trainer"] == {"shape": {"context_tokens": 64}}
     worker = job_server.worker()
@@ -152,6 +158,11 @@ def test_autofill_show_and_set(remote: CliRunner, job_server: JobServer) -> None
     worker.shutdown()
     shown = json.loads(invoke(remote, "autofill", "show", "auto", "--json"))
     assert shown["spent_flops"] > 0
+    assert shown["runs"] == 15 and shown["remaining_runs"] == 25  # the seed started
+    shown_table = invoke(remote, "autofill", "show", "auto")
+    assert any(
+        "runs started" in line and "15 (25 left)" in line for line in shown_table.splitlines()
+    )
     assert json.loads(invoke(remote, "jobs", "list", "--origin", "autofill", "--json"))
     table = invoke(remote, "autofill", "set", "auto", "--disable")  # the rest as it was
     assert "False" in table

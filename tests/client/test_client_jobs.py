@@ -4,7 +4,13 @@ from typing import Any
 
 import pytest
 
-from service.client import AsyncScalingClient, ConflictError, NotFoundError, ScalingClient
+from service.client import (
+    AsyncScalingClient,
+    ConflictError,
+    NotFoundError,
+    ScalingClient,
+    ValidationError,
+)
 from service.schemas.jobs import AutofillSettings, JobOut, PlanOut
 from tests.client.conftest import FAST_RETRY, JobServer, ticking
 from tests.conftest import ADMIN_TOKEN
@@ -31,6 +37,11 @@ def test_plan_queue_wait_cancel(job_server: JobServer) -> None:
         assert api.plan("tiny", TINY).runs == plan.runs  # a whole request gives the same
         with pytest.raises(TypeError):
             api.plan("tiny", target_flops=1e15)
+        assert len(api.plan("tiny", **TINY, max_runs=15).runs) == 15
+        with pytest.raises(ValidationError) as refused:
+            api.plan("tiny", **TINY, max_runs=14)
+        assert refused.value.code == "insufficient_runs"
+        assert "need 15, max_runs is 14" in refused.value.message
 
         queued = api.queue_jobs("tiny", plan={**TINY, "batch_size": 4})
         # planned and built agree: the plan's shapes are what the jobs build

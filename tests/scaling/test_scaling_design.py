@@ -11,6 +11,7 @@ from service.scaling import (
     Chinchilla,
     FitResult,
     InsufficientBudgetError,
+    InsufficientRunsError,
     InvalidArgumentError,
     InvalidBudgetError,
     Plan,
@@ -293,3 +294,34 @@ def test_seed_pays_the_overhead_from_its_share() -> None:
     assert max(r.flops for r in costly.runs) == pytest.approx(1e21)
     assert costly.cost_flops <= 0.5 * 1.2e23
     assert Plan.from_json(json.loads(json.dumps(costly.to_json()))) == costly
+
+
+def test_a_run_cap_plans_fewer_larger_runs_within_the_cap(
+    seeded: tuple[RunArrays, FitResult, Plan],
+) -> None:
+    runs, result, _ = seeded
+    free = plan_runs(runs, result, TARGET, 1e23, 1e22, batch_size=8)
+    capped = plan_runs(runs, result, TARGET, 1e23, 1e22, batch_size=8, max_runs=20)
+    assert len(free.runs) == len(capped.runs) == 8
+    # Each run slot is worth 1e23 / 20 FLOPs: the capped plan spends more per run.
+    assert np.mean(_arrays(capped)[2]) > 3 * np.mean(_arrays(free)[2])
+    assert capped.cost_flops <= 1e23 * (1 + 1e-9)
+    assert any("run cap: 20 run(s) left" in note for note in capped.notes)
+    # The reported gain stays the information per FLOP (plus overhead) of the run itself.
+    first = capped.runs[0]
+    assert first.gain == pytest.approx(first.variance_drop / first.flops)
+    few = plan_runs(runs, result, TARGET, 1e23, 1e22, batch_size=8, max_runs=3)
+    assert len(few.runs) == 3
+
+
+def test_a_seed_needs_its_runs_under_the_cap() -> None:
+    plan = plan_runs(EMPTY, None, TARGET, 1e24, 1e22, max_runs=15)
+    assert plan.phase == "seed" and len(plan.runs) == 15
+    with pytest.raises(InsufficientRunsError) as exc:
+        plan_runs(EMPTY, None, TARGET, 1e24, 1e22, max_runs=14)
+    assert exc.value.code == "insufficient_runs"
+    assert "need 15, max_runs is 14" in str(exc.value)
+    with pytest.raises(InsufficientRunsError, match="need 21"):
+        plan_runs(EMPTY, None, TARGET, 1e24, 1e22, max_runs=20, widen=1)
+    with pytest.raises(InvalidArgumentError, match="max_runs"):
+        plan_runs(EMPTY, None, TARGET, 1e24, 1e22, max_runs=0)

@@ -58,6 +58,7 @@ def test_bench_charges_every_run_its_overhead() -> None:
         stop_fraction=1.0,
         cooldown_fraction=bench.COOLDOWN_FRACTION,
         trunk_correlation=bench.TRUNK_CORRELATION,
+        max_runs=0,
     )
     rng = np.random.default_rng(0)
     trace = bench.run_planner(law, law, 1e23, args, 1e20, rng)  # one round: the seed
@@ -65,3 +66,7 @@ def test_bench_charges_every_run_its_overhead() -> None:
     seed = 5 * (1e19 + 1e20 + 1e21)
     assert point.runs == 15
     assert point.cost == pytest.approx(seed + 15 * 1e20, rel=0.01)
+    # With the grid's run cap the planner stops once it has trained that many runs.
+    args.rounds, args.max_runs = 5, 21
+    capped = bench.run_planner(law, law, 1e23, args, 1e20, np.random.default_rng(0))
+    assert [p.runs for p in capped] == [15, 21]

@@ -103,6 +103,7 @@ def test_changing_the_autopilot_needs_the_write_scope(client: TestClient) -> Non
         "target_flops": "1e23",
         "max_flops_per_run": "1e18",
         "batch_size": "4",
+        "experiment_max_runs": "30",
         "trainer": '{"shape": {"context_tokens": 64}}',
     }
     url = "/ui/experiments/exp/autofill"
@@ -122,6 +123,9 @@ def test_changing_the_autopilot_needs_the_write_scope(client: TestClient) -> Non
     page = client.get(saved.headers["location"], headers=headers).text
     assert "Autopilot settings saved." in page
     assert 'name="batch_size" value="4"' in page
+    assert stored["settings"]["experiment_max_runs"] == 30
+    assert 'name="experiment_max_runs" value="30"' in page
+    assert "0 (30 left)" in page
     assert 'name="experiment_budget_flops" value="1e20"' in page  # not 100000000000000000000
     assert 'name="max_flops_per_run" value="1e18"' in page
     # the trainer fields survive a save from the page (they choose the shapes planned)

@@ -219,6 +219,47 @@ def test_autopilot_plans_fits_and_stops(client: TestClient, database_url: str) -
     assert origins == {"autofill"}
 
 
+def test_autopilot_stops_at_its_run_cap(client: TestClient) -> None:
+    make_experiment(client, "capped")
+    settings = {
+        "enabled": True,
+        "experiment_budget_flops": 3e22,
+        "target_flops": 1e24,
+        "max_flops_per_run": 1e21,
+        "min_flops_per_run": 1e18,
+        "stop_when_n_opt_width_below": 0.01,  # never reached: the cap stops it
+        "bootstrap": 50,
+        "batch_size": 6,
+        "experiment_max_runs": 19,
+    }
+    put = client.put("/v1/experiments/capped/autofill", json=settings)
+    assert put.status_code == 200, put.text
+    assert (put.json()["runs"], put.json()["remaining_runs"]) == (0, 19)
+    worker = simulated_worker(client)
+    for _ in range(40):
+        worker.tick()
+        status = client.get("/v1/experiments/capped/autofill").json()
+        if status["state"] in ("done", "exhausted", "blocked"):
+            break
+    assert status["state"] == "exhausted", status
+    assert "run cap is spent (19 of 19 runs)" in status["message"]
+    assert (status["runs"], status["remaining_runs"]) == (19, 0)
+    jobs = client.get("/v1/jobs", params={"experiment": "capped", "limit": 1000}).json()["items"]
+    assert len(jobs) == 19  # the seed's 15, then an active batch cut to the 4 runs left
+    active = [job for job in jobs if job["config"]["plan"]["phase"] == "active"]
+    assert len(active) == 4
+    assert status["spent_flops"] <= 3e22 * (1 + 1e-9)
+    # A cap under the seed's 15 runs stops it before it queues anything, saying why.
+    make_experiment(client, "tiny")
+    put = client.put("/v1/experiments/tiny/autofill", json={**settings, "experiment_max_runs": 10})
+    assert put.status_code == 200, put.text
+    worker.tick()
+    status = client.get("/v1/experiments/tiny/autofill").json()
+    assert status["state"] == "exhausted", status
+    assert "need 15, max_runs is 10" in status["message"]
+    assert not client.get("/v1/jobs", params={"experiment": "tiny"}).json()["items"]
+
+
 def test_diverging_training_fails_the_job_and_stores_nothing(
     client: TestClient, tmp_path: Path, corpus_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -173,6 +173,8 @@ def _autofill_out(
         state=now.state,
         spent_flops=now.spent_flops,
         remaining_flops=now.remaining_flops,
+        runs=now.runs,
+        remaining_runs=now.remaining_runs,
         n_opt_width=now.n_opt_width,
         message=now.message,
     )
