@@ -19,6 +19,7 @@ from service.api.json_body import JsonBody
 from service.errors import InvalidInputError
 from service.ingest import curation
 from service.ingest.batch import ingest_runs
+from service.ingest.collector import collector_paused
 from service.ingest.tabular import parse_runs
 from service.io.table import TableError, accepted_names, parse_mapping
 from service.schemas.common import MAX_ID, Page, errors
@@ -120,9 +121,10 @@ def add_runs(
     policy: FitPolicyDep,
     _: Writer,
 ) -> Response:
-    body = RUN_BATCH.parse(raw)
-    _check_batch_size(len(body.runs), settings)
-    return _rendered(ingest_runs(session, experiment, body.runs, policy))
+    with collector_paused():
+        body = RUN_BATCH.parse(raw)
+        _check_batch_size(len(body.runs), settings)
+        return _rendered(ingest_runs(session, experiment, body.runs, policy))
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -211,29 +213,30 @@ def import_runs(
     ] = True,
 ) -> Response:
     fmt = _import_format(request, format, raw)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError("the file is not UTF-8 text", byte=exc.start) from exc
-    try:
-        parsed = parse_runs(text, fmt, parse_mapping(column), derive_keys=derive_keys)
-    except TableError as exc:
-        raise InvalidInputError(str(exc), field="header") from exc
-    if parsed.errors:
-        rows = sorted({error["row"] for error in parsed.errors})
-        raise InvalidInputError(
-            f"{len(rows)} of {parsed.rows} rows are invalid; nothing was stored",
-            errors=parsed.errors[:1000],
-        )
-    if not parsed.runs:
-        raise InvalidInputError("the file has no data rows")
-    try:
-        check_curve_total(parsed.runs)
-    except ValueError as exc:
-        raise InvalidInputError(str(exc), field="curve") from exc
-    _check_batch_size(len(parsed.runs), settings)
-    result = ingest_runs(session, experiment, parsed.runs, policy)
-    return _rendered(ImportResult.model_construct(**dict(result), rows=parsed.rows, format=fmt))
+    with collector_paused():
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError("the file is not UTF-8 text", byte=exc.start) from exc
+        try:
+            parsed = parse_runs(text, fmt, parse_mapping(column), derive_keys=derive_keys)
+        except TableError as exc:
+            raise InvalidInputError(str(exc), field="header") from exc
+        if parsed.errors:
+            rows = sorted({error["row"] for error in parsed.errors})
+            raise InvalidInputError(
+                f"{len(rows)} of {parsed.rows} rows are invalid; nothing was stored",
+                errors=parsed.errors[:1000],
+            )
+        if not parsed.runs:
+            raise InvalidInputError("the file has no data rows")
+        try:
+            check_curve_total(parsed.runs)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), field="curve") from exc
+        _check_batch_size(len(parsed.runs), settings)
+        result = ingest_runs(session, experiment, parsed.runs, policy)
+        return _rendered(ImportResult.model_construct(**dict(result), rows=parsed.rows, format=fmt))
 
 
 @router.get(
