@@ -74,6 +74,13 @@ def _multiprocess_metrics(workers: int) -> Iterator[str | None]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+# uvicorn kills a worker that has not answered its supervisor's ping within this many seconds
+# and starts another (default 5). A worker answers once Python has started and imported
+# uvicorn, which on a loaded machine takes longer than 5 s: every replacement was killed in
+# turn and `serve --workers 2` never answered (tests/cli/test_serve_workers.py).
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
+
 class UvicornOptions(TypedDict):
     loop: Literal["auto"]
     http: Literal["auto"]
@@ -134,6 +141,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
             **uvicorn_options(settings.log_level),
         )
 
