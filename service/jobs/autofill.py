@@ -45,8 +45,8 @@ class Status:
     remaining_flops: float | None
     n_opt_width: float | None
     message: str
-    runs: int = 0
-    remaining_runs: int | None = None
+    runs: int  # jobs queued, running or succeeded: what the run cap counts
+    remaining_runs: int | None  # under the run cap; None: no cap
 
 
 def settings_of(experiment: Experiment) -> AutofillSettings | None:
@@ -109,7 +109,7 @@ def status(
     spent = job_store.spent_flops(session, experiment.id, ORIGIN)
     runs = job_store.started_runs(session, experiment.id, ORIGIN)
     if settings is None or not settings.enabled:
-        return Status("off", spent, None, None, "the autopilot is off", runs)
+        return Status("off", spent, None, None, "the autopilot is off", runs, None)
     remaining = max(settings.experiment_budget_flops - spent, 0.0)
     cap = settings.experiment_max_runs
     runs_left = None if cap is None else max(cap - runs, 0)

@@ -423,7 +423,8 @@ def _active(
     while len(out) < batch:
         # A capped run count prices each run slot at the budget left per run left: a run much
         # smaller than that would leave budget that no run can spend.
-        price = 0.0 if max_runs is None else (left - spent) / (max_runs - len(out))
+        unspent = left - spent - overhead * len(out)
+        price = 0.0 if max_runs is None else unspent / (max_runs - len(out))
         best: tuple[float, int, int, float] | None = None  # (rank, k, candidate, drop)
         for k, (fits, _, jac, cost, R) in enumerate(options, start=1):
             ok = np.flatnonzero(
