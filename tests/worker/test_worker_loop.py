@@ -221,17 +221,8 @@ def test_autopilot_plans_fits_and_stops(client: TestClient, database_url: str) -
 
 def test_autopilot_stops_at_its_run_cap(client: TestClient) -> None:
     make_experiment(client, "capped")
-    settings = {
-        "enabled": True,
-        "experiment_budget_flops": 3e22,
-        "target_flops": 1e24,
-        "max_flops_per_run": 1e21,
-        "min_flops_per_run": 1e18,
-        "stop_when_n_opt_width_below": 0.01,  # never reached: the cap stops it
-        "bootstrap": 50,
-        "batch_size": 6,
-        "experiment_max_runs": 19,
-    }
+    # A width never reached: the cap stops it.
+    settings = {**AUTO, "stop_when_n_opt_width_below": 0.01, "experiment_max_runs": 19}
     put = client.put("/v1/experiments/capped/autofill", json=settings)
     assert put.status_code == 200, put.text
     assert (put.json()["runs"], put.json()["remaining_runs"]) == (0, 19)
