@@ -7,11 +7,12 @@ import pytest
 
 from service.testing import serve_in_subprocess
 
-# Imported by every Python process started with this folder on PYTHONPATH (the server and each
-# worker uvicorn spawns): a worker that needs 7 s to start, past uvicorn's default 5 s ping.
+# Imported by every Python process started with this folder on PYTHONPATH; the workers uvicorn
+# spawns (multiprocessing's "--multiprocessing-fork" children) then need 7 s to start, past
+# uvicorn's default 5 s ping.
 SLOW_START = """
-import os, time
-if os.environ.get("SCALING_TEST_SLOW_START"):
+import os, sys, time
+if os.environ.get("SCALING_TEST_SLOW_START") and "--multiprocessing-fork" in sys.argv:
     time.sleep(float(os.environ["SCALING_TEST_SLOW_START"]))
 """
 
