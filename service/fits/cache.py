@@ -46,7 +46,6 @@ class FitCache:
     summaries (reading every run's hyperparameters costs milliseconds per answer)."""
 
     def __init__(self, capacity: int = 256) -> None:
-        self.capacity = capacity
         self._fits: _Lru[FitResult] = _Lru(capacity)
         self._runs: _Lru[Any] = _Lru(capacity)
 

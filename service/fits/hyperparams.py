@@ -136,7 +136,7 @@ def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
 def experiment_model(session: Session, experiment: Experiment, cache: FitCache) -> ExperimentModel:
     """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; the runs
     are read once per data version (answers read this on every request)."""
-    key = ("runs-summary", experiment.id, experiment.created_at, experiment.data_version)
+    key = (experiment.id, experiment.created_at, experiment.data_version)
     summary = cache.runs_summary(key, lambda: _summarise_runs(session, experiment.id))
     notes: list[str] = []
     vocab, said = _setting(

@@ -106,8 +106,8 @@ def status(
 ) -> Status:
     """Where the autopilot stands; `jobs` are its jobs when the caller has them already."""
     settings = settings_of(experiment)
-    spent = job_store.spent_flops(session, experiment.id, ORIGIN)
-    runs = job_store.started_runs(session, experiment.id, ORIGIN)
+    started = job_store.started(session, experiment.id, ORIGIN)
+    spent, runs = started.flops, started.runs
     if settings is None or not settings.enabled:
         return Status("off", spent, None, None, "the autopilot is off", runs, None)
     remaining = max(settings.experiment_budget_flops - spent, 0.0)

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -11,7 +11,6 @@ from service.errors import ConflictError, NotFoundError
 from service.store.models import Experiment, Job, Run
 from service.store.pagination import page_of
 
-Row = TypeVar("Row")
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -81,37 +80,37 @@ def active_sizes(session: Session, experiment_id: int) -> list[tuple[float, floa
     return [(params, tokens) for params, tokens in rows]
 
 
-def _started(query: sa.Select[Row], experiment_id: int, origin: str | None) -> sa.Select[Row]:
-    """`query` limited to the experiment's jobs that train or trained a run (of `origin`)."""
-    query = query.where(
-        Job.experiment_id == experiment_id, Job.status.in_(("queued", "running", "succeeded"))
-    )
-    return query if origin is None else query.where(Job.origin == origin)
+@dataclass(frozen=True)
+class Started:
+    """An experiment's jobs that train or trained a run (queued, running or succeeded; failed
+    and cancelled ones train nothing): how many (a run with several points is one job), and
+    their 6 N D: a queued or running job's built shape and tokens (with cooldown branches: its
+    trunk plus every cooldown); a finished job what it really trained: its `flops` as the
+    worker recorded them for a run with several points (a trunk_key; counted once, not per
+    branch), else its run as stored."""
+
+    runs: int
+    flops: float
 
 
-def spent_flops(session: Session, experiment_id: int, origin: str | None = None) -> float:
-    """6 N D of what the experiment's jobs trained or will train: a queued or running job's
-    built shape and tokens (with cooldown branches: its trunk plus every cooldown); a finished
-    job what it really trained: its `flops` as the worker recorded them for a run with several
-    points (a trunk_key; counted once, not per branch), else its run as stored; failed and
-    cancelled: nothing."""
+def started(session: Session, experiment_id: int, origin: str | None = None) -> Started:
     trained = sa.case(
         (Run.trunk_key.is_(None), sa.func.coalesce(Run.flops, Job.flops)), else_=Job.flops
     )
     spent = sa.case((Job.status == "succeeded", trained), else_=Job.flops)
     query = (
-        sa.select(sa.func.coalesce(sa.func.sum(spent), 0.0))
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(spent), 0.0))
         .select_from(Job)
-        .outerjoin(Run, Run.id == Job.result_run_id)
+        .outerjoin(Run, Run.id == Job.result_run_id)  # at most one run per job
+        .where(
+            Job.experiment_id == experiment_id,
+            Job.status.in_(("queued", "running", "succeeded")),
+        )
     )
-    return float(session.scalar(_started(query, experiment_id, origin)) or 0.0)
-
-
-def started_runs(session: Session, experiment_id: int, origin: str | None = None) -> int:
-    """The experiment's jobs that train or trained a run: queued, running or succeeded (the
-    jobs spent_flops counts; a run with several points is one job)."""
-    query = sa.select(sa.func.count()).select_from(Job)
-    return int(session.scalar(_started(query, experiment_id, origin)) or 0)
+    if origin is not None:
+        query = query.where(Job.origin == origin)
+    runs, flops = session.execute(query).one()
+    return Started(int(runs), float(flops or 0.0))
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -56,7 +56,7 @@ def test_a_wsd_job_stores_a_run_per_branch_and_spends_its_trained_flops(
     state: Any = client.app.state  # type: ignore[attr-defined]
     with session_scope(state.session_factory) as session:
         experiment_id = job_store.get(session, job_id).experiment_id
-        assert job_store.spent_flops(session, experiment_id) == pytest.approx(job["flops"])
+        assert job_store.started(session, experiment_id).flops == pytest.approx(job["flops"])
 
 
 class HalfBadExecutor(SimulatedExecutor):
@@ -82,7 +82,7 @@ def test_a_job_whose_points_cannot_all_be_stored_stores_none(client: TestClient)
     assert job["result_run_id"] is None
     assert runs_of(client) == []
     with session_scope(state.session_factory) as session:
-        assert job_store.spent_flops(session, job_store.get(session, job_id).experiment_id) == 0
+        assert job_store.started(session, job_store.get(session, job_id).experiment_id).flops == 0
 
 
 @pytest.mark.slow(seconds=8)
