@@ -11,7 +11,7 @@ the caller.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -76,7 +76,7 @@ class Frontier:
         return (self.k_N, self.a, self.k_D, self.b, self.k_L, self.gamma, self.E)
 
     def to_json(self) -> dict[str, Any]:
-        return {"law": self.name, **asdict(self)}
+        return {"law": self.name, **vars(self)}  # flat floats: no deep copy needed
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Frontier:

@@ -7,7 +7,7 @@ available, loss in nats/token. Training compute C = 6 N D FLOPs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -84,7 +84,7 @@ class Chinchilla:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"law": self.name, **asdict(self)}
+        return {"law": self.name, **vars(self)}  # flat floats: no deep copy needed
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Kaplan:
         return (self.N_c, self.D_c, self.alpha_N, self.alpha_D)
 
     def to_json(self) -> dict[str, Any]:
-        return {"law": self.name, **asdict(self)}
+        return {"law": self.name, **vars(self)}  # flat floats: no deep copy needed
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class DataConstrained:
         return (self.E, self.A, self.B, self.alpha, self.beta, self.R_D_star, self.R_N_star)
 
     def to_json(self) -> dict[str, Any]:
-        return {"law": self.name, **asdict(self)}
+        return {"law": self.name, **vars(self)}  # flat floats: no deep copy needed
 
 
 AnyLaw = Chinchilla | Kaplan | DataConstrained

@@ -8,7 +8,7 @@ head size (64 below d_model 1024, else 128).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -31,7 +31,7 @@ class ModelShape:
     non_embedding_params: int
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # flat ints: no deep copy needed
 
 
 @lru_cache(maxsize=16)
@@ -66,13 +66,9 @@ def shape_for_params(
     if not np.isfinite(params) or params <= 0:
         raise InvalidArgumentError(name="params", reason=f"{params!r} is not finite and positive")
     n_layer, d_model, head = _candidates(aspect_ratio)
-    ne = 12 * n_layer * d_model.astype(np.float64) ** 2
-    count = ne + (vocab_size * d_model if total else 0)
+    ne, count, aspect_penalty = _counts(aspect_ratio, vocab_size, total)
     # Parameter count first; the aspect ratio only breaks near-ties.
-    cost = np.abs(np.log(count / params)) + 0.02 * np.abs(
-        np.log(d_model / (aspect_ratio * n_layer))
-    )
-    i = int(np.argmin(cost))
+    i = int(np.argmin(np.abs(np.log(count / params)) + aspect_penalty))
     return ModelShape(
         int(n_layer[i]),
         int(d_model[i]),
@@ -81,3 +77,18 @@ def shape_for_params(
         int(count[i]),
         int(ne[i]),
     )
+
+
+@lru_cache(maxsize=64)
+def _counts(
+    aspect_ratio: float, vocab_size: int, total: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per candidate: non-embedding params, params as counted, and the aspect-ratio tie-breaker
+    (the same for every request with these settings, so computed once)."""
+    n_layer, d_model, _ = _candidates(aspect_ratio)
+    ne = 12 * n_layer * d_model.astype(np.float64) ** 2
+    count = ne + (vocab_size * d_model if total else 0)
+    penalty = 0.02 * np.abs(np.log(d_model / (aspect_ratio * n_layer)))
+    for array in (ne, count, penalty):
+        array.flags.writeable = False  # shared by every call
+    return ne, count, penalty

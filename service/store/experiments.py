@@ -11,12 +11,14 @@ from service.errors import ConflictError, ExperimentNotEmptyError, NotFoundError
 from service.store.models import Experiment, Run
 from service.store.pagination import page_of
 
+# Built once (every request naming an experiment runs it): see store/fits.py's _CURRENT.
+_BY_NAME = sa.select(Experiment).where(Experiment.name == sa.bindparam("name"))
+_BY_NAME_FOR_UPDATE = _BY_NAME.with_for_update()
+
 
 def get_by_name(session: Session, name: str, *, for_update: bool = False) -> Experiment:
-    query = sa.select(Experiment).where(Experiment.name == name)
-    if for_update:
-        query = query.with_for_update()
-    experiment = session.scalar(query)
+    query = _BY_NAME_FOR_UPDATE if for_update else _BY_NAME
+    experiment = session.scalar(query, {"name": name})
     if experiment is None:
         raise NotFoundError(
             f"experiment {name!r} not found{_did_you_mean(session, name)}", experiment=name

@@ -29,30 +29,40 @@ def create(session: Session, experiment: Experiment, **fields: Any) -> Fit:
     return fit
 
 
-def _latest(
-    session: Session, experiment_id: int, law: str, method: str, statuses: tuple[str, ...]
-) -> Fit | None:
-    return session.scalar(
+def _latest_of(statuses: tuple[str, ...]) -> sa.Select[Fit]:
+    return (
         sa.select(Fit)
         .where(
-            Fit.experiment_id == experiment_id,
-            Fit.law == law,
-            Fit.method == method,
-            Fit.status.in_(statuses),
+            Fit.experiment_id == sa.bindparam("experiment_id"),
+            Fit.law == sa.bindparam("law"),
+            Fit.method == sa.bindparam("method"),
+            Fit.status.in_(statuses) if len(statuses) > 1 else Fit.status == statuses[0],
         )
         .order_by(Fit.id.desc())
         .limit(1)
     )
 
 
+# Built once: `current` runs on every uncached recommendation, and building the statement cost
+# more than running it (SQLAlchemy caches the compiled SQL, not the statement objects).
+_CURRENT = _latest_of(("succeeded",))
+_LATEST_FINISHED = _latest_of(("succeeded", "failed"))
+
+
+def _latest(
+    session: Session, statement: sa.Select[Fit], experiment_id: int, law: str, method: str
+) -> Fit | None:
+    return session.scalar(statement, {"experiment_id": experiment_id, "law": law, "method": method})
+
+
 def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
     """The fit in force: the latest that succeeded for this law and method."""
-    return _latest(session, experiment_id, law, method, ("succeeded",))
+    return _latest(session, _CURRENT, experiment_id, law, method)
 
 
 def latest_finished(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
     """The last fit of this law and method that ended, succeeded or failed."""
-    return _latest(session, experiment_id, law, method, ("succeeded", "failed"))
+    return _latest(session, _LATEST_FINISHED, experiment_id, law, method)
 
 
 def _by_experiment(

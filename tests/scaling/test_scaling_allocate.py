@@ -29,7 +29,7 @@ from service.scaling import (
     recommend,
     shape_for_params,
 )
-from service.scaling.allocate import inference_optimum, tokens_for_loss
+from service.scaling.allocate import column_percentiles, inference_optimum, tokens_for_loss
 from tests.scaling.scaling_synth import chinchilla_preset, isoflop_sweep
 
 laws = st.builds(
@@ -190,6 +190,46 @@ def test_shapes_hit_the_parameter_count(params: float) -> None:
     assert s.d_model % s.head_dim == 0
     assert s.n_heads * s.head_dim == s.d_model
     assert 40 < s.d_model / s.n_layer < 250
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 1200),
+    confidence=st.floats(0.001, 0.999),
+    seed=st.integers(0, 2**32 - 1),
+    ties=st.booleans(),
+)
+def test_column_percentiles_are_numpys_linear_percentiles_exactly(
+    rows: int, confidence: float, seed: int, ties: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    arr = np.exp(3.0 * rng.normal(size=(rows, 4)))
+    if ties:  # repeated values: the interpolation must land on them exactly
+        arr[rng.integers(0, rows, size=rows // 2 + 1)] = arr[0]
+    q = (50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence))
+    assert np.array_equal(column_percentiles(arr, q), np.percentile(arr, q, axis=0))
+
+
+@pytest.mark.parametrize("total", [True, False])
+@pytest.mark.parametrize("vocab_size", [256, 32000, 50304])
+def test_shape_is_the_closest_candidate_by_count_then_aspect(total: bool, vocab_size: int) -> None:
+    # The candidates' counts are computed once per setting; every answer is still the argmin
+    # over all candidates, recomputed here from scratch.
+    for params in np.geomspace(1e6, 1e12, 25):
+        shape = shape_for_params(float(params), vocab_size=vocab_size, total=total)
+        best = None
+        for n_layer in range(1, 257):
+            head = 64 if 128.0 * n_layer < 1024 else 128
+            base = max(1, round(128.0 * n_layer / head))
+            for mult in range(max(1, base - 4), base + 5):
+                d_model = mult * head
+                ne = 12.0 * n_layer * d_model**2
+                count = ne + (vocab_size * d_model if total else 0)
+                cost = abs(np.log(count / params)) + 0.02 * abs(np.log(d_model / (128.0 * n_layer)))
+                if best is None or cost < best[0]:
+                    best = (cost, n_layer, d_model, count)
+        assert best is not None
+        assert (shape.n_layer, shape.d_model, shape.params) == (best[1], best[2], int(best[3]))
 
 
 def test_catalogue_entries_name_their_source() -> None:
