@@ -89,8 +89,10 @@ def _insert_sqlite(
 ) -> list[tuple[int, str | None]]:
     """The driver's own executemany, without SQLAlchemy's per-value processing.
 
-    SQLite lets one writer at a time hold the database, and gives an INTEGER PRIMARY KEY row
-    max(id) + 1, so the rows this statement stored hold the last `changes` ids exactly.
+    SQLite lets one writer at a time hold the database: once this transaction holds the write
+    lock, every row above the largest id it reads is one the statement stored. Ids follow the
+    rows' order but not densely (`runs` is AUTOINCREMENT, and a row skipped by OR IGNORE may use
+    up an id), so with rows skipped the stored ones are read back.
     """
     # SQLAlchemy's storage format for DateTime on SQLite, so the ORM reads these back.
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -98,16 +100,21 @@ def _insert_sqlite(
     values = [fixed + _COLUMN_VALUES(row) for row in rows]
     connection = session.connection().connection.driver_connection
     assert connection is not None
+    if not connection.in_transaction:
+        # The sqlite3 module begins a transaction only at the first write, so take the write
+        # lock first: another writer could otherwise add rows between the read and the insert.
+        connection.execute("BEGIN IMMEDIATE")
+    (largest_before,) = connection.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()
     before = connection.total_changes
     connection.executemany(_SQLITE_INSERT, values)
     stored = connection.total_changes - before
     if stored == 0:
         return []
-    last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
-    if stored == len(rows):  # nothing skipped: ids follow the rows' order
+    if stored == len(rows):  # nothing skipped: the ids are the rows' own, in order
+        last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
         return [(last - stored + 1 + i, row["run_key"]) for i, row in enumerate(rows)]
     result = session.execute(
-        sa.select(RUNS.c.id, RUNS.c.run_key).where(RUNS.c.id.between(last - stored + 1, last))
+        sa.select(RUNS.c.id, RUNS.c.run_key).where(RUNS.c.id > largest_before).order_by(RUNS.c.id)
     )
     return [(run_id, key) for run_id, key in result]
 

@@ -42,16 +42,31 @@ def test_two_inserts_in_one_transaction_store_each_row_once(database_url: str) -
         first = insert_runs(session, experiment.id, now, [_row("a", 3.0), _row(None, 3.1)])
         # "a" again is skipped; the staging rows of the first call are not inserted twice.
         second = insert_runs(session, experiment.id, now, [_row("a", 3.0), _row("b", 3.2)])
+        # A stored key between new ones: on SQLite the skipped row leaves a gap in the ids, and
+        # both new rows must still come back.
+        third = insert_runs(
+            session, experiment.id, now, [_row("0", 3.3), _row("a", 3.0), _row("c", 3.4)]
+        )
     assert [key for _, key in first] == ["a", None]
+    assert first[0][0] < first[1][0]  # ids follow the rows' order
     assert [key for _, key in second] == ["b"]
+    assert len(third) == 2 and {key for _, key in third} == {"0", "c"}
     with engine.connect() as connection:
         stored = connection.execute(
             sa.select(RUNS.c.run_key, RUNS.c.loss, RUNS.c.hyperparameters).order_by(RUNS.c.id)
         ).all()
+        ids = connection.execute(sa.select(RUNS.c.id, RUNS.c.run_key)).all()
         provenance = connection.execute(
             sa.select(RUNS.c.loss_provenance, RUNS.c.cooldown_fraction, RUNS.c.trunk_key)
         ).all()
     engine.dispose()
-    assert [(key, loss) for key, loss, _ in stored] == [("a", 3.0), (None, 3.1), ("b", 3.2)]
+    assert [(key, loss) for key, loss, _ in stored] == [
+        ("a", 3.0),
+        (None, 3.1),
+        ("b", 3.2),
+        ("0", 3.3),
+        ("c", 3.4),
+    ]
     assert stored[0][2] == {"lr": 0.001, "note": "tab\there, back\\slash"}
     assert set(provenance) == {("after_cooldown", 0.2, "trunk\tone")}
+    assert set(third) == {(run_id, key) for run_id, key in ids if key in {"0", "c"}}

@@ -61,6 +61,36 @@ def test_same_run_key_same_body_is_existing(client: TestClient) -> None:
     assert len(all_runs(client)) == 2
 
 
+def test_a_batch_mixing_stored_and_new_runs_reports_each(client: TestClient) -> None:
+    # New keys on both sides of a stored one (they are inserted in key order), and an unkeyed
+    # run: on SQLite the skipped row left a gap in the ids that once hid the first new run,
+    # reported "existing" though this batch created it.
+    make_experiment(client)
+    stored = post(client, [run(run_key="m")])
+    assert stored.status_code == 201, stored.text
+    batch = [
+        run(run_key="a", loss=3.1),
+        run(run_key="m"),
+        run(run_key="z", loss=3.2),
+        run(loss=3.3),
+    ]
+    response = post(client, batch)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["created"], body["existing"]) == (3, 1)
+    assert [(r["run_key"], r["status"]) for r in body["runs"]] == [
+        ("a", "created"),
+        ("m", "existing"),
+        ("z", "created"),
+        (None, "created"),
+    ]
+    assert body["runs"][1]["id"] == stored.json()["runs"][0]["id"]
+    by_id = {r["id"]: (r["run_key"], r["loss"]) for r in all_runs(client)}
+    assert len(by_id) == 4
+    for answered, sent in zip(body["runs"], batch, strict=True):
+        assert by_id[answered["id"]] == (answered["run_key"], sent["loss"])
+
+
 def test_same_run_key_other_body_is_409_and_stores_nothing(client: TestClient) -> None:
     make_experiment(client)
     post(client, [run(run_key="a")])
