@@ -123,6 +123,17 @@ def resolve_current(
 ) -> ResolvedSource:
     """The experiment's fit in force for this law and method."""
     current = fit_store.current(session, experiment.id, law, method)
+    return _resolve_in_force(session, experiment, current, law, method, cache)
+
+
+def _resolve_in_force(
+    session: Session,
+    experiment: Experiment,
+    current: Fit | None,
+    law: str,
+    method: str,
+    cache: FitCache,
+) -> ResolvedSource:
     if current is None:
         raise NotFoundError(
             f"experiment {experiment.name!r} has no {method} {law} fit yet: "
@@ -301,6 +312,11 @@ def current_answer_json(
 ) -> bytes:
     """The recommendation from an experiment's fit in force, as JSON (in its own transaction)."""
     with session_scope(sessions) as session:
-        experiment = experiment_store.get_by_name(session, experiment_name)
-        resolved = resolve_current(session, experiment, law, method, cache)
+        found = fit_store.experiment_and_current(session, experiment_name, law, method)
+        if found is None:  # get_by_name raises with a did-you-mean hint (or finds one just made)
+            experiment = experiment_store.get_by_name(session, experiment_name)
+            current = fit_store.current(session, experiment.id, law, method)
+        else:
+            experiment, current = found
+        resolved = _resolve_in_force(session, experiment, current, law, method, cache)
         return answer(resolved, budget, constraints, confidence).model_dump_json().encode()

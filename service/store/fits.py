@@ -5,7 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from service.errors import NotFoundError
 from service.store.models import Experiment, Fit
@@ -53,6 +53,37 @@ def _latest(
     session: Session, statement: sa.Select[Fit], experiment_id: int, law: str, method: str
 ) -> Fit | None:
     return session.scalar(statement, {"experiment_id": experiment_id, "law": law, "method": method})
+
+
+# An experiment by name and its fit in force, in one statement: the read behind every uncached
+# answer. The fit carries only what an answer reads (its result is deferred and cached per fit).
+_EXPERIMENT_AND_CURRENT = (
+    sa.select(Experiment, Fit)
+    .outerjoin(
+        Fit,
+        sa.and_(
+            Fit.experiment_id == Experiment.id,
+            Fit.law == sa.bindparam("law"),
+            Fit.method == sa.bindparam("method"),
+            Fit.status == "succeeded",
+        ),
+    )
+    .where(Experiment.name == sa.bindparam("name"))
+    .options(load_only(Fit.id, Fit.status, Fit.runs_sha256, Fit.data_version))
+    .order_by(Fit.id.desc())
+    .limit(1)
+)
+
+
+def experiment_and_current(
+    session: Session, name: str, law: str, method: str
+) -> tuple[Experiment, Fit | None] | None:
+    """The experiment called `name` and its fit in force (None without one); None when there
+    is no such experiment."""
+    row = session.execute(
+        _EXPERIMENT_AND_CURRENT, {"name": name, "law": law, "method": method}
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:
