@@ -46,23 +46,42 @@ TOKEN = "ss_benchadmin01_" + "b" * 40
 START_TIMEOUT_S = 120  # a loaded machine starts servers slowly
 
 
-def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+# Every request a budget of its own (1e24 FLOPs and a hair more each time): no two share an
+# answer, so none is served by another request's computation.
+DISTINCT_BUDGETS = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local flops = string.format("%de15", 1000000000 + counter)  -- no "+": a query reads it as " "
+  local path = wrk.path:gsub("flops=[^&]*", "flops=" .. flops)
+  return wrk.format(nil, path)
+end
+"""
+
+
+def wrk(
+    url: str, seconds: int, connections: int, script: str | None = None
+) -> tuple[float, float, float]:
     """requests/s, p50 ms, p99 ms."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {TOKEN}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script or "")
+        lua.flush()
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-H",
+                f"Authorization: Bearer {TOKEN}",
+                *(["-s", lua.name] if script else []),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"errors during the run:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -121,23 +140,30 @@ def bench(label: str, url: str, seconds: int, rounds: int, connections: int) -> 
             headers={"content-type": "text/csv"},
         ).raise_for_status()
         client.post(f"/v1/experiments/{name}/fits", json={"bootstrap": 1000}).raise_for_status()
-        targets = {
-            "bare": f"{bare}/",
-            "healthz": f"{ours}/healthz",
-            "cached": ours + path,
-            "uncached": uncached + path,
+        targets: dict[str, tuple[str, str | None]] = {
+            "bare": (f"{bare}/", None),
+            "healthz": (f"{ours}/healthz", None),
+            "cached": (ours + path, None),
+            "uncached": (uncached + path, None),
+            "distinct": (uncached + path, DISTINCT_BUDGETS),
         }
-        for target in targets.values():  # warm each (caches, key cache, fit cache)
+        for target, _ in targets.values():  # warm each (caches, key cache, fit cache)
             httpx.get(target, headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
         samples: dict[str, list[tuple[float, float, float]]] = {what: [] for what in targets}
         for _ in range(rounds):
-            for what, target in targets.items():
-                samples[what].append(wrk(target, seconds, connections))
+            for what, (target, script) in targets.items():
+                samples[what].append(wrk(target, seconds, connections, script))
     medians = {
         what: tuple(statistics.median(s[i] for s in runs) for i in range(3))
         for what, runs in samples.items()
     }
-    baseline = {"bare": "bare", "healthz": "bare", "cached": "bare", "uncached": "healthz"}
+    baseline = {
+        "bare": "bare",
+        "healthz": "bare",
+        "cached": "bare",
+        "uncached": "healthz",
+        "distinct": "healthz",
+    }
     for what, (rps, p50, p99) in medians.items():
         base = baseline[what]
         print(

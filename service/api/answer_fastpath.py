@@ -1,37 +1,43 @@
-"""Cached recommendations answered before the framework.
+"""GET recommendations answered before the framework.
 
-GET /v1/experiments/{name}/recommendation is the endpoint clients poll, and on an answer-cache
-hit nearly all of its cost was FastAPI's: matching the path against every route, solving the
-route's dependencies and validating its query parameters (bench/api.py). This middleware answers
-such a request itself when the answer is cached and the caller's key is in the key cache with
-the `read` scope, with the route's exact response (same status, headers and body).
+GET /v1/experiments/{name}/recommendation is the endpoint clients poll, and most of its cost
+was FastAPI's: matching the path against every route, solving the route's dependencies and
+validating its query parameters (bench/api.py). This middleware answers such a request itself
+when the caller's key is in the key cache with the `read` scope and the query is written
+plainly: from the answer cache, or by computing the answer exactly as the route does
+(`recommendation_body`, after validating the query with the route's own types,
+`RecommendationQuery`), with the route's exact response (same status, headers and body).
 
-Everything else goes on to the route untouched: an answer not cached, a key not cached (or
-without `read`), auth failures, and any query it does not read plainly (unknown or repeated
-parameters, numbers not written as plain decimals). The answer cache holds only answers to
-requests the route validated, keyed by the same parsed values (`recommendation_key`), so a hit
-here is a request the route would have answered with those bytes.
+Everything else goes on to the route untouched: a key not cached (or without `read`), auth
+failures, any query it does not read plainly (unknown or repeated parameters, numbers not
+written as plain decimals) or that the route would refuse, and any answer that fails (an
+unknown experiment, no fit yet, the database down): the route answers those with its errors.
 """
 
 import re
 from collections.abc import Hashable
 from urllib.parse import parse_qsl
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import auth
 from service.api.caller import bearer_token
-from service.fits.answers import AnswerCache, recommendation_key
+from service.api.recommendation_query import RecommendationQuery
+from service.fits.answers import AnswerCache, recommendation_body, recommendation_key
 
 _PATH = re.compile(r"/v1/experiments/([^/]+)/recommendation")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _DEFAULTS = {"law": "chinchilla", "method": "parametric", "max_params": None, "confidence": 0.9}
 _NUMBERS = ("flops", "max_params", "confidence")
 
+Values = dict[str, str | float | None]
 
-def _key_of(query: bytes) -> Hashable | None:
-    """The answer-cache key of a plainly written query, else None (the route then decides)."""
-    values: dict[str, str | float | None] = dict(_DEFAULTS)
+
+def _values_of(query: bytes) -> Values | None:
+    """The parameters of a plainly written query, defaults filled in, else None (the route
+    then decides)."""
+    values: Values = dict(_DEFAULTS)
     seen = set()
     for name, text in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if name in seen or (name not in _DEFAULTS and name != "flops"):
@@ -43,7 +49,17 @@ def _key_of(query: bytes) -> Hashable | None:
             values[name] = float(text)
         else:
             values[name] = text
-    flops, max_params, confidence = values.get("flops"), values["max_params"], values["confidence"]
+    return values if "flops" in values else None
+
+
+def _key_of(query: bytes) -> Hashable | None:
+    """The answer-cache key of a plainly written query, else None (the route then decides)."""
+    values = _values_of(query)
+    return None if values is None else _key_from(values)
+
+
+def _key_from(values: Values) -> Hashable | None:
+    flops, max_params, confidence = values["flops"], values["max_params"], values["confidence"]
     law, method = values["law"], values["method"]
     if not (
         isinstance(flops, float)
@@ -61,7 +77,7 @@ class CachedAnswerMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self._cached(scope) if scope["type"] == "http" else None
+        body = await self._answer(scope) if scope["type"] == "http" else None
         if body is None:
             await self.app(scope, receive, send)
             return
@@ -73,7 +89,7 @@ class CachedAnswerMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _cached(scope: Scope) -> bytes | None:
+    async def _answer(scope: Scope) -> bytes | None:
         if scope["method"] != "GET" or (found := _PATH.fullmatch(scope["path"])) is None:
             return None
         state = scope["app"].state
@@ -84,8 +100,30 @@ class CachedAnswerMiddleware:
             principal = auth.ANONYMOUS
         if principal is None or not principal.has("read"):
             return None
-        key = _key_of(scope.get("query_string", b""))
-        if key is None:
+        values = _values_of(scope.get("query_string", b""))
+        key = None if values is None else _key_from(values)
+        if values is None or key is None:
             return None
+        name = found.group(1)
         answers: AnswerCache = state.answer_cache
-        return answers.get(found.group(1), key)
+        cached = answers.get(name, key)
+        if cached is not None:
+            return cached
+        try:
+            asked = RecommendationQuery.model_validate({"name": name, **values})
+        except ValidationError:
+            return None
+        try:
+            return await recommendation_body(
+                answers,
+                state.session_factory,
+                state.fit_cache,
+                asked.name,
+                law=asked.law,
+                method=asked.method,
+                flops=asked.flops,
+                max_params=asked.max_params,
+                confidence=asked.confidence,
+            )
+        except Exception:  # the route answers again, with its own error (404, 422, 503, ...)
+            return None

@@ -1,16 +1,30 @@
-"""Recent answers to the GET recommendation, as ready JSON, for a short time.
+"""Recent answers to the GET recommendation, as ready JSON, for a short time, and how answers
+not kept are computed.
 
 The hot question ("what should I train at C FLOPs?") is asked far more often than data or fits
 change. An answer is kept `ttl` seconds; writes in this process (runs, exclusions, new fits)
 drop the experiment's answers at once, so only another replica's write can take up to `ttl` to
 show here.
+
+An answer not kept is computed on a worker thread, one at a time per process, and shared by
+every request that asks the same question meanwhile. The work is Python and numpy under the GIL:
+more threads at once only take the GIL from each other and from the event loop (bench/api.py,
+eight connections each asking its own question: 1.4x the answers a second with one thread).
 """
 
 import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
+from functools import partial
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.fits.cache import FitCache
+from service.fits.recommend import current_answer_json
+from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 
 
 def recommendation_key(
@@ -30,12 +44,14 @@ class AnswerCache:
         self._items: OrderedDict[tuple[str, Hashable], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._inflight: dict[tuple[str, Hashable], asyncio.Future[bytes]] = {}
+        self._computing = anyio.CapacityLimiter(1)
 
     async def get_or_compute(
-        self, experiment: str, key: Hashable, compute: Callable[[], Awaitable[bytes]]
+        self, experiment: str, key: Hashable, compute: Callable[[], bytes]
     ) -> bytes:
-        """The cached answer, or one computation shared by every request that asks meanwhile
-        (when an answer expires, concurrent clients would otherwise all recompute it)."""
+        """The cached answer, or `compute()` run on a worker thread (one at a time), shared by
+        every request that asks meanwhile (when an answer expires, concurrent clients would
+        otherwise all recompute it)."""
         cached = self.get(experiment, key)
         if cached is not None:
             return cached
@@ -46,7 +62,7 @@ class AnswerCache:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[full] = future
         try:
-            body = await compute()
+            body = await anyio.to_thread.run_sync(compute, limiter=self._computing)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters (if any) re-raise it themselves
@@ -79,3 +95,33 @@ class AnswerCache:
         with self._lock:
             for cached in [k for k in self._items if k[0] == experiment]:
                 del self._items[cached]
+
+
+async def recommendation_body(
+    answers: AnswerCache,
+    sessions: sessionmaker[Session],
+    fits: FitCache,
+    experiment: str,
+    *,
+    law: str,
+    method: str,
+    flops: float,
+    max_params: float | None,
+    confidence: float,
+) -> bytes:
+    """The GET recommendation's JSON, as the route and its fast path answer it."""
+    return await answers.get_or_compute(
+        experiment,
+        recommendation_key(law, method, flops, max_params, confidence),
+        partial(
+            current_answer_json,
+            sessions,
+            experiment,
+            law,
+            method,
+            BudgetSpec(flops=flops),
+            ConstraintsSpec(max_params=max_params),
+            confidence,
+            fits,
+        ),
+    )

@@ -1,6 +1,7 @@
-"""The cached GET recommendation answered before FastAPI: the route's exact response, and every
-request it should not answer (not cached, key unknown or without `read`, unusual query) left to
-the route."""
+"""The GET recommendation answered before FastAPI, from the answer cache or computed as the route
+computes it: the route's exact response, and every request it should not answer (key unknown or
+without `read`, an unusual query or one the route refuses, an answer that fails) left to the
+route."""
 
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,8 @@ from starlette.types import Message
 
 from service import auth
 from service.api.answer_fastpath import CachedAnswerMiddleware, _key_of
-from service.fits.answers import AnswerCache, recommendation_key
+from service.api.routes import recommendations
+from service.fits.answers import AnswerCache, recommendation_body, recommendation_key
 from tests.conftest import grid_runs, make_experiment
 
 PATH = "/v1/experiments/exp/recommendation"
@@ -49,13 +51,15 @@ def test_anything_unusual_is_left_to_the_route(query: bytes) -> None:
     assert _key_of(query) is None
 
 
-def _scope(state: Any, *, path: str = PATH, token: str | None = "tok") -> dict[str, Any]:
+def _scope(
+    state: Any, *, path: str = PATH, token: str | None = "tok", query: bytes = b"flops=1e24"
+) -> dict[str, Any]:
     headers = [] if token is None else [(b"authorization", f"Bearer {token}".encode())]
     return {
         "type": "http",
         "method": "GET",
         "path": path,
-        "query_string": b"flops=1e24",
+        "query_string": query,
         "headers": headers,
         "app": SimpleNamespace(state=state),
     }
@@ -104,8 +108,13 @@ async def test_a_hit_is_answered_without_the_route() -> None:
     [
         {"token": None},  # no key: the route answers 401
         {"token": "other"},  # a key not in the key cache: the route verifies it
-        {"path": "/v1/experiments/other/recommendation"},  # not cached
         {"path": "/v1/experiments/exp/frontier"},
+        {"query": b"flops=1e24&confidence=0.3"},  # the route refuses it (422)
+        {"query": b"flops=1e24&law=newton"},
+        {"query": b"flops=0"},
+        {"path": "/v1/experiments/Not A Slug/recommendation"},
+        # Not cached, and computing it fails (this state has no database): the route answers.
+        {"path": "/v1/experiments/other/recommendation"},
     ],
 )
 async def test_misses_go_to_the_route(change: dict[str, Any]) -> None:
@@ -125,35 +134,38 @@ async def test_without_auth_everyone_reads() -> None:
     assert not reached
 
 
-def test_the_fast_answer_is_the_routes_answer(client: TestClient) -> None:
+def test_the_fast_answer_is_the_routes_answer(client: TestClient, monkeypatch: Any) -> None:
     make_experiment(client)
     assert client.post("/v1/experiments/exp/runs", json={"runs": grid_runs()}).status_code == 201
     assert client.post("/v1/experiments/exp/fits", json={"bootstrap": 20}).status_code == 201
-    app: Any = client.app
-    answers: AnswerCache = app.state.answer_cache
-    computed = answers.get_or_compute
     route_calls = []
 
-    async def counted(*args: Any) -> bytes:
+    async def counted(*args: Any, **kwargs: Any) -> bytes:
         route_calls.append(args)
-        return await computed(*args)
+        return await recommendation_body(*args, **kwargs)
 
-    answers.get_or_compute = counted  # type: ignore[method-assign,assignment]
-    first = client.get(PATH, params={"flops": "1e21"})  # computed by the route
-    second = client.get(PATH, params={"flops": "1e21"})  # from the cache, before the route
+    monkeypatch.setattr(recommendations, "recommendation_body", counted)
+    first = client.get(PATH, params={"flops": "1e21"})  # computed before the route
+    again = client.get(PATH, params={"flops": "1e21"})  # from the answer cache
+    # An unusual spelling of the same question reaches the route, which answers alike.
+    routed = client.get(PATH, params={"flops": "1e21", "x": "1"})
     assert len(route_calls) == 1
-    assert first.status_code == second.status_code == 200
-    assert first.content == second.content
+    assert first.status_code == again.status_code == routed.status_code == 200
+    assert first.content == again.content == routed.content
     for header in ("content-type", "content-length", "cache-control", "x-content-type-options"):
-        assert first.headers[header] == second.headers[header]
-    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+        assert first.headers[header] == routed.headers[header] == again.headers[header]
+    assert first.headers["x-request-id"] != routed.headers["x-request-id"]
+    other = client.get(PATH, params={"flops": "2e21"})  # not cached: computed before the route
+    assert other.status_code == 200 and other.json()["flops"] == pytest.approx(2e21)
+    assert len(route_calls) == 1
 
-    # An unusual spelling of the same question, and a bad key, still reach the route.
-    assert client.get(PATH, params={"flops": "1e21", "x": "1"}).content == first.content
-    assert (
-        client.get(
-            PATH, params={"flops": "1e21"}, headers={"Authorization": "Bearer ss_x_y"}
-        ).status_code
-        == 401
-    )
-    assert len(route_calls) == 2
+    # What the route refuses or cannot answer, it answers itself, with its errors.
+    bad_key = client.get(PATH, params={"flops": "1e21"}, headers={"Authorization": "Bearer ss_x_y"})
+    assert bad_key.status_code == 401
+    refused = client.get(PATH, params={"flops": "1e21", "confidence": "0.3"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "validation_error"
+    unknown = client.get("/v1/experiments/expp/recommendation", params={"flops": "1e21"})
+    assert unknown.status_code == 404
+    assert "did you mean 'exp'?" in unknown.json()["error"]["message"]
+    assert len(route_calls) == 2  # only the unknown experiment reached the route's handler

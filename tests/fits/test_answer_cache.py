@@ -1,6 +1,9 @@
-"""The GET-recommendation answer cache: expiry, invalidation, one computation per burst."""
+"""The GET-recommendation answer cache: expiry, invalidation, one computation per burst, and
+computations one at a time."""
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -29,10 +32,10 @@ async def test_a_burst_of_misses_computes_once() -> None:
     cache = AnswerCache(ttl=5)
     calls = 0
 
-    async def compute() -> bytes:
+    def compute() -> bytes:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
         return b"answer"
 
     answers = await asyncio.gather(*(cache.get_or_compute("e", "k", compute) for _ in range(8)))
@@ -46,8 +49,8 @@ async def test_a_burst_of_misses_computes_once() -> None:
 async def test_a_failed_computation_reaches_every_waiter_and_is_not_cached() -> None:
     cache = AnswerCache(ttl=5)
 
-    async def fail() -> bytes:
-        await asyncio.sleep(0.02)
+    def fail() -> bytes:
+        time.sleep(0.02)
         raise LookupError("no fit")
 
     results = await asyncio.gather(
@@ -55,6 +58,31 @@ async def test_a_failed_computation_reaches_every_waiter_and_is_not_cached() -> 
     )
     assert all(isinstance(result, LookupError) for result in results)
     assert cache.get("e", "k") is None
+
+
+@pytest.mark.anyio
+async def test_different_questions_are_computed_one_at_a_time_off_the_event_loop() -> None:
+    cache = AnswerCache(ttl=0)
+    lock = threading.Lock()
+    running, most = 0, 0
+    loop_thread = threading.get_ident()
+    threads = set()
+
+    def compute() -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        threads.add(threading.get_ident())
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return b"answer"
+
+    answers = await asyncio.gather(*(cache.get_or_compute("e", k, compute) for k in range(5)))
+    assert answers == [b"answer"] * 5
+    assert most == 1
+    assert loop_thread not in threads
 
 
 @pytest.fixture

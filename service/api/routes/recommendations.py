@@ -4,7 +4,6 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Response
-from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import (
     AnswerCacheDep,
@@ -15,9 +14,10 @@ from service.api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
+from service.api.recommendation_query import Confidence, Flops, MaxParams
 from service.errors import InvalidInputError
-from service.fits.answers import recommendation_key
-from service.fits.recommend import answer, comparison, current_answer_json, resolve
+from service.fits.answers import recommendation_body
+from service.fits.recommend import answer, comparison, resolve
 from service.scaling import CATALOGUE, list_presets
 from service.schemas.catalogue import Hardware, PublishedLaw
 from service.schemas.common import errors
@@ -33,9 +33,6 @@ from service.schemas.recommendations import (
 )
 
 router = APIRouter(tags=["recommendations"])
-
-Confidence = Annotated[float, Query(ge=0.5, le=0.999, description="Interval level.")]
-MaxParams = Annotated[float | None, Query(gt=0, allow_inf_nan=False)]
 
 
 @router.post(
@@ -75,29 +72,24 @@ async def get_recommendation(
     sessions: SessionFactoryDep,
     cache: FitCacheDep,
     _: Reader,
-    flops: Annotated[float, Query(gt=0, allow_inf_nan=False, examples=[1e23])],
+    flops: Flops,
     law: LawName = "chinchilla",
     method: MethodName = "parametric",
     max_params: MaxParams = None,
     confidence: Confidence = 0.9,
 ) -> Response:
-    # async, and no database on a cache hit: this is the endpoint clients poll (a hit whose
-    # caller's key is cached is answered before it gets here: service/api/answer_fastpath.py).
-    key = recommendation_key(law, method, flops, max_params, confidence)
-    body = await answers.get_or_compute(
+    # async, and no database on a cache hit: this is the endpoint clients poll (most requests
+    # whose caller's key is cached are answered before they get here: answer_fastpath.py).
+    body = await recommendation_body(
+        answers,
+        sessions,
+        cache,
         name,
-        key,
-        lambda: run_in_threadpool(
-            current_answer_json,
-            sessions,
-            name,
-            law,
-            method,
-            BudgetSpec(flops=flops),
-            ConstraintsSpec(max_params=max_params),
-            confidence,
-            cache,
-        ),
+        law=law,
+        method=method,
+        flops=flops,
+        max_params=max_params,
+        confidence=confidence,
     )
     return Response(body, media_type="application/json")
 
