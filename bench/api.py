@@ -10,7 +10,10 @@ one thread) drives, round after round so that a noisy machine slows every target
 - healthz:  GET /healthz
 - cached:   GET /v1/experiments/{name}/recommendation?flops=1e24 (answer cache on)
 - uncached: the same request with the answer cache off (reads the database, recomputes the
-            answer from the cached fit's 1,000 bootstrap samples)
+            answer from the cached fit's 1,000 bootstrap samples); requests that arrive while
+            the same answer is being computed share that computation
+- distinct: the answer cache off, and every request a budget of its own (1e24 FLOPs and a
+            hair more each time): each request computes its own answer
 
 Usage:
 
