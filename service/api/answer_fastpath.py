@@ -101,8 +101,7 @@ class CachedAnswerMiddleware:
         if principal is None or not principal.has("read"):
             return None
         values = _values_of(scope.get("query_string", b""))
-        key = None if values is None else _key_from(values)
-        if values is None or key is None:
+        if values is None or (key := _key_from(values)) is None:
             return None
         name = found.group(1)
         answers: AnswerCache = state.answer_cache

@@ -29,15 +29,15 @@ def create(session: Session, experiment: Experiment, **fields: Any) -> Fit:
     return fit
 
 
-def _latest_of(statuses: tuple[str, ...]) -> sa.Select[Fit]:
+# The fit of an experiment's law and method; in force when it succeeded (the latest such).
+_SAME_LAW = (Fit.law == sa.bindparam("law"), Fit.method == sa.bindparam("method"))
+_SUCCEEDED = Fit.status == "succeeded"
+
+
+def _latest_of(status: sa.ColumnElement[bool]) -> sa.Select[Fit]:
     return (
         sa.select(Fit)
-        .where(
-            Fit.experiment_id == sa.bindparam("experiment_id"),
-            Fit.law == sa.bindparam("law"),
-            Fit.method == sa.bindparam("method"),
-            Fit.status.in_(statuses) if len(statuses) > 1 else Fit.status == statuses[0],
-        )
+        .where(Fit.experiment_id == sa.bindparam("experiment_id"), *_SAME_LAW, status)
         .order_by(Fit.id.desc())
         .limit(1)
     )
@@ -45,8 +45,8 @@ def _latest_of(statuses: tuple[str, ...]) -> sa.Select[Fit]:
 
 # Built once: `current` runs on every uncached recommendation, and building the statement cost
 # more than running it (SQLAlchemy caches the compiled SQL, not the statement objects).
-_CURRENT = _latest_of(("succeeded",))
-_LATEST_FINISHED = _latest_of(("succeeded", "failed"))
+_CURRENT = _latest_of(_SUCCEEDED)
+_LATEST_FINISHED = _latest_of(Fit.status.in_(("succeeded", "failed")))
 
 
 def _latest(
@@ -59,15 +59,7 @@ def _latest(
 # answer. The fit carries only what an answer reads (its result is deferred and cached per fit).
 _EXPERIMENT_AND_CURRENT = (
     sa.select(Experiment, Fit)
-    .outerjoin(
-        Fit,
-        sa.and_(
-            Fit.experiment_id == Experiment.id,
-            Fit.law == sa.bindparam("law"),
-            Fit.method == sa.bindparam("method"),
-            Fit.status == "succeeded",
-        ),
-    )
+    .outerjoin(Fit, sa.and_(Fit.experiment_id == Experiment.id, *_SAME_LAW, _SUCCEEDED))
     .where(Experiment.name == sa.bindparam("name"))
     .options(load_only(Fit.id, Fit.status, Fit.runs_sha256, Fit.data_version))
     .order_by(Fit.id.desc())

@@ -53,20 +53,21 @@ def test_two_inserts_in_one_transaction_store_each_row_once(database_url: str) -
     assert len(third) == 2 and {key for _, key in third} == {"0", "c"}
     with engine.connect() as connection:
         stored = connection.execute(
-            sa.select(RUNS.c.run_key, RUNS.c.loss, RUNS.c.hyperparameters).order_by(RUNS.c.id)
+            sa.select(RUNS.c.id, RUNS.c.run_key, RUNS.c.loss, RUNS.c.hyperparameters).order_by(
+                RUNS.c.id
+            )
         ).all()
-        ids = connection.execute(sa.select(RUNS.c.id, RUNS.c.run_key)).all()
         provenance = connection.execute(
             sa.select(RUNS.c.loss_provenance, RUNS.c.cooldown_fraction, RUNS.c.trunk_key)
         ).all()
     engine.dispose()
-    assert [(key, loss) for key, loss, _ in stored] == [
+    assert [(key, loss) for _, key, loss, _ in stored] == [
         ("a", 3.0),
         (None, 3.1),
         ("b", 3.2),
         ("0", 3.3),
         ("c", 3.4),
     ]
-    assert stored[0][2] == {"lr": 0.001, "note": "tab\there, back\\slash"}
+    assert stored[0][3] == {"lr": 0.001, "note": "tab\there, back\\slash"}
     assert set(provenance) == {("after_cooldown", 0.2, "trunk\tone")}
-    assert set(third) == {(run_id, key) for run_id, key in ids if key in {"0", "c"}}
+    assert set(third) == {(run_id, key) for run_id, key, _, _ in stored if key in {"0", "c"}}
