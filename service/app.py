@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runner is not None:
             runner.stop()
         engine.dispose()
+        app.state.answer_cache.close()
         app.state.probe_engine.dispose()
         mark_process_dead(os.getpid())  # this worker's live gauges (multiprocess mode only)
 

@@ -26,7 +26,8 @@ from service.scaling import RunArrays
 from service.scaling.hyperparams_fit import HyperparameterFit, fit_hyperparameters
 from service.scaling.runs import budget_labels
 from service.scaling.shapes import DEFAULT_VOCAB_SIZE
-from service.store.models import Experiment, Run
+from service.store.facts import AnyExperiment
+from service.store.models import Run
 from service.trainer.config import DEFAULT_CONTEXT_TOKENS
 from service.trainer.config import DEFAULT_VOCAB_SIZE as TRAINER_VOCAB_SIZE
 
@@ -64,7 +65,7 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _trainer_shape(experiment: Experiment) -> dict[str, Any] | None:
+def _trainer_shape(experiment: AnyExperiment) -> dict[str, Any] | None:
     trainer = (experiment.autofill or {}).get("trainer")
     if not isinstance(trainer, dict):
         return None
@@ -82,7 +83,7 @@ class _RunsSummary:
 
 
 def _setting(
-    key: str, experiment: Experiment, reported: frozenset[int], trainer_default: int
+    key: str, experiment: AnyExperiment, reported: frozenset[int], trainer_default: int
 ) -> tuple[int | None, str]:
     value = _count(experiment.metadata_.get(key))
     if value is not None:
@@ -133,7 +134,9 @@ def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
     return _RunsSummary(reported, fitted)
 
 
-def experiment_model(session: Session, experiment: Experiment, cache: FitCache) -> ExperimentModel:
+def experiment_model(
+    session: Session, experiment: AnyExperiment, cache: FitCache
+) -> ExperimentModel:
     """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; the runs
     are read once per data version (answers read this on every request)."""
     key = (experiment.id, experiment.created_at, experiment.data_version)

@@ -5,7 +5,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import session_scope
+from service.db import read_scope
 from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
@@ -46,7 +46,8 @@ from service.schemas.recommendations import (
 )
 from service.store import experiments as experiment_store
 from service.store import fits as fit_store
-from service.store.models import Experiment, Fit
+from service.store.facts import AnyExperiment, AnyFit
+from service.store.models import Experiment
 
 DEFAULT_MFU = 0.4
 PRESET_MODEL = ExperimentModel(
@@ -71,7 +72,7 @@ class ResolvedSource:
 
 
 def resolve_fit(
-    session: Session, fit_row: Fit, experiment: Experiment, cache: FitCache
+    session: Session, fit_row: AnyFit, experiment: AnyExperiment, cache: FitCache
 ) -> ResolvedSource:
     """A stored, succeeded fit as a source of answers, with its experiment's model."""
     if fit_row.status != "succeeded":
@@ -82,8 +83,9 @@ def resolve_fit(
         )
 
     def load() -> FitResult:
-        assert fit_row.result is not None
-        return FitResult.from_json(fit_row.result)
+        stored = fit_store.result_of(session, fit_row.id)
+        assert stored is not None
+        return FitResult.from_json(stored)
 
     loaded = cache.get(fit_row.id, fit_row.runs_sha256 or "", load)
     stale = is_stale(fit_row, experiment)
@@ -128,8 +130,8 @@ def resolve_current(
 
 def _resolve_in_force(
     session: Session,
-    experiment: Experiment,
-    current: Fit | None,
+    experiment: AnyExperiment,
+    current: AnyFit | None,
     law: str,
     method: str,
     cache: FitCache,
@@ -310,9 +312,12 @@ def current_answer_json(
     confidence: float,
     cache: FitCache,
 ) -> bytes:
-    """The recommendation from an experiment's fit in force, as JSON (in its own transaction)."""
-    with session_scope(sessions) as session:
+    """The recommendation from an experiment's fit in force, as JSON (in its own read-only
+    session)."""
+    with read_scope(sessions) as session:
         found = fit_store.experiment_and_current(session, experiment_name, law, method)
+        experiment: AnyExperiment
+        current: AnyFit | None
         if found is None:  # get_by_name raises with a did-you-mean hint (or finds one just made)
             experiment = experiment_store.get_by_name(session, experiment_name)
             current = fit_store.current(session, experiment.id, law, method)

@@ -1,10 +1,10 @@
 """Whether a fit is behind its experiment's runs: one rule for the API, recommendations and the
 autopilot."""
 
-from service.store.models import Experiment, Fit
+from service.store.facts import AnyExperiment, AnyFit
 
 
-def is_stale(fit: Fit, experiment: Experiment) -> bool:
+def is_stale(fit: AnyFit, experiment: AnyExperiment) -> bool:
     """Runs were added, excluded or included since `fit` read them.
 
     A fit records the experiment's data version when it reads its runs (service.fits.service)

@@ -9,6 +9,7 @@ there). Inference-aware allocation follows Sardana et al. 2024: for a loss l, mi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
@@ -29,6 +30,7 @@ from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hour
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import PowerRule, Preset
 from service.scaling.result import FitResult, FloatArray, Source, source_from_json
+from service.scaling.sample_optima import ChinchillaSampleOptima
 from service.scaling.shapes import DEFAULT_VOCAB_SIZE, ModelShape, shape_for_params
 
 # Beyond this many times the largest run behind a law, results get an extrapolation warning.
@@ -436,19 +438,10 @@ def chinchilla_optima(samples: FloatArray, names: tuple[str, ...], flops: float)
     """Eq. 4's closed form for every row of Chinchilla parameters at once.
 
     Columns: params, tokens, flops, loss. Equal to optimum_at_flops per row, without a Python
-    loop over thousands of bootstrap samples.
+    loop over thousands of bootstrap samples; rows without an interior optimum come out
+    non-finite or zero. A fit keeps its own (`FitResult.sample_optima`).
     """
-    col = {name: samples[:, names.index(name)] for name in ("E", "A", "B", "alpha", "beta")}
-    E, A, B, alpha, beta = (col[k] for k in ("E", "A", "B", "alpha", "beta"))
-    # A resample whose A or B ran to a bound has no interior optimum: its row comes out
-    # non-finite (callers drop such rows and say how many), without numpy's warnings.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-        c6 = flops / 6.0
-        N = G * c6 ** (beta / (alpha + beta))
-        D = c6 ** (alpha / (alpha + beta)) / G
-        L = E + A / N**alpha + B / D**beta
-        return np.column_stack([N, D, 6.0 * N * D, L])
+    return ChinchillaSampleOptima(samples, names).at(flops)
 
 
 def _resolve(
@@ -545,21 +538,21 @@ def column_percentiles(arr: NDArray[np.float64], q: tuple[float, ...]) -> NDArra
     partition at the order statistics the percentiles fall between, and numpy's interpolation.
 
     numpy's general machinery costs more than the work on a thousand bootstrap rows, and an
-    uncached answer pays it on every request.
+    uncached answer pays it on every request; the few percentiles' positions are plain floats.
     """
     last = arr.shape[0] - 1
-    position = np.asarray(q, dtype=np.float64) / 100.0 * last
-    below = np.floor(position).astype(np.intp)
-    above = np.minimum(below + 1, last)
-    part = np.partition(arr, sorted({*below.tolist(), *above.tolist()}), axis=0)
-    low, high = part[below], part[above]
-    fraction = (position - below)[:, None]
-    step = high - low
-    # numpy's _lerp: from the nearer end, so that a percentile between equal values is exact.
-    result: NDArray[np.float64] = np.where(
-        fraction >= 0.5, high - step * (1.0 - fraction), low + step * fraction
-    )
-    return result
+    positions = [percent / 100.0 * last for percent in q]
+    below = [math.floor(position) for position in positions]
+    above = [min(index + 1, last) for index in below]
+    part = np.partition(arr, sorted({*below, *above}), axis=0)
+    rows = []
+    for position, low_index, high_index in zip(positions, below, above, strict=True):
+        low, high = part[low_index], part[high_index]
+        fraction = position - low_index
+        step = high - low
+        # numpy's _lerp: from the nearer end, so that a percentile between equal values is exact.
+        rows.append(high - step * (1.0 - fraction) if fraction >= 0.5 else low + step * fraction)
+    return np.array(rows)
 
 
 def _percentile_intervals(
@@ -626,12 +619,14 @@ def recommend(
     intervals: dict[str, tuple[float, float]] = {}
     if vectorised:
         assert isinstance(source, FitResult) and isinstance(budget, ComputeBudget)
-        arr = chinchilla_optima(source.samples, source.param_names, budget_flops(budget))
-        finite = np.all(np.isfinite(arr) & (arr > 0), axis=1)
-        if not finite.all():
+        arr = source.sample_optima.at(budget_flops(budget))
+        usable = np.isfinite(arr) & (arr > 0)
+        if not usable.all():
+            finite = usable.all(axis=1)
             warnings.append(f"{int((~finite).sum())} bootstrap sample(s) gave no allocation")
-        if finite.any():
-            intervals = _percentile_intervals(arr[finite], confidence)
+            arr = arr[finite]
+        if len(arr):
+            intervals = _percentile_intervals(arr, confidence)
         if progress is not None:
             progress(1.0)
     elif samples:

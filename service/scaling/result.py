@@ -14,6 +14,7 @@ from service.scaling.fit_isoflop import BudgetMinimum, DroppedBudget
 from service.scaling.frontier import Frontier
 from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, law_from_json
 from service.scaling.result_summary import fit_repr, fit_summary
+from service.scaling.sample_optima import ChinchillaSampleOptima
 
 FloatArray = NDArray[np.float64]
 Source = AnyLaw | Frontier
@@ -108,6 +109,12 @@ class FitResult:
         return np.asarray(self.bootstrap_samples, dtype=np.float64).reshape(
             -1, len(self.law.param_names)
         )
+
+    @cached_property
+    def sample_optima(self) -> ChinchillaSampleOptima:
+        """The samples' compute-optimal allocations by budget (a Chinchilla fit's), with what
+        does not depend on the budget computed once."""
+        return ChinchillaSampleOptima(self.samples, self.law.param_names)
 
     def sample_laws(self) -> list[Source]:
         return [source_from_values(self.law, row) for row in self.samples]

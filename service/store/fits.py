@@ -5,9 +5,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
+from service.store.facts import EXPERIMENT_COLUMNS, FIT_COLUMNS, ExperimentFacts, FitFacts
 from service.store.models import Experiment, Fit
 from service.store.pagination import page_of
 
@@ -56,26 +57,40 @@ def _latest(
 
 
 # An experiment by name and its fit in force, in one statement: the read behind every uncached
-# answer. The fit carries only what an answer reads (its result is deferred and cached per fit).
+# answer, as plain rows (store.facts).
 _EXPERIMENT_AND_CURRENT = (
-    sa.select(Experiment, Fit)
+    sa.select(*EXPERIMENT_COLUMNS, *FIT_COLUMNS)
     .outerjoin(Fit, sa.and_(Fit.experiment_id == Experiment.id, *_SAME_LAW, _SUCCEEDED))
     .where(Experiment.name == sa.bindparam("name"))
-    .options(load_only(Fit.id, Fit.status, Fit.runs_sha256, Fit.data_version))
     .order_by(Fit.id.desc())
     .limit(1)
 )
+_RESULT = sa.select(Fit.result).where(Fit.id == sa.bindparam("fit_id"))
 
 
 def experiment_and_current(
     session: Session, name: str, law: str, method: str
-) -> tuple[Experiment, Fit | None] | None:
+) -> tuple[ExperimentFacts, FitFacts | None] | None:
     """The experiment called `name` and its fit in force (None without one); None when there
     is no such experiment."""
-    row = session.execute(
-        _EXPERIMENT_AND_CURRENT, {"name": name, "law": law, "method": method}
-    ).first()
-    return None if row is None else (row[0], row[1])
+    row = (
+        session.connection()
+        .execute(_EXPERIMENT_AND_CURRENT, {"name": name, "law": law, "method": method})
+        .first()
+    )
+    if row is None:
+        return None
+    split = len(EXPERIMENT_COLUMNS)
+    fit = None if row[split] is None else FitFacts(*row[split:])
+    return ExperimentFacts(*row[:split]), fit
+
+
+def result_of(session: Session, fit_id: int) -> dict[str, Any] | None:
+    """A fit's stored result (FitResult.to_json), read alone: it is the large column."""
+    stored: dict[str, Any] | None = (
+        session.connection().execute(_RESULT, {"fit_id": fit_id}).scalar_one()
+    )
+    return stored
 
 
 def current(session: Session, experiment_id: int, law: str, method: str) -> Fit | None:

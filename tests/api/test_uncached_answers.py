@@ -65,3 +65,27 @@ def test_every_answer_reads_the_fit_in_force(uncached: TestClient) -> None:
     assert more.status_code == 201, more.text
     stale = recommendation(uncached, "grid")["source"]
     assert stale["fit_id"] == second.json()["id"] and stale["stale"] is True
+
+
+def test_an_uncached_answer_reads_the_experiment_and_a_fit_not_in_memory(
+    uncached: TestClient,
+) -> None:
+    make_experiment(uncached, "shaped", metadata={"vocab_size": 256, "context_tokens": 512})
+    posted = uncached.post("/v1/experiments/shaped/runs", json={"runs": grid_runs()})
+    assert posted.status_code == 201, posted.text
+    fitted = uncached.post("/v1/experiments/shaped/fits", json={"bootstrap": 20, "seed": 1})
+    assert fitted.status_code == 201, fitted.text
+    warm = uncached.get("/v1/experiments/shaped/recommendation", params={"flops": 1e21})
+    assert warm.status_code == 200, warm.text
+    shape, hyper = warm.json()["shape"], warm.json()["hyperparameters"]
+    assert shape["params"] - shape["non_embedding_params"] == 256 * shape["d_model"]
+    assert "vocab_size 256 from the experiment's metadata" in hyper["notes"]
+    assert hyper["context_tokens"] == 512
+
+    # A replica that never saw this fit: its result is read by id, and answers the same.
+    app: Any = uncached.app
+    app.state.fit_cache.clear()
+    cold = uncached.get("/v1/experiments/shaped/recommendation", params={"flops": 1e21})
+    assert cold.status_code == 200, cold.text
+    assert cold.content == warm.content
+    assert app.state.fit_cache.misses >= 1

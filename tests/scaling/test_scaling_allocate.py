@@ -279,6 +279,22 @@ def test_a_resample_at_a_bound_is_dropped_and_counted_not_a_nan_interval() -> No
     assert allocation.intervals == clean.intervals
 
 
+def test_a_fits_sample_optima_are_each_samples_optimum_at_every_budget() -> None:
+    truth = chinchilla_preset("epoch-2024")
+    runs = isoflop_sweep(
+        truth, np.geomspace(1e18, 1e21, 5), noise=0.01, rng=np.random.default_rng(4)
+    )
+    result = fit(runs, bootstrap=30, seed=5, holdout=False)
+    for flops in (1e19, 3e23, 1e27):
+        rows = result.sample_optima.at(flops)
+        assert rows.shape == (30, 4)
+        for law, row in zip(result.sample_laws(), rows, strict=True):
+            p = optimum_at_flops(law, flops, Constraints())
+            expected = (p.params, p.tokens, 6 * p.params * p.tokens, p.loss)
+            assert tuple(row) == pytest.approx(expected, rel=1e-12)
+    assert result.sample_optima is result.sample_optima  # computed once per fit
+
+
 def test_vectorised_intervals_equal_the_per_sample_loop() -> None:
     truth = chinchilla_preset("epoch-2024")
     rng = np.random.default_rng(3)
