@@ -620,9 +620,8 @@ def recommend(
     if vectorised:
         assert isinstance(source, FitResult) and isinstance(budget, ComputeBudget)
         arr = source.sample_optima.at(budget_flops(budget))
-        usable = np.isfinite(arr) & (arr > 0)
-        if not usable.all():
-            finite = usable.all(axis=1)
+        if not (arr.min() > 0 and arr.max() < np.inf):  # False with any NaN too
+            finite = np.all(np.isfinite(arr) & (arr > 0), axis=1)
             warnings.append(f"{int((~finite).sum())} bootstrap sample(s) gave no allocation")
             arr = arr[finite]
         if len(arr):

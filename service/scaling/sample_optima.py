@@ -2,8 +2,9 @@
 
 Every uncached recommendation from a fit asks this for a thousand samples. What does not depend
 on the budget (each sample's log G and exponents) is computed once per fit; a budget then costs
-a few array operations in log space, written into one column-major block that the percentile
-step reads column by column.
+a handful of array operations in log space, each over both of N and D at once. Few calls
+matter as much as few operations: numpy lets go of the GIL in every call on arrays this long,
+and an answer computed beside a busy event loop hands the GIL back and forth at each one.
 """
 
 import numpy as np
@@ -21,16 +22,18 @@ class ChinchillaSampleOptima:
 
     def __init__(self, samples: FloatArray, names: tuple[str, ...]) -> None:
         E, A, B, alpha, beta = (
-            np.ascontiguousarray(samples[:, names.index(name)])
-            for name in ("E", "A", "B", "alpha", "beta")
+            samples[:, names.index(name)] for name in ("E", "A", "B", "alpha", "beta")
         )
-        self._E, self._A, self._B, self._alpha, self._beta = E, A, B, alpha, beta
         # A resample whose A or B ran to a bound has no interior optimum: its rows come out
         # non-finite or zero (callers drop such rows and say how many), without numpy's warnings.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            self._log_G = np.log(alpha * A / (beta * B)) / (alpha + beta)
-            self._a = beta / (alpha + beta)
-            self._b = alpha / (alpha + beta)
+            log_G = np.log(alpha * A / (beta * B)) / (alpha + beta)
+            # Rows: log N = log G + a log(C/6), log D = -log G + b log(C/6).
+            self._intercepts = np.stack([log_G, -log_G])
+            self._slopes = np.stack([beta, alpha]) / (alpha + beta)
+        self._exponents = -np.stack([alpha, beta])  # loss terms: A N^-alpha, B D^-beta
+        self._coefficients = np.stack([A, B])
+        self._E = np.ascontiguousarray(E)
 
     def __len__(self) -> int:
         return len(self._E)
@@ -38,18 +41,16 @@ class ChinchillaSampleOptima:
     def at(self, flops: float) -> FloatArray:
         """Rows params, tokens, flops (6ND), loss (nats/token) of each sample's optimum at
         `flops` training FLOPs (C = 6ND); an (n, 4) array stored column by column."""
-        log_c6 = float(np.log(flops / 6.0))
         out = np.empty((4, len(self)))
-        params, tokens, total, loss = out
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_n = self._log_G + self._a * log_c6
-            log_d = self._b * log_c6 - self._log_G
-            np.exp(log_n, out=params)
-            np.exp(log_d, out=tokens)
-            np.multiply(params, tokens, out=total)
-            total *= 6.0
-            np.exp(-self._alpha * log_n, out=loss)
-            loss *= self._A
-            loss += self._E
-            loss += self._B * np.exp(-self._beta * log_d)
+            logs = self._slopes * float(np.log(flops / 6.0))
+            logs += self._intercepts
+            np.exp(logs, out=out[:2])
+            np.multiply(out[0], out[1], out=out[2])
+            out[2] *= 6.0
+            logs *= self._exponents
+            terms = np.exp(logs, out=logs)
+            terms *= self._coefficients
+            np.add(terms[0], terms[1], out=out[3])
+            out[3] += self._E
         return out.T
