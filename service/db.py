@@ -1,7 +1,8 @@
 """Database engine, sessions and the schema-version check.
 
-One place owns commit and rollback: `session_scope`. Routes get a session from a dependency that
-uses it, so a request's writes are one transaction.
+One place owns commit and rollback: `session_scope` (`read_scope` for reads, which commit
+nothing). Routes get a session from a dependency that uses it, so a request's writes are one
+transaction.
 """
 
 import time

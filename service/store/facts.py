@@ -5,7 +5,7 @@ state) cost a fifth of an uncached answer (bench/answer.py). Code that answers f
 takes `Experiment | ExperimentFacts` and `Fit | FitFacts`: these carry the same attribute names.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -34,17 +34,9 @@ class FitFacts:
     data_version: int | None
 
 
-EXPERIMENT_COLUMNS = (
-    Experiment.id,
-    Experiment.name,
-    Experiment.param_convention,
-    Experiment.flops_formula,
-    Experiment.metadata_,
-    Experiment.autofill,
-    Experiment.data_version,
-    Experiment.created_at,
-)
-FIT_COLUMNS = (Fit.id, Fit.status, Fit.runs_sha256, Fit.data_version)
+# The columns behind each field, in field order (one list: the fields name the columns).
+EXPERIMENT_COLUMNS = tuple(getattr(Experiment, field.name) for field in fields(ExperimentFacts))
+FIT_COLUMNS = tuple(getattr(Fit, field.name) for field in fields(FitFacts))
 
 AnyExperiment = Experiment | ExperimentFacts
 AnyFit = Fit | FitFacts
