@@ -2,9 +2,9 @@
 
 Every uncached recommendation from a fit asks this for a thousand samples. What does not depend
 on the budget (each sample's log G and exponents) is computed once per fit; a budget then costs
-a handful of array operations in log space, each over both of N and D at once. Few calls
-matter as much as few operations: numpy lets go of the GIL in every call on arrays this long,
-and an answer computed beside a busy event loop hands the GIL back and forth at each one.
+a handful of array operations in log space, each over both of N and D at once (numpy lets go
+of the GIL in each call on arrays this long: every call is a chance for a busy event loop to
+take it from the thread computing the answer).
 """
 
 import numpy as np
