@@ -11,7 +11,9 @@ plainly: from the answer cache, or by computing the answer exactly as the route 
 Everything else goes on to the route untouched: a key not cached (or without `read`), auth
 failures, any query it does not read plainly (unknown or repeated parameters, numbers not
 written as plain decimals) or that the route would refuse, and any answer that fails (an
-unknown experiment, no fit yet, the database down): the route answers those with its errors.
+unknown experiment, no fit yet): the route answers those with its errors. A database that is
+down or busy is answered here, with the route's 503 or 429: the route would only wait for it a
+second time.
 """
 
 import re
@@ -19,10 +21,12 @@ from collections.abc import Hashable
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import auth
 from service.api.caller import bearer_token
+from service.api.errors import database_failure, exception_response
 from service.api.recommendation_query import RecommendationQuery
 from service.fits.answers import AnswerCache, recommendation_body, recommendation_key
 
@@ -81,6 +85,9 @@ class CachedAnswerMiddleware:
         if body is None:
             await self.app(scope, receive, send)
             return
+        if isinstance(body, Response):
+            await body(scope, receive, send)
+            return
         headers = [
             (b"content-length", str(len(body)).encode()),
             (b"content-type", b"application/json"),
@@ -89,7 +96,7 @@ class CachedAnswerMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    async def _answer(scope: Scope) -> bytes | None:
+    async def _answer(scope: Scope) -> bytes | Response | None:
         if scope["method"] != "GET" or (found := _PATH.fullmatch(scope["path"])) is None:
             return None
         state = scope["app"].state
@@ -124,5 +131,8 @@ class CachedAnswerMiddleware:
                 max_params=asked.max_params,
                 confidence=asked.confidence,
             )
-        except Exception:  # the route answers again, with its own error (404, 422, 503, ...)
-            return None
+        except Exception as exc:
+            failure = database_failure(exc)
+            if failure is None:  # the route answers again, with its own error (404, 422, ...)
+                return None
+            return exception_response(failure, state.settings.retry_after_seconds)

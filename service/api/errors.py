@@ -100,15 +100,24 @@ def _is_connection_error(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-async def _database(request: Request, exc: Exception) -> Response:
+def database_failure(exc: BaseException) -> ServiceError | None:
+    """What a failed database call means for the caller, logged: every pooled connection busy
+    (429) or the database unreachable (503); None for any other error."""
     if isinstance(exc, PoolTimeoutError):
         # The database answers; this process has every connection busy with other requests.
         log.warning("database_pool_busy")
-        return await _domain(request, ServiceBusyError())
-    if _is_connection_error(exc):
+        return ServiceBusyError()
+    if isinstance(exc, Exception) and _is_connection_error(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
-        return await _domain(request, DatabaseUnavailableError())
-    return await _unexpected(request, exc)
+        return DatabaseUnavailableError()
+    return None
+
+
+async def _database(request: Request, exc: Exception) -> Response:
+    failure = database_failure(exc)
+    if failure is None:
+        return await _unexpected(request, exc)
+    return await _domain(request, failure)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -1,20 +1,24 @@
 """The GET recommendation answered before FastAPI, from the answer cache or computed as the route
 computes it: the route's exact response, and every request it should not answer (key unknown or
 without `read`, an unusual query or one the route refuses, an answer that fails) left to the
-route."""
+route, except a database outage, answered at once."""
 
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from service import auth
 from service.api.answer_fastpath import CachedAnswerMiddleware, _key_of
 from service.api.routes import recommendations
+from service.app import create_app
 from service.fits.answers import AnswerCache, recommendation_body, recommendation_key
+from service.settings import Settings
 from tests.conftest import grid_runs, make_experiment
+from tests.tcp_proxy import TcpProxy
 
 PATH = "/v1/experiments/exp/recommendation"
 
@@ -169,3 +173,40 @@ def test_the_fast_answer_is_the_routes_answer(client: TestClient, monkeypatch: A
     assert unknown.status_code == 404
     assert "did you mean 'exp'?" in unknown.json()["error"]["message"]
     assert len(route_calls) == 2  # only the unknown experiment reached the route's handler
+
+
+def test_a_database_outage_is_answered_once_not_waited_for_twice(
+    postgres_template: str, monkeypatch: Any
+) -> None:
+    upstream = sa.make_url(postgres_template)
+    proxy = TcpProxy(upstream.host or "127.0.0.1", upstream.port or 5432)
+    proxy.start()
+    url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
+    settings = Settings(database_url=url, auth=False, answer_cache_seconds=0, retry_after_seconds=7)
+    route_calls = []
+
+    async def counted(*args: Any, **kwargs: Any) -> bytes:
+        route_calls.append(args)
+        return await recommendation_body(*args, **kwargs)
+
+    monkeypatch.setattr(recommendations, "recommendation_body", counted)
+    try:
+        with TestClient(create_app(settings)) as client:
+            make_experiment(client, "down")
+            posted = client.post("/v1/experiments/down/runs", json={"runs": grid_runs()})
+            assert posted.status_code == 201, posted.text
+            fitted = client.post("/v1/experiments/down/fits", json={"bootstrap": 20})
+            assert fitted.status_code == 201, fitted.text
+            query = {"flops": "1e21"}
+            assert client.get("/v1/experiments/down/recommendation", params=query).is_success
+            proxy.cut()
+            down = client.get("/v1/experiments/down/recommendation", params=query)
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"] == "7"
+            assert down.json()["error"]["code"] == "database_unavailable"
+            assert route_calls == []  # answered before the route, which would have retried
+            proxy.restore()
+            assert client.get("/v1/experiments/down/recommendation", params=query).is_success
+            assert route_calls == []
+    finally:
+        proxy.cut()
