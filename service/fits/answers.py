@@ -7,7 +7,9 @@ drop the experiment's answers at once, so only another replica's write can take 
 show here.
 
 An answer not kept is computed on a worker thread, one at a time per process, and shared by
-every request that asks the same question meanwhile. The work is Python and numpy under the GIL:
+every request that asks the same question meanwhile, up to the next write in this process: a
+request after a write neither joins a computation that began before it nor gets its answer
+from the cache. The work is Python and numpy under the GIL:
 more threads at once only take the GIL from each other and from the event loop (bench/api.py,
 eight connections each asking its own question: 1.4x the answers a second with one thread).
 """
@@ -42,7 +44,10 @@ class AnswerCache:
         self.clock = clock
         self._items: OrderedDict[tuple[str, Hashable], tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, Hashable], asyncio.Future[bytes]] = {}
+        self._inflight: dict[tuple[str, Hashable, int], asyncio.Future[bytes]] = {}
+        # Bumped by every write to an experiment: a computation that began before the write
+        # read the data before it, so nothing after the write may join it or find it cached.
+        self._generations: dict[str, int] = {}
         # One thread, started at the first computation: a plain executor hands work over faster
         # than anyio's worker pool with a capacity limiter (60 against 80 us a round trip).
         self._computing = self._executor()
@@ -66,7 +71,8 @@ class AnswerCache:
         cached = self.get(experiment, key)
         if cached is not None:
             return cached
-        full = (experiment, key)
+        generation = self._generations.get(experiment, 0)  # read before the computation reads
+        full = (experiment, key, generation)
         pending = self._inflight.get(full)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -80,7 +86,7 @@ class AnswerCache:
             raise
         finally:
             del self._inflight[full]
-        self.put(experiment, key, body)
+        self.put(experiment, key, body, generation=generation)
         future.set_result(body)
         return body
 
@@ -94,16 +100,23 @@ class AnswerCache:
             self._items.move_to_end((experiment, key))
             return item[0]
 
-    def put(self, experiment: str, key: Hashable, body: bytes) -> None:
+    def put(
+        self, experiment: str, key: Hashable, body: bytes, *, generation: int | None = None
+    ) -> None:
+        """Keep `body`; with `generation`, only if no write to the experiment came since."""
         if self.ttl <= 0:
             return
         with self._lock:
+            if generation is not None and generation != self._generations.get(experiment, 0):
+                return
             self._items[(experiment, key)] = (body, self.clock() + self.ttl)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
     def invalidate(self, experiment: str) -> None:
+        """A write to `experiment` committed: drop its answers, kept and being computed."""
         with self._lock:
+            self._generations[experiment] = self._generations.get(experiment, 0) + 1
             for cached in [k for k in self._items if k[0] == experiment]:
                 del self._items[cached]
 

@@ -85,6 +85,31 @@ async def test_different_questions_are_computed_one_at_a_time_off_the_event_loop
     assert loop_thread not in threads
 
 
+@pytest.mark.anyio
+async def test_a_write_during_a_computation_keeps_its_answer_out_of_later_requests() -> None:
+    cache = AnswerCache(ttl=5)
+    read_before_the_write = threading.Event()
+    write_committed = threading.Event()
+    bodies = iter([b"before the write", b"after the write"])
+
+    def compute() -> bytes:
+        body = next(bodies)  # what the database said when this computation read it
+        read_before_the_write.set()
+        write_committed.wait(5)
+        return body
+
+    first = asyncio.create_task(cache.get_or_compute("e", "k", compute))
+    assert await asyncio.to_thread(read_before_the_write.wait, 5)
+    cache.invalidate("e")  # a write to e committed (FitPolicy.on_change)
+    # A request after the write neither joins the computation that read before it...
+    second = asyncio.create_task(cache.get_or_compute("e", "k", compute))
+    write_committed.set()
+    assert await first == b"before the write"  # (its own requests get what it read)
+    assert await second == b"after the write"
+    # ...nor is answered later from it: only the computation after the write was kept.
+    assert cache.get("e", "k") == b"after the write"
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
