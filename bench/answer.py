@@ -5,8 +5,9 @@ Chinchilla runs, fits them with 1,000 bootstrap resamples, then times, on the ca
 
 - healthz:  GET /healthz through the whole ASGI app (middleware included), the baseline;
 - answer:   `current_answer_json`, what the recommendation route computes when the answer
-            cache misses: its own read-only session, one read (the experiment and its fit
-            in force, as plain rows), the answer from the cached fit's samples, the JSON;
+            cache misses: a connection of its own in autocommit, one read (the experiment
+            and its fit in force, as plain rows), the answer from the cached fit's samples,
+            the JSON;
 - and the answer's parts: the read alone, the answer alone, its JSON.
 
 Usage:
@@ -31,7 +32,7 @@ from alembic import command
 from fastapi import FastAPI
 
 from service.app import create_app
-from service.db import alembic_config, read_scope, session_scope
+from service.db import alembic_config, read_connection, session_scope
 from service.fits.recommend import answer, current_answer_json, resolve_current
 from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 from service.settings import Settings
@@ -126,14 +127,14 @@ async def bench_backend(label: str, url: str, calls: int) -> None:
         )
 
         def read() -> Any:
-            with read_scope(state.session_factory) as session:
-                return fit_store.experiment_and_current(session, NAME, LAW, METHOD)
+            with read_connection(state.session_factory) as connection:
+                return fit_store.experiment_and_current(connection, NAME, LAW, METHOD)
 
         with session_scope(state.session_factory) as session:
             experiment = experiment_store.get_by_name(session, NAME)
             resolved = resolve_current(session, experiment, LAW, METHOD, state.fit_cache)
             parts = {
-                "read (own session)": per_call_us(read, calls),
+                "read (own connection)": per_call_us(read, calls),
                 "answer": per_call_us(lambda: answer(resolved, budget, constraints, 0.9), calls),
             }
             recommendation = answer(resolved, budget, constraints, 0.9)

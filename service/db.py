@@ -1,6 +1,6 @@
 """Database engine, sessions and the schema-version check.
 
-One place owns commit and rollback: `session_scope` (`read_scope` for reads, which commit
+One place owns commit and rollback: `session_scope` (`read_connection` for reads, which commit
 nothing). Routes get a session from a dependency that uses it, so a request's writes are one
 transaction.
 """
@@ -118,24 +118,28 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+# What read-only queries run on: an ORM session, or a bare connection (`read_connection`).
+Reader = Session | sa.Connection
+
+
 @contextmanager
-def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for reads only: each statement its own transaction (autocommit), nothing to
-    commit at the end.
+def read_connection(factory: sessionmaker[Session]) -> Iterator[sa.Connection]:
+    """A connection of `factory`'s engine for reads only: each statement its own transaction
+    (autocommit), nothing to commit at the end, no ORM session unless asked for
+    (`factory(bind=connection)`).
 
     An answer reads one statement's worth. On PostgreSQL, BEGIN and COMMIT would be two more
     round trips, a third of an uncached answer's time (bench/answer.py); its default isolation,
     READ COMMITTED, gives each statement its own snapshot inside a transaction too, so reads see
     nothing less consistent. pysqlite begins a transaction before writes only, so SQLite's reads
-    are this way already. A write here would commit at once: none belongs.
+    are this way already. A session's own bookkeeping cost as much as the query on SQLite. A
+    write here would commit at once: none belongs.
     """
-    session = factory()
-    try:
-        if session.get_bind().dialect.name != "sqlite":
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
-    finally:
-        session.close()
+    engine: sa.Engine = factory.kw["bind"]
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def alembic_config(url: str) -> Config:

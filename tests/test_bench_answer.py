@@ -29,7 +29,7 @@ def test_bench_answer_reports_the_uncached_answer_against_healthz() -> None:
         # A recomputed answer reads the database and walks 1,000 bootstrap samples: it cannot
         # be cheaper than a health probe.
         assert float(ratio.group(1)) > 1.0
-        for part in ("read (own session)", "answer", "JSON"):
+        for part in ("read (own connection)", "answer", "JSON"):
             assert re.search(rf"{backend} +{re.escape(part)} +[0-9]+ us", result.stdout), (
                 result.stdout
             )

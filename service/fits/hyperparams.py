@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from service.db import Reader
 from service.fits.cache import FitCache
 from service.scaling import RunArrays
 from service.scaling.hyperparams_fit import HyperparameterFit, fit_hyperparameters
@@ -99,9 +99,12 @@ def _setting(
     return None, ""
 
 
-def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
-    rows = session.execute(
-        sa.select(Run.flops, Run.loss, Run.params, Run.metadata_, Run.hyperparameters)
+def _summarise_runs(reader: Reader, experiment_id: int) -> _RunsSummary:
+    rows = reader.execute(
+        # Labelled: a bare connection names the column "metadata", a session the attribute.
+        sa.select(
+            Run.flops, Run.loss, Run.params, Run.metadata_.label("metadata_"), Run.hyperparameters
+        )
         .where(Run.experiment_id == experiment_id, Run.excluded.is_(False))
         .order_by(Run.id)
     ).all()
@@ -134,13 +137,11 @@ def _summarise_runs(session: Session, experiment_id: int) -> _RunsSummary:
     return _RunsSummary(reported, fitted)
 
 
-def experiment_model(
-    session: Session, experiment: AnyExperiment, cache: FitCache
-) -> ExperimentModel:
+def experiment_model(reader: Reader, experiment: AnyExperiment, cache: FitCache) -> ExperimentModel:
     """The experiment's vocabulary, context and hyperparameter sweeps, as stored now; the runs
     are read once per data version (answers read this on every request)."""
     key = (experiment.id, experiment.created_at, experiment.data_version)
-    summary = cache.runs_summary(key, lambda: _summarise_runs(session, experiment.id))
+    summary = cache.runs_summary(key, lambda: _summarise_runs(reader, experiment.id))
     notes: list[str] = []
     vocab, said = _setting(
         "vocab_size", experiment, summary.reported["vocab_size"], TRAINER_VOCAB_SIZE

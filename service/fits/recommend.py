@@ -5,7 +5,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import read_scope
+from service.db import Reader, read_connection
 from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
@@ -72,7 +72,7 @@ class ResolvedSource:
 
 
 def resolve_fit(
-    session: Session, fit_row: AnyFit, experiment: AnyExperiment, cache: FitCache
+    reader: Reader, fit_row: AnyFit, experiment: AnyExperiment, cache: FitCache
 ) -> ResolvedSource:
     """A stored, succeeded fit as a source of answers, with its experiment's model."""
     if fit_row.status != "succeeded":
@@ -83,7 +83,7 @@ def resolve_fit(
         )
 
     def load() -> FitResult:
-        stored = fit_store.result_of(session, fit_row.id)
+        stored = fit_store.result_of(reader, fit_row.id)
         assert stored is not None
         return FitResult.from_json(stored)
 
@@ -92,7 +92,7 @@ def resolve_fit(
     return ResolvedSource(
         loaded,
         SourceOut(kind="fit", fit_id=fit_row.id, experiment=experiment.name, stale=stale),
-        experiment_model(session, experiment, cache),
+        experiment_model(reader, experiment, cache),
         params_convention="non-embedding"
         if experiment.param_convention == "non_embedding"
         else "total",
@@ -129,7 +129,7 @@ def resolve_current(
 
 
 def _resolve_in_force(
-    session: Session,
+    reader: Reader,
     experiment: AnyExperiment,
     current: AnyFit | None,
     law: str,
@@ -144,7 +144,7 @@ def _resolve_in_force(
             law=law,
             method=method,
         )
-    return resolve_fit(session, current, experiment, cache)
+    return resolve_fit(reader, current, experiment, cache)
 
 
 def budget_of(spec: BudgetSpec) -> Budget:
@@ -312,16 +312,15 @@ def current_answer_json(
     confidence: float,
     cache: FitCache,
 ) -> bytes:
-    """The recommendation from an experiment's fit in force, as JSON (in its own read-only
-    session)."""
-    with read_scope(sessions) as session:
-        found = fit_store.experiment_and_current(session, experiment_name, law, method)
-        experiment: AnyExperiment
-        current: AnyFit | None
-        if found is None:  # get_by_name raises with a did-you-mean hint (or finds one just made)
-            experiment = experiment_store.get_by_name(session, experiment_name)
-            current = fit_store.current(session, experiment.id, law, method)
-        else:
+    """The recommendation from an experiment's fit in force, as JSON (read on a connection of
+    its own, in autocommit)."""
+    with read_connection(sessions) as connection:
+        found = fit_store.experiment_and_current(connection, experiment_name, law, method)
+        if found is not None:
             experiment, current = found
-        resolved = _resolve_in_force(session, experiment, current, law, method, cache)
+            resolved = _resolve_in_force(connection, experiment, current, law, method, cache)
+        else:  # get_by_name raises with a did-you-mean hint (or finds one just made)
+            with sessions(bind=connection) as session:
+                orm_experiment = experiment_store.get_by_name(session, experiment_name)
+                resolved = resolve_current(session, orm_experiment, law, method, cache)
         return answer(resolved, budget, constraints, confidence).model_dump_json().encode()

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.db import Reader
 from service.errors import NotFoundError
 from service.store.facts import EXPERIMENT_COLUMNS, FIT_COLUMNS, ExperimentFacts, FitFacts
 from service.store.models import Experiment, Fit
@@ -69,15 +70,12 @@ _RESULT = sa.select(Fit.result).where(Fit.id == sa.bindparam("fit_id"))
 
 
 def experiment_and_current(
-    session: Session, name: str, law: str, method: str
+    reader: Reader, name: str, law: str, method: str
 ) -> tuple[ExperimentFacts, FitFacts | None] | None:
     """The experiment called `name` and its fit in force (None without one); None when there
     is no such experiment."""
-    row = (
-        session.connection()
-        .execute(_EXPERIMENT_AND_CURRENT, {"name": name, "law": law, "method": method})
-        .first()
-    )
+    parameters = {"name": name, "law": law, "method": method}
+    row = reader.execute(_EXPERIMENT_AND_CURRENT, parameters).first()
     if row is None:
         return None
     split = len(EXPERIMENT_COLUMNS)
@@ -85,11 +83,9 @@ def experiment_and_current(
     return ExperimentFacts(*row[:split]), fit
 
 
-def result_of(session: Session, fit_id: int) -> dict[str, Any] | None:
+def result_of(reader: Reader, fit_id: int) -> dict[str, Any] | None:
     """A fit's stored result (FitResult.to_json), read alone: it is the large column."""
-    stored: dict[str, Any] | None = (
-        session.connection().execute(_RESULT, {"fit_id": fit_id}).scalar_one()
-    )
+    stored: dict[str, Any] | None = reader.execute(_RESULT, {"fit_id": fit_id}).scalar_one()
     return stored
 
 
