@@ -100,14 +100,14 @@ def _is_connection_error(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def database_failure(exc: BaseException) -> ServiceError | None:
+def database_failure(exc: Exception) -> ServiceError | None:
     """What a failed database call means for the caller, logged: every pooled connection busy
     (429) or the database unreachable (503); None for any other error."""
     if isinstance(exc, PoolTimeoutError):
         # The database answers; this process has every connection busy with other requests.
         log.warning("database_pool_busy")
         return ServiceBusyError()
-    if isinstance(exc, Exception) and _is_connection_error(exc):
+    if _is_connection_error(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
         return DatabaseUnavailableError()
     return None

@@ -9,9 +9,9 @@ show here.
 An answer not kept is computed on a worker thread, one at a time per process, and shared by
 every request that asks the same question meanwhile, up to the next write in this process: a
 request after a write neither joins a computation that began before it nor gets its answer
-from the cache. The work is Python and numpy under the GIL:
-more threads at once only take the GIL from each other and from the event loop (bench/api.py,
-eight connections each asking its own question: 1.4x the answers a second with one thread).
+from the cache. The work is Python and numpy under the GIL: more threads at once only take the
+GIL from each other and from the event loop (bench/api.py, eight connections each asking its
+own question: 1.4x the answers a second with one thread).
 """
 
 import asyncio

@@ -29,8 +29,7 @@ from service.scaling.frontier import Frontier
 from service.scaling.hardware import accelerator, check_mfu, flops_from_gpu_hours, gpu_hours
 from service.scaling.laws import Chinchilla, DataConstrained, Kaplan
 from service.scaling.presets import PowerRule, Preset
-from service.scaling.result import FitResult, FloatArray, Source, source_from_json
-from service.scaling.sample_optima import ChinchillaSampleOptima
+from service.scaling.result import FitResult, Source, source_from_json
 from service.scaling.shapes import DEFAULT_VOCAB_SIZE, ModelShape, shape_for_params
 
 # Beyond this many times the largest run behind a law, results get an extrapolation warning.
@@ -432,16 +431,6 @@ def _unconstrained(cons: Constraints) -> bool:
         and cons.unique_tokens is None
         and cons.inference_tokens == 0
     )
-
-
-def chinchilla_optima(samples: FloatArray, names: tuple[str, ...], flops: float) -> FloatArray:
-    """Eq. 4's closed form for every row of Chinchilla parameters at once.
-
-    Columns: params, tokens, flops, loss. Equal to optimum_at_flops per row, without a Python
-    loop over thousands of bootstrap samples; rows without an interior optimum come out
-    non-finite or zero. A fit keeps its own (`FitResult.sample_optima`).
-    """
-    return ChinchillaSampleOptima(samples, names).at(flops)
 
 
 def _resolve(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from service.scaling.allocate import Constraints, chinchilla_optima, optimum_at_flops
+from service.scaling.allocate import Constraints, optimum_at_flops
 from service.scaling.branches import (
     BRANCH_RATIO,
     COOLDOWN_FRACTION,
@@ -481,7 +481,7 @@ def _active(
             f"({left / max_runs:.3g} FLOPs at the start) in the score"
         )
     if result.samples.shape[0]:
-        boot = chinchilla_optima(result.samples, result.param_names, target)[:, 0]
+        boot = result.sample_optima.at(target)[:, 0]
         boot = boot[np.isfinite(boot) & (boot > 0)]
         if boot.size:
             sd = float(np.std(np.log(boot)))

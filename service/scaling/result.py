@@ -7,16 +7,14 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from service.scaling.errors import UnknownNameError
 from service.scaling.fit_isoflop import BudgetMinimum, DroppedBudget
 from service.scaling.frontier import Frontier
 from service.scaling.laws import AnyLaw, Chinchilla, DataConstrained, law_from_json
 from service.scaling.result_summary import fit_repr, fit_summary
-from service.scaling.sample_optima import ChinchillaSampleOptima
+from service.scaling.sample_optima import ChinchillaSampleOptima, FloatArray
 
-FloatArray = NDArray[np.float64]
 Source = AnyLaw | Frontier
 
 
