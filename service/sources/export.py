@@ -29,6 +29,7 @@ from service.sources.results import (
     target_flops,
 )
 from service.sources.sync import ClientFactory, default_client, get
+from service.store import fits as fit_store
 from service.store.models import Fit, Source, SourceExport
 
 # After a failed export, the source's next attempt waits this long (an MLflow server that is
@@ -57,7 +58,7 @@ def pending_fits(session: Session, source_id: int, limit: int = FITS_PER_TICK) -
     query = (
         sa.select(Fit.id)
         .join(Source, Source.experiment_id == Fit.experiment_id)
-        .where(Source.id == source_id, Fit.status == "succeeded", Fit.id.not_in(exported))
+        .where(Source.id == source_id, fit_store.status_is("succeeded"), Fit.id.not_in(exported))
         .order_by(Fit.id)
         .limit(limit)
     )

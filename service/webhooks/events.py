@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from service.scaling import FitResult, FlopBudget, ScalingError, recommend
+from service.store import fits as fit_store
 from service.store import webhooks as store
 from service.store.models import Experiment, Fit, Job, WebhookEvent, WebhookSubscription
 
@@ -113,7 +114,7 @@ def _previous_fit(session: Session, fit_row: Fit) -> Fit | None:
             Fit.experiment_id == fit_row.experiment_id,
             Fit.law == fit_row.law,
             Fit.method == fit_row.method,
-            Fit.status == "succeeded",
+            fit_store.status_is("succeeded"),
             Fit.id < fit_row.id,
         )
         .order_by(Fit.id.desc())

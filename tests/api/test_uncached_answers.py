@@ -5,10 +5,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.dialects import postgresql, sqlite
 
 from service.app import create_app
 from service.settings import Settings
+from service.store import fits as fit_store
 from tests.conftest import ADMIN_TOKEN, grid_runs, make_experiment
 
 
@@ -89,3 +92,18 @@ def test_an_uncached_answer_reads_the_experiment_and_a_fit_not_in_memory(
     assert cold.status_code == 200, cold.text
     assert cold.content == warm.content
     assert app.state.fit_cache.misses >= 1
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()])
+def test_the_reads_status_is_a_constant_in_the_sql(dialect: sa.Dialect) -> None:
+    # A bound status would make SQLite prepare the read again at every execution (it meets the
+    # partial index uq_fits_queued_refit), and keep PostgreSQL's generic plans off that index.
+    compiled = fit_store._EXPERIMENT_AND_CURRENT.compile(dialect=dialect)
+    assert "fits.status = 'succeeded'" in str(compiled)
+    assert {name for name in compiled.params if not name.startswith("param_")} == {
+        "name",
+        "law",
+        "method",
+    }
+    either = fit_store.status_is("queued", "running").compile(dialect=dialect)
+    assert "fits.status IN ('queued', 'running')" in str(either) and not either.params
