@@ -94,16 +94,16 @@ def test_an_uncached_answer_reads_the_experiment_and_a_fit_not_in_memory(
     assert app.state.fit_cache.misses >= 1
 
 
-@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()])
-def test_the_reads_status_is_a_constant_in_the_sql(dialect: sa.Dialect) -> None:
+@pytest.mark.parametrize("dialect", [sqlite.dialect, postgresql.dialect])
+def test_the_reads_status_is_a_constant_in_the_sql(dialect: type[sa.Dialect]) -> None:
     # A bound status would make SQLite prepare the read again at every execution (it meets the
     # partial index uq_fits_queued_refit), and keep PostgreSQL's generic plans off that index.
-    compiled = fit_store._EXPERIMENT_AND_CURRENT.compile(dialect=dialect)
+    compiled = fit_store._EXPERIMENT_AND_CURRENT.compile(dialect=dialect())
     assert "fits.status = 'succeeded'" in str(compiled)
     assert {name for name in compiled.params if not name.startswith("param_")} == {
         "name",
         "law",
         "method",
     }
-    either = fit_store.status_is("queued", "running").compile(dialect=dialect)
+    either = fit_store.status_is("queued", "running").compile(dialect=dialect())
     assert "fits.status IN ('queued', 'running')" in str(either) and not either.params
