@@ -11,7 +11,8 @@ every request that asks the same question meanwhile, up to the next write in thi
 request after a write neither joins a computation that began before it nor gets its answer
 from the cache. The work is Python and numpy under the GIL: more threads at once only take the
 GIL from each other and from the event loop (bench/api.py, eight connections each asking its
-own question: 1.4x the answers a second with one thread).
+own question: 1.4x the answers a second with one thread). Different questions about one
+experiment that wait for the thread together share one database read (`SharedReads`).
 """
 
 import asyncio
@@ -24,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.fits.cache import FitCache
-from service.fits.recommend import current_answer_json
+from service.fits.recommend import ResolvedSource, current_answer_json
+from service.fits.shared_reads import SharedReads
 from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
 
 
@@ -48,6 +50,9 @@ class AnswerCache:
         # Bumped by every write to an experiment: a computation that began before the write
         # read the data before it, so nothing after the write may join it or find it cached.
         self._generations: dict[str, int] = {}
+        # What the answer thread last read of each experiment's fit in force, for the questions
+        # asked before that read began.
+        self.reads: SharedReads[ResolvedSource] = SharedReads()
         # One thread, started at the first computation: a plain executor hands work over faster
         # than anyio's worker pool with a capacity limiter (60 against 80 us a round trip).
         self._computing = self._executor()
@@ -135,10 +140,21 @@ async def recommendation_body(
 ) -> bytes:
     """The GET recommendation's JSON, as the route and its fast path answer it."""
 
+    asked = answers.reads.ask()
+
     def compute() -> bytes:  # the request that computes builds the specs, not those who wait
         budget, constraints = BudgetSpec(flops=flops), ConstraintsSpec(max_params=max_params)
         return current_answer_json(
-            sessions, experiment, law, method, budget, constraints, confidence, fits
+            sessions,
+            experiment,
+            law,
+            method,
+            budget,
+            constraints,
+            confidence,
+            fits,
+            shared=answers.reads,
+            asked=asked,
         )
 
     key = recommendation_key(law, method, flops, max_params, confidence)

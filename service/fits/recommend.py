@@ -10,6 +10,7 @@ from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
 from service.fits.cache import FitCache
 from service.fits.hyperparams import ExperimentModel, experiment_model
+from service.fits.shared_reads import SharedReads
 from service.fits.staleness import is_stale
 from service.scaling import (
     Budget,
@@ -311,16 +312,25 @@ def current_answer_json(
     constraints: ConstraintsSpec,
     confidence: float,
     cache: FitCache,
+    *,
+    shared: SharedReads[ResolvedSource] | None = None,
+    asked: int = 0,
 ) -> bytes:
     """The recommendation from an experiment's fit in force, as JSON (read on a connection of
-    its own, in autocommit)."""
-    with read_connection(sessions) as connection:
-        found = fit_store.experiment_and_current(connection, experiment_name, law, method)
-        if found is not None:
-            experiment, current = found
-            resolved = _resolve_in_force(connection, experiment, current, law, method, cache)
-        else:  # get_by_name raises with a did-you-mean hint (or finds one just made)
+    its own, in autocommit). With `shared`, question number `asked` takes the fit in force from
+    a read that began after it was asked, if the answer thread has one (`SharedReads`)."""
+
+    def read() -> ResolvedSource:
+        with read_connection(sessions) as connection:
+            found = fit_store.experiment_and_current(connection, experiment_name, law, method)
+            if found is not None:
+                experiment, current = found
+                return _resolve_in_force(connection, experiment, current, law, method, cache)
+            # get_by_name raises with a did-you-mean hint (or finds one just made)
             with sessions(bind=connection) as session:
                 orm_experiment = experiment_store.get_by_name(session, experiment_name)
-                resolved = resolve_current(session, orm_experiment, law, method, cache)
-        return answer(resolved, budget, constraints, confidence).model_dump_json().encode()
+                return resolve_current(session, orm_experiment, law, method, cache)
+
+    key = (experiment_name, law, method)
+    resolved = read() if shared is None else shared.read(asked, key, read)
+    return answer(resolved, budget, constraints, confidence).model_dump_json().encode()

@@ -1,0 +1,52 @@
+"""One database read shared by the uncached questions that were waiting for it.
+
+Questions about one experiment that queue for the answer thread (a dashboard asking a dozen
+budgets at once, eight clients each with a budget of their own) would each read the experiment
+and its fit in force. A read that began after a question was asked sees every write committed
+before it, so that question may take its result as its own: each question is numbered when it is
+asked (`ask`, on the event loop), each read remembers the last number given out before it began,
+and a question reuses a read only if that number covers it. A question asked after a read began
+never gets it, so what a write in any process changed is never missed.
+"""
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SharedReads(Generic[T]):
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._numbers = itertools.count(1)
+        self._last_asked = 0
+        self._reads: OrderedDict[Hashable, tuple[int, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def ask(self) -> int:
+        """A number for a question asked now: later questions get larger ones."""
+        number = next(self._numbers)
+        self._last_asked = number
+        return number
+
+    def read(self, asked: int, key: Hashable, read: Callable[[], T]) -> T:
+        """The result of `read()` for `key`: the last one, if it began after question `asked`
+        was asked, else a new one (an exception is raised, not kept)."""
+        with self._lock:
+            found = self._reads.get(key)
+            if found is not None and asked <= found[0]:
+                return found[1]
+            # Read before reading: every question numbered up to here was asked before it began.
+            began_after = self._last_asked
+        result = read()
+        with self._lock:
+            kept = self._reads.get(key)
+            if kept is None or kept[0] <= began_after:
+                self._reads[key] = (began_after, result)
+                self._reads.move_to_end(key)
+                while len(self._reads) > self.capacity:
+                    self._reads.popitem(last=False)
+        return result
