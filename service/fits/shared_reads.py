@@ -19,6 +19,9 @@ T = TypeVar("T")
 
 
 class SharedReads(Generic[T]):
+    """The last read of each key (at most `capacity` keys), with the number of the last
+    question asked before it began."""
+
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self._numbers = itertools.count(1)
@@ -39,7 +42,7 @@ class SharedReads(Generic[T]):
             found = self._reads.get(key)
             if found is not None and asked <= found[0]:
                 return found[1]
-            # Read before reading: every question numbered up to here was asked before it began.
+            # Taken before the read: every question numbered up to here was asked before it.
             began_after = self._last_asked
         result = read()
         with self._lock:

@@ -22,9 +22,9 @@ def status_is(*statuses: FitStatus) -> sa.ColumnElement[bool]:
     """`fits.status` is one of `statuses`, written into the SQL as constants, not bound.
 
     SQLite prepares a statement again at every execution when a bound value meets a column in a
-    partial index's WHERE (`status`, in uq_fits_queued_refit's): the uncached answer's read took
-    40 us more on an empty database (bench/answer.py). PostgreSQL's generic plans of prepared
-    statements can use that index only with a constant too.
+    partial index's WHERE (`status`, in uq_fits_queued_refit's): with the status bound, the
+    uncached answer's read took 219-261 us against 120-143 (bench/answer.py --sqlite-only).
+    PostgreSQL's generic plans of prepared statements can use that index only with a constant.
     """
     constants = [sa.literal_column(f"'{status}'", sa.String) for status in statuses]
     return Fit.status == constants[0] if len(constants) == 1 else Fit.status.in_(constants)
