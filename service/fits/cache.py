@@ -12,7 +12,7 @@ from service.scaling import FitResult
 T = TypeVar("T")
 
 
-class _Lru(Generic[T]):
+class Lru(Generic[T]):
     """A thread-safe LRU; a miss loads outside the lock (two threads may both load once)."""
 
     def __init__(self, capacity: int) -> None:
@@ -22,9 +22,13 @@ class _Lru(Generic[T]):
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+    def get(
+        self, key: Hashable, load: Callable[[], T], usable: Callable[[T], bool] | None = None
+    ) -> T:
+        """The value kept for `key`, else `load()` (then kept); with `usable`, a kept value it
+        refuses counts as a miss and is replaced."""
         with self._lock:
-            if key in self._items:
+            if key in self._items and (usable is None or usable(self._items[key])):
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
@@ -46,8 +50,8 @@ class FitCache:
     summaries (reading every run's hyperparameters costs milliseconds per answer)."""
 
     def __init__(self, capacity: int = 256) -> None:
-        self._fits: _Lru[FitResult] = _Lru(capacity)
-        self._runs: _Lru[Any] = _Lru(capacity)
+        self._fits: Lru[FitResult] = Lru(capacity)
+        self._runs: Lru[Any] = Lru(capacity)
 
     @property
     def hits(self) -> int:

@@ -10,10 +10,10 @@ never gets it, so what a write in any process changed is never missed.
 """
 
 import itertools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+from service.fits.cache import Lru
 
 T = TypeVar("T")
 
@@ -23,11 +23,9 @@ class SharedReads(Generic[T]):
     question asked before it began."""
 
     def __init__(self, capacity: int = 64) -> None:
-        self.capacity = capacity
         self._numbers = itertools.count(1)
         self._last_asked = 0
-        self._reads: OrderedDict[Hashable, tuple[int, T]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._reads: Lru[tuple[int, T]] = Lru(capacity)
 
     def ask(self) -> int:
         """A number for a question asked now: later questions get larger ones."""
@@ -38,18 +36,9 @@ class SharedReads(Generic[T]):
     def read(self, asked: int, key: Hashable, read: Callable[[], T]) -> T:
         """The result of `read()` for `key`: the last one, if it began after question `asked`
         was asked, else a new one (an exception is raised, not kept)."""
-        with self._lock:
-            found = self._reads.get(key)
-            if found is not None and asked <= found[0]:
-                return found[1]
-            # Taken before the read: every question numbered up to here was asked before it.
-            began_after = self._last_asked
-        result = read()
-        with self._lock:
-            kept = self._reads.get(key)
-            if kept is None or kept[0] <= began_after:
-                self._reads[key] = (began_after, result)
-                self._reads.move_to_end(key)
-                while len(self._reads) > self.capacity:
-                    self._reads.popitem(last=False)
-        return result
+        # Taken before the read: every question numbered up to here was asked before it.
+        began_after = self._last_asked
+        kept = self._reads.get(
+            key, lambda: (began_after, read()), usable=lambda kept: asked <= kept[0]
+        )
+        return kept[1]
