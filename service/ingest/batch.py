@@ -9,13 +9,12 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInputError, ProvenanceMismatchError, RunKeyConflictError
 from service.fits.service import FitPolicy, runs_changed
 from service.schemas.common import Warning
-from service.schemas.runs import RunBatchResult, RunIn, identity_of
+from service.schemas.runs import RunBatchResult, RunIn
 from service.store.bulk import RUNS, insert_curves, insert_runs
 from service.store.models import Experiment
 from service.store.runs import pack
@@ -24,9 +23,6 @@ from service.store.runs import pack
 FLOPS_TOLERANCE_FACTOR = 2.0
 PROVENANCE_KEYS = ("corpus_hash", "tokenizer_hash")
 _CHUNK = 2000
-
-
-_RUNS = TypeAdapter(list[RunIn])
 
 
 def body_hash(run: RunIn) -> str:
@@ -124,26 +120,26 @@ def _raise_on_mismatch(existing: dict[str, tuple[int, str]], hashes: dict[str, s
         )
 
 
-def _row(run: dict[str, Any], digest: str) -> dict[str, Any]:
-    """The stored row of a run (as `RunIn.model_dump()` gives it)."""
-    derived = run["flops"] is None
+def _row(run: RunIn, digest: str) -> dict[str, Any]:
+    """The stored row of a run."""
+    derived = run.flops is None
     return {
-        "run_key": run["run_key"],
-        "params": run["params"],
-        "tokens": run["tokens"],
-        "flops": 6.0 * run["params"] * run["tokens"] if derived else run["flops"],
+        "run_key": run.run_key,
+        "params": run.params,
+        "tokens": run.tokens,
+        "flops": 6.0 * run.params * run.tokens if run.flops is None else run.flops,
         "flops_derived": derived,
-        "loss": run["loss"],
-        "unique_tokens": run["unique_tokens"],
-        "seed": run["seed"],
-        "hyperparameters": orjson.dumps(run["hyperparameters"]).decode(),
-        "metadata": orjson.dumps(run["metadata"]).decode(),
-        "source": run["source"],
+        "loss": run.loss,
+        "unique_tokens": run.unique_tokens,
+        "seed": run.seed,
+        "hyperparameters": orjson.dumps(run.hyperparameters).decode(),
+        "metadata": orjson.dumps(run.metadata).decode(),
+        "source": run.source,
         "body_hash": digest,
-        "loss_provenance": run["loss_provenance"],
-        "cooldown_fraction": run["cooldown_fraction"],
-        "trunk_key": run["trunk_key"],
-        "curve_points": 0 if run["curve"] is None else len(run["curve"]["tokens"]),
+        "loss_provenance": run.loss_provenance,
+        "cooldown_fraction": run.cooldown_fraction,
+        "trunk_key": run.trunk_key,
+        "curve_points": 0 if run.curve is None else len(run.curve.tokens),
     }
 
 
@@ -158,16 +154,14 @@ def ingest_runs(
     _check_duplicate_keys(runs)
     _pin_provenance(session, experiment, runs)
     warnings = [w for index, run in enumerate(runs) if (w := _flops_warning(index, run))]
-    # One serializer call for the batch: ~2x cheaper than model_dump() per run.
-    dumped = _RUNS.dump_python(list(runs), mode="json")  # as RunIn.identity dumps
-    hashes = [_digest(identity_of(run)) for run in dumped]
+    hashes = [body_hash(run) for run in runs]
     keyed = {run.run_key: digest for run, digest in zip(runs, hashes, strict=True) if run.run_key}
 
     now = datetime.now(UTC)
     keyed_rows: list[dict[str, Any]] = []
     unkeyed_rows: list[dict[str, Any]] = []
-    for run, digest in zip(dumped, hashes, strict=True):
-        (unkeyed_rows if run["run_key"] is None else keyed_rows).append(_row(run, digest))
+    for run, digest in zip(runs, hashes, strict=True):
+        (unkeyed_rows if run.run_key is None else keyed_rows).append(_row(run, digest))
     # One lock order for every transaction: concurrent overlapping batches cannot deadlock.
     keyed_rows.sort(key=lambda row: row["run_key"])
     # Keys already stored (earlier or by a concurrent batch) are skipped by the insert (ON

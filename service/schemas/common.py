@@ -3,7 +3,7 @@
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 Item = TypeVar("Item")
 
@@ -38,6 +38,8 @@ def _check_json(value: Any) -> None:
             raise ValueError("numbers must be finite (no NaN or Infinity)")
     elif isinstance(value, dict):
         for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError("object keys must be text")
             _check_text(key)
             _check_json(item)
     elif isinstance(value, list):
@@ -45,7 +47,7 @@ def _check_json(value: Any) -> None:
             _check_json(item)
 
 
-def _check_json_object(value: dict[str, Any]) -> dict[str, Any]:
+def _check_json_object(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     # Fast path (a 10,000-run batch carries 20,000 of these): orjson refuses what _check_json
     # refuses except NUL and NaN/infinity, which it writes as "\u0000" and "null"; only an
     # encoding error or either marker sends the object through the exact, slower walk.
@@ -54,9 +56,17 @@ def _check_json_object(value: dict[str, Any]) -> dict[str, Any]:
     try:
         dumped = orjson.dumps(value)
     except orjson.JSONEncodeError:
-        dumped = b"null"
+        _check_json(value)  # names what JSON cannot hold, if it is a number or text
+        raise ValueError(
+            "must hold JSON only: objects, arrays, text, numbers, true, false and null, "
+            "nested at most 254 deep"
+        ) from None
     if b"null" in dumped or b"\\u0000" in dumped:
         _check_json(value)
+    if info.mode == "python":
+        # Objects from Python callers (file imports, the worker) may hold tuples, dates or other
+        # values orjson writes; keep what is stored and hashed, their JSON, as JSON reads it.
+        return dict(orjson.loads(dumped))
     return value
 
 

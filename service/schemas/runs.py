@@ -168,12 +168,23 @@ class RunIn(StrictModel):
         return self
 
     def identity(self) -> dict[str, Any]:
-        """The fields that identify what the client sent (body hashes, derived run keys).
+        """The fields that identify what the client sent (body hashes, derived run keys), as
+        `model_dump(mode="json")` gives them.
 
         The provenance fields are left out where they hold their defaults, so a body without them
         hashes as it did before they existed: clients re-posting old runs get `existing`.
         """
-        return identity_of(self.model_dump(mode="json"))
+        # The validated values are already JSON's (floats, ints, text, JSON objects: see
+        # JsonObject) except the curve, a model. pydantic keeps exactly the fields' values in
+        # __dict__ (extras and private attributes live elsewhere); copying it is ~30x cheaper
+        # than dumping the model, and dict(self) iterates it in Python.
+        fields = self.__dict__.copy()
+        if self.curve is not None:
+            fields["curve"] = self.curve.model_dump(mode="json")
+        for name, default in _IDENTITY_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        return fields
 
     @model_validator(mode="after")
     def _derivable_flops(self) -> "RunIn":
@@ -193,15 +204,6 @@ _IDENTITY_DEFAULTS: dict[str, Any] = {
     "trunk_key": None,
     "curve": None,
 }
-
-
-def identity_of(fields: dict[str, Any]) -> dict[str, Any]:
-    """RunIn.identity of a run already dumped (a batch is dumped in one serializer call)."""
-    return {
-        name: value
-        for name, value in fields.items()
-        if name not in _IDENTITY_DEFAULTS or value != _IDENTITY_DEFAULTS[name]
-    }
 
 
 def check_curve_total(runs: list[RunIn]) -> None:

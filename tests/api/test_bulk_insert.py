@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from service.db import create_db_engine, make_session_factory, session_scope
@@ -71,3 +72,32 @@ def test_two_inserts_in_one_transaction_store_each_row_once(database_url: str) -
     assert stored[0][3] == {"lr": 0.001, "note": "tab\there, back\\slash"}
     assert set(provenance) == {("after_cooldown", 0.2, "trunk\tone")}
     assert set(third) == {(run_id, key) for run_id, key, _, _ in stored if key in {"0", "c"}}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_new_keys_go_straight_in_and_a_stored_key_undoes_only_that_copy(database_url: str) -> None:
+    """PostgreSQL: a batch of new keys is copied into runs with ids drawn beforehand (no
+    staging table); one stored key fails that COPY, its savepoint undoes the rows it had
+    copied, and the staging insert stores the new rows once."""
+    engine = create_db_engine(database_url)
+    sessions = make_session_factory(engine)
+    now = datetime.now(UTC)
+    staging = sa.text("SELECT to_regclass('pg_temp.runs_incoming') IS NOT NULL")
+    with session_scope(sessions) as session:
+        experiment = Experiment(name="copy", param_convention="total", flops_formula="6ND")
+        session.add(experiment)
+        session.flush()
+        rows = [_row("a", 3.0), _row(None, 3.1), _row("b", 3.2)]
+        first = insert_runs(session, experiment.id, now, rows)
+        assert not session.execute(staging).scalar_one()
+        second = insert_runs(session, experiment.id, now, [_row("c", 3.3), _row("a", 3.0)])
+        assert session.execute(staging).scalar_one()
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(RUNS.c.id, RUNS.c.run_key, RUNS.c.loss).order_by(RUNS.c.id)
+        ).all()
+    engine.dispose()
+    assert [key for _, key in first] == ["a", None, "b"]
+    assert [key for _, key in second] == ["c"]
+    assert [(run_id, key) for run_id, key, _ in stored] == first + second
+    assert [loss for _, _, loss in stored] == [3.0, 3.1, 3.2, 3.3]
