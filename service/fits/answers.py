@@ -12,7 +12,9 @@ request after a write neither joins a computation that began before it nor gets 
 from the cache. The work is Python and numpy under the GIL: more threads at once only take the
 GIL from each other and from the event loop (bench/api.py, eight connections each asking its
 own question: 1.4x the answers a second with one thread). Different questions about one
-experiment that wait for the thread together share one database read (`SharedReads`).
+experiment that wait for the thread together share one database read (`SharedReads`). A
+question asked again is read again but computed again only if that read found another source
+than its last answer came from (`ResolvedSource.same_as`): another fit, staleness, vocabulary.
 """
 
 import asyncio
@@ -24,10 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.fits.cache import FitCache
+from service.fits.cache import FitCache, Lru
 from service.fits.recommend import ResolvedSource, current_answer_json
 from service.fits.shared_reads import SharedReads
 from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
+
+COMPUTED_ANSWERS = 256
 
 
 def recommendation_key(
@@ -53,6 +57,10 @@ class AnswerCache:
         # What the answer thread last read of each experiment's fit in force, for the questions
         # asked before that read began.
         self.reads: SharedReads[ResolvedSource] = SharedReads()
+        # The last answer computed for each question, with the fit in force it came from: a
+        # question asked again recomputes only if a fresh read finds another (same_as). Each
+        # keeps its loaded fit alive, so at most as many as the fit cache keeps fits.
+        self.computed: Lru[tuple[ResolvedSource, bytes]] = Lru(COMPUTED_ANSWERS)
         # One thread, started at the first computation: a plain executor hands work over faster
         # than anyio's worker pool with a capacity limiter (60 against 80 us a round trip).
         self._computing = self._executor()
@@ -155,6 +163,8 @@ async def recommendation_body(
             fits,
             shared=answers.reads,
             asked=asked,
+            computed=answers.computed,
+            question=key,
         )
 
     key = recommendation_key(law, method, flops, max_params, confidence)

@@ -1,5 +1,6 @@
 """Recommendations: resolve the source (current fit, fit id, preset), then ask the core."""
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.db import Reader, read_connection
 from service.envelope import body_of
 from service.errors import InvalidInputError, NotFoundError
-from service.fits.cache import FitCache
+from service.fits.cache import FitCache, Lru
 from service.fits.hyperparams import ExperimentModel, experiment_model
 from service.fits.shared_reads import SharedReads
 from service.fits.staleness import is_stale
@@ -70,6 +71,18 @@ class ResolvedSource:
     model: ExperimentModel = field(default_factory=ExperimentModel)
     params_convention: Literal["total", "non-embedding"] = "total"
     data: str | None = None
+
+    def same_as(self, other: "ResolvedSource") -> bool:
+        """Whether every answer computed from `other` is this source's answer: the same loaded
+        fit and sweeps' fit (one object each while the fit cache keeps them) and equal
+        descriptions (fit id, staleness, the experiment's vocabulary and context)."""
+        return (
+            self.source is other.source
+            and self.model.fitted is other.model.fitted
+            and replace(self.model, fitted=None) == replace(other.model, fitted=None)
+            and (self.out, self.params_convention, self.data)
+            == (other.out, other.params_convention, other.data)
+        )
 
 
 def resolve_fit(
@@ -315,10 +328,16 @@ def current_answer_json(
     *,
     shared: SharedReads[ResolvedSource] | None = None,
     asked: int = 0,
+    computed: Lru[tuple[ResolvedSource, bytes]] | None = None,
+    question: Hashable = None,
 ) -> bytes:
     """The recommendation from an experiment's fit in force, as JSON (read on a connection of
     its own, in autocommit). With `shared`, question number `asked` takes the fit in force from
-    a read that began after it was asked, if the answer thread has one (`SharedReads`)."""
+    a read that began after it was asked, if the answer thread has one (`SharedReads`). With
+    `computed`, the answer last computed for `question` (the budget, constraints and
+    confidence, as the caller keys them) is reused when the fit in force just
+    read is the same source it came from (`ResolvedSource.same_as`): the read still happens for
+    every question, the computation only when something changed."""
 
     def read() -> ResolvedSource:
         with read_connection(sessions) as connection:
@@ -333,4 +352,11 @@ def current_answer_json(
 
     key = (experiment_name, law, method)
     resolved = read() if shared is None else shared.read(asked, key, read)
-    return answer(resolved, budget, constraints, confidence).model_dump_json().encode()
+
+    def compute() -> tuple[ResolvedSource, bytes]:
+        found = answer(resolved, budget, constraints, confidence)
+        return resolved, found.model_dump_json().encode()
+
+    if computed is None:
+        return compute()[1]
+    return computed.get((key, question), compute, usable=lambda kept: kept[0].same_as(resolved))[1]
