@@ -26,12 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.fits.cache import FitCache, Lru
+from service.fits.cache import FIT_CACHE_CAPACITY, FitCache, Lru
 from service.fits.recommend import ResolvedSource, current_answer_json
 from service.fits.shared_reads import SharedReads
 from service.schemas.recommendations import BudgetSpec, ConstraintsSpec
-
-COMPUTED_ANSWERS = 256
 
 
 def recommendation_key(
@@ -60,7 +58,7 @@ class AnswerCache:
         # The last answer computed for each question, with the fit in force it came from: a
         # question asked again recomputes only if a fresh read finds another (same_as). Each
         # keeps its loaded fit alive, so at most as many as the fit cache keeps fits.
-        self.computed: Lru[tuple[ResolvedSource, bytes]] = Lru(COMPUTED_ANSWERS)
+        self.computed: Lru[tuple[ResolvedSource, bytes]] = Lru(FIT_CACHE_CAPACITY)
         # One thread, started at the first computation: a plain executor hands work over faster
         # than anyio's worker pool with a capacity limiter (60 against 80 us a round trip).
         self._computing = self._executor()
@@ -164,7 +162,6 @@ async def recommendation_body(
             shared=answers.reads,
             asked=asked,
             computed=answers.computed,
-            question=key,
         )
 
     key = recommendation_key(law, method, flops, max_params, confidence)

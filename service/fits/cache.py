@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from service.scaling import FitResult
 
 T = TypeVar("T")
+FIT_CACHE_CAPACITY = 256
 
 
 class Lru(Generic[T]):
@@ -49,7 +50,7 @@ class FitCache:
     """Parsed `FitResult`s (parsing bootstrap samples costs milliseconds) and experiments' run
     summaries (reading every run's hyperparameters costs milliseconds per answer)."""
 
-    def __init__(self, capacity: int = 256) -> None:
+    def __init__(self, capacity: int = FIT_CACHE_CAPACITY) -> None:
         self._fits: Lru[FitResult] = Lru(capacity)
         self._runs: Lru[Any] = Lru(capacity)
 

@@ -1,6 +1,5 @@
 """Recommendations: resolve the source (current fit, fit id, preset), then ask the core."""
 
-from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -329,15 +328,13 @@ def current_answer_json(
     shared: SharedReads[ResolvedSource] | None = None,
     asked: int = 0,
     computed: Lru[tuple[ResolvedSource, bytes]] | None = None,
-    question: Hashable = None,
 ) -> bytes:
     """The recommendation from an experiment's fit in force, as JSON (read on a connection of
     its own, in autocommit). With `shared`, question number `asked` takes the fit in force from
     a read that began after it was asked, if the answer thread has one (`SharedReads`). With
-    `computed`, the answer last computed for `question` (the budget, constraints and
-    confidence, as the caller keys them) is reused when the fit in force just
-    read is the same source it came from (`ResolvedSource.same_as`): the read still happens for
-    every question, the computation only when something changed."""
+    `computed`, the answer last computed for the same question is reused when the fit in force
+    just read is the same source it came from (`ResolvedSource.same_as`): the read still happens
+    for every question, the computation only when something changed."""
 
     def read() -> ResolvedSource:
         with read_connection(sessions) as connection:
@@ -359,4 +356,5 @@ def current_answer_json(
 
     if computed is None:
         return compute()[1]
-    return computed.get((key, question), compute, usable=lambda kept: kept[0].same_as(resolved))[1]
+    question = (key, budget.model_dump_json(), constraints.model_dump_json(), confidence)
+    return computed.get(question, compute, usable=lambda kept: kept[0].same_as(resolved))[1]

@@ -122,13 +122,12 @@ def _raise_on_mismatch(existing: dict[str, tuple[int, str]], hashes: dict[str, s
 
 def _row(run: RunIn, digest: str) -> dict[str, Any]:
     """The stored row of a run."""
-    derived = run.flops is None
     return {
         "run_key": run.run_key,
         "params": run.params,
         "tokens": run.tokens,
         "flops": 6.0 * run.params * run.tokens if run.flops is None else run.flops,
-        "flops_derived": derived,
+        "flops_derived": run.flops is None,
         "loss": run.loss,
         "unique_tokens": run.unique_tokens,
         "seed": run.seed,
